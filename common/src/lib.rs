@@ -1,0 +1,21 @@
+//! Ferry's wire contract, shared by every service and the SDK.
+//!
+//! - [`error`]: Kafka-style error codes and the JSON error body.
+//! - [`types`]: domain newtypes (`BrokerId`, `TopicName`, ...) and their validation.
+//! - [`api`]: public REST request/response bodies (see `shared/design/API.md`).
+//! - [`metadata`]: metadata-log records, deltas and the image brokers and controllers
+//!   replay them into (Kafka's `__cluster_metadata` model).
+//! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
+//! - [`telemetry`], [`settings`]: logging and config-loading helpers.
+
+pub mod api;
+pub mod error;
+pub mod internal;
+pub mod metadata;
+pub mod settings;
+pub mod telemetry;
+pub mod topic_config;
+pub mod types;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use types::{BrokerId, TopicName};

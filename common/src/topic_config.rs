@@ -1,0 +1,113 @@
+//! Topic-level configs: the supported keys, their types and defaults.
+//!
+//! Shared because the controller validates them and brokers apply them.
+
+use std::collections::BTreeMap;
+
+/// One supported topic config.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigDef {
+    pub name: &'static str,
+    pub default: &'static str,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Integer within an inclusive range.
+    Long { min: i64, max: i64 },
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+}
+
+/// The topic configs Ferry understands, with Kafka's names and defaults.
+pub const TOPIC_CONFIGS: &[ConfigDef] = &[
+    ConfigDef { name: "retention.ms", default: "604800000", kind: Kind::Long { min: -1, max: i64::MAX } },
+    ConfigDef { name: "retention.bytes", default: "-1", kind: Kind::Long { min: -1, max: i64::MAX } },
+    ConfigDef { name: "segment.bytes", default: "1073741824", kind: Kind::Long { min: 14, max: i32::MAX as i64 } },
+    ConfigDef { name: "segment.ms", default: "604800000", kind: Kind::Long { min: 1, max: i64::MAX } },
+    ConfigDef { name: "max.message.bytes", default: "1048588", kind: Kind::Long { min: 0, max: i32::MAX as i64 } },
+    ConfigDef { name: "min.insync.replicas", default: "1", kind: Kind::Long { min: 1, max: i32::MAX as i64 } },
+    ConfigDef { name: "cleanup.policy", default: "delete", kind: Kind::Choice(&["delete"]) },
+    ConfigDef { name: "message.timestamp.type", default: "CreateTime", kind: Kind::Choice(&["CreateTime", "LogAppendTime"]) },
+    ConfigDef { name: "unclean.leader.election.enable", default: "false", kind: Kind::Choice(&["true", "false"]) },
+];
+
+/// Checks `configs` against [`TOPIC_CONFIGS`]; the error says which key is wrong and why.
+pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    for (key, value) in configs {
+        let Some(def) = TOPIC_CONFIGS.iter().find(|d| d.name == key) else {
+            let known: Vec<&str> = TOPIC_CONFIGS.iter().map(|d| d.name).collect();
+            return Err(format!(
+                "unknown topic config '{key}'; supported: {}",
+                known.join(", ")
+            ));
+        };
+        match def.kind {
+            Kind::Long { min, max } => match value.trim().parse::<i64>() {
+                Ok(v) if v >= min && v <= max => {}
+                Ok(v) => {
+                    return Err(format!(
+                        "config '{key}' = {v} is out of range [{min}, {max}]"
+                    ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "config '{key}' must be an integer, got '{value}'"
+                    ))
+                }
+            },
+            Kind::Choice(options) => {
+                if !options.contains(&value.as_str()) {
+                    return Err(format!(
+                        "config '{key}' must be one of {}, got '{value}'",
+                        options.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The effective value of `key`: the topic's own setting or Kafka's default.
+pub fn effective<'a>(configs: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+    configs
+        .get(key)
+        .map(String::as_str)
+        .or_else(|| TOPIC_CONFIGS.iter().find(|d| d.name == key).map(|d| d.default))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn accepts_supported_configs() {
+        assert!(validate(&cfg(&[
+            ("retention.ms", "1000"),
+            ("min.insync.replicas", "2"),
+            ("cleanup.policy", "delete"),
+            ("message.timestamp.type", "LogAppendTime"),
+        ]))
+        .is_ok());
+    }
+
+    #[test]
+    fn refuses_unknown_and_ill_typed() {
+        assert!(validate(&cfg(&[("retention.msx", "1")])).unwrap_err().contains("unknown"));
+        assert!(validate(&cfg(&[("retention.ms", "soon")])).unwrap_err().contains("integer"));
+        assert!(validate(&cfg(&[("min.insync.replicas", "0")])).is_err());
+        assert!(validate(&cfg(&[("cleanup.policy", "compact")])).is_err());
+    }
+
+    #[test]
+    fn effective_falls_back_to_default() {
+        assert_eq!(effective(&cfg(&[]), "min.insync.replicas"), Some("1"));
+        assert_eq!(effective(&cfg(&[("min.insync.replicas", "2")]), "min.insync.replicas"), Some("2"));
+    }
+}

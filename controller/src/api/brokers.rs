@@ -1,0 +1,51 @@
+//! Endpoints brokers call: registration, heartbeats, AlterPartition, metadata snapshot.
+
+use super::extract::ApiJson;
+use super::AppState;
+use crate::error::ControllerError;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferry_common::internal::{
+    AlterPartitionRequest, AlterPartitionResponse, HeartbeatRequest, HeartbeatResponse,
+    RegisterBrokerRequest, RegisterBrokerResponse,
+};
+use ferry_common::metadata::MetadataImage;
+use ferry_common::BrokerId;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/internal/v1/brokers/register", post(register))
+        .route("/internal/v1/brokers/{id}/heartbeat", post(heartbeat))
+        .route("/internal/v1/alter-partition", post(alter_partition))
+        .route("/internal/v1/metadata/snapshot", get(snapshot))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterBrokerRequest>,
+) -> Result<Json<RegisterBrokerResponse>, ControllerError> {
+    Ok(Json(state.svc.register_broker(req).await?))
+}
+
+async fn heartbeat(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<HeartbeatRequest>,
+) -> Result<Json<HeartbeatResponse>, ControllerError> {
+    let id: u32 = id
+        .parse()
+        .map_err(|_| ControllerError::InvalidRequest(format!("broker id '{id}' is not a number")))?;
+    Ok(Json(state.svc.heartbeat(BrokerId(id), req).await?))
+}
+
+async fn alter_partition(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<AlterPartitionRequest>,
+) -> Result<Json<AlterPartitionResponse>, ControllerError> {
+    Ok(Json(state.svc.alter_partition(req).await?))
+}
+
+async fn snapshot(State(state): State<AppState>) -> Json<MetadataImage> {
+    Json(state.svc.snapshot())
+}

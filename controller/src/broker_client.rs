@@ -1,0 +1,40 @@
+//! HTTP client for controller -> broker calls (metadata push).
+
+use crate::service::propagation::DeltaSink;
+use ferry_common::internal::{MetadataPush, MetadataPushResponse};
+use std::time::Duration;
+
+/// Pushes metadata deltas to `POST {broker}/internal/v1/metadata/deltas`.
+pub struct HttpDeltaSink {
+    client: reqwest::Client,
+}
+
+impl HttpDeltaSink {
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(3))
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        HttpDeltaSink { client }
+    }
+}
+
+impl Default for HttpDeltaSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DeltaSink for HttpDeltaSink {
+    async fn push(&self, url: &str, push: &MetadataPush) -> Result<u64, String> {
+        let url = format!("{}/internal/v1/metadata/deltas", url.trim_end_matches('/'));
+        let res = self.client.post(&url).json(push).send().await.map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("{url} answered {}", res.status()));
+        }
+        let body: MetadataPushResponse = res.json().await.map_err(|e| e.to_string())?;
+        Ok(body.applied_offset)
+    }
+}

@@ -1,0 +1,182 @@
+//! Controller configuration: defaults -> optional TOML file -> `FERRY_CONTROLLER__*` env.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything a controller process needs to know at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerConfig {
+    /// This controller's id; must appear in `voters`.
+    pub node_id: u64,
+    /// Address to listen on.
+    pub listen_addr: String,
+    /// The static quorum, Kafka's `controller.quorum.voters` style:
+    /// `1@http://127.0.0.1:7101,2@http://127.0.0.1:7102,...`.
+    pub voters: String,
+    /// Where sled and snapshot files live.
+    pub data_dir: PathBuf,
+    /// A broker that misses heartbeats for this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// A metadata write not committed and applied by then answers `REQUEST_TIMED_OUT`.
+    pub write_timeout_ms: u64,
+    /// Largest accepted client request body.
+    pub max_request_bytes: usize,
+    pub raft: RaftSettings,
+}
+
+/// Raft timing and log-compaction knobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSettings {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot (and purge the log) after this many entries.
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind the snapshot for lagging followers.
+    pub log_entries_kept_after_snapshot: u64,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            node_id: 1,
+            listen_addr: "127.0.0.1:7101".into(),
+            voters: "1@http://127.0.0.1:7101".into(),
+            data_dir: PathBuf::from("data/controller"),
+            broker_session_timeout_ms: 9_000,
+            write_timeout_ms: 5_000,
+            max_request_bytes: 1024 * 1024,
+            raft: RaftSettings::default(),
+        }
+    }
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        RaftSettings {
+            heartbeat_interval_ms: 150,
+            election_timeout_min_ms: 750,
+            election_timeout_max_ms: 1_500,
+            snapshot_every_entries: 5_000,
+            log_entries_kept_after_snapshot: 1_000,
+        }
+    }
+}
+
+/// A quorum member from `voters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: u64,
+    pub url: String,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid controller config: {0}")]
+pub struct ConfigInvalid(pub String);
+
+impl ControllerConfig {
+    /// Parses `voters` and checks cross-field rules.
+    pub fn validate(&self) -> Result<Vec<Voter>, ConfigInvalid> {
+        let voters = parse_voters(&self.voters)?;
+        if !matches!(voters.len(), 1 | 3 | 5 | 7) {
+            return Err(ConfigInvalid(format!(
+                "voters lists {} controllers; use 1, 3, 5 or 7",
+                voters.len()
+            )));
+        }
+        if !voters.iter().any(|v| v.id == self.node_id) {
+            return Err(ConfigInvalid(format!(
+                "node_id {} is not in voters '{}'",
+                self.node_id, self.voters
+            )));
+        }
+        let r = &self.raft;
+        if r.heartbeat_interval_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_interval_ms {
+            return Err(ConfigInvalid(
+                "raft.election_timeout_min_ms must exceed raft.heartbeat_interval_ms > 0".into(),
+            ));
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return Err(ConfigInvalid(
+                "raft.election_timeout_max_ms must exceed raft.election_timeout_min_ms".into(),
+            ));
+        }
+        if self.broker_session_timeout_ms < 100 || self.write_timeout_ms < 100 {
+            return Err(ConfigInvalid(
+                "broker_session_timeout_ms and write_timeout_ms must be at least 100".into(),
+            ));
+        }
+        if r.snapshot_every_entries == 0 {
+            return Err(ConfigInvalid("raft.snapshot_every_entries must be > 0".into()));
+        }
+        Ok(voters)
+    }
+
+    /// This node's advertised URL, from `voters`.
+    pub fn self_url(&self) -> Option<String> {
+        parse_voters(&self.voters)
+            .ok()?
+            .into_iter()
+            .find(|v| v.id == self.node_id)
+            .map(|v| v.url)
+    }
+}
+
+fn parse_voters(s: &str) -> Result<Vec<Voter>, ConfigInvalid> {
+    let mut out: Vec<Voter> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, url) = part
+            .split_once('@')
+            .ok_or_else(|| ConfigInvalid(format!("voter '{part}' is not ID@URL")))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| ConfigInvalid(format!("voter id '{id}' is not a number")))?;
+        let url = url.trim().trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigInvalid(format!("voter url '{url}' must start with http://")));
+        }
+        if out.iter().any(|v| v.id == id) {
+            return Err(ConfigInvalid(format!("voter id {id} listed twice")));
+        }
+        out.push(Voter { id, url });
+    }
+    if out.is_empty() {
+        return Err(ConfigInvalid("voters is empty".into()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_voters() {
+        let c = ControllerConfig {
+            node_id: 2,
+            voters: "1@http://a:1, 2@http://b:2/,3@http://c:3".into(),
+            ..Default::default()
+        };
+        let v = c.validate().unwrap();
+        assert_eq!(v[1], Voter { id: 2, url: "http://b:2".into() });
+        assert_eq!(c.self_url().as_deref(), Some("http://b:2"));
+    }
+
+    #[test]
+    fn refuses_bad_quorums() {
+        let bad = |voters: &str, id| {
+            ControllerConfig { node_id: id, voters: voters.into(), ..Default::default() }
+                .validate()
+                .is_err()
+        };
+        assert!(bad("1@http://a:1,2@http://b:2", 1), "even quorum");
+        assert!(bad("1@http://a:1", 2), "self missing");
+        assert!(bad("1@a:1", 1), "no scheme");
+        assert!(bad("x@http://a:1", 1), "bad id");
+        assert!(bad("1@http://a:1,1@http://b:1,3@http://c:1", 1), "duplicate");
+    }
+}

@@ -1,0 +1,77 @@
+//! Ferry controller: the Raft quorum that owns cluster metadata.
+//!
+//! Module map (calls go one way, api -> service -> storage):
+//! - [`api`]: axum routes for clients, brokers and Raft peers; the error mapping.
+//! - [`service`]: the metadata state machine, the write path, broker sessions,
+//!   fencing and metadata push.
+//! - [`raft`]: openraft wiring: types, HTTP network, state-machine glue.
+//! - [`storage`]: sled (log, vote, applied state) and snapshot files.
+//! - [`broker_client`]: HTTP client used to push deltas to brokers.
+//! - [`config`], [`error`], [`metrics`].
+
+pub mod api;
+pub mod broker_client;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod raft;
+pub mod service;
+pub mod storage;
+
+use crate::config::ControllerConfig;
+use crate::service::metadata_service::{MetadataService, ServiceParts};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the controller could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigInvalid),
+    #[error(transparent)]
+    Start(#[from] raft::StartError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("http server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Runs a controller on an already bound `listener` until `shutdown` completes.
+pub async fn run(
+    cfg: ControllerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let voters = cfg.validate()?;
+    let node = raft::start(&cfg, &voters).await?;
+    let svc = MetadataService::new(ServiceParts {
+        node_id: cfg.node_id,
+        voters,
+        raft: node.raft.clone(),
+        view: node.view,
+        contacts: node.contacts,
+        committed: node.committed,
+        session_timeout: Duration::from_millis(cfg.broker_session_timeout_ms),
+        write_timeout: Duration::from_millis(cfg.write_timeout_ms),
+    });
+    let metrics = Arc::new(metrics::Metrics::new()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let leadership = tokio::spawn(service::leadership::run(svc.clone(), stop_rx.clone()));
+    let pusher = tokio::spawn(service::propagation::run(
+        svc.clone(),
+        Arc::new(broker_client::HttpDeltaSink::new()),
+        stop_rx,
+    ));
+    let app = api::router(api::AppState { svc: svc.clone(), metrics }, cfg.max_request_bytes);
+    tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), "controller listening");
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let _ = stop_tx.send(true);
+    let _ = leadership.await;
+    let _ = pusher.await;
+    if let Err(e) = node.raft.shutdown().await {
+        tracing::warn!(error = %e, "raft shutdown");
+    }
+    served?;
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Prometheus metrics: request counters and latencies, plus Raft and metadata
+//! gauges sampled at scrape time.
+
+use crate::service::metadata_service::MetadataService;
+use openraft::ServerState;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use std::time::Duration;
+
+/// The controller's metric registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    gauges: Gauges,
+}
+
+struct Gauges {
+    term: IntGauge,
+    is_leader: IntGauge,
+    leader_id: IntGauge,
+    role: IntGaugeVec,
+    commit_index: IntGauge,
+    applied_index: IntGauge,
+    last_log_index: IntGauge,
+    snapshot_index: IntGauge,
+    metadata_offset: IntGauge,
+    brokers: IntGauge,
+    fenced: IntGauge,
+    topics: IntGauge,
+    partitions: IntGauge,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+    let g = IntGauge::new(name, help)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("ferry_controller_http_requests_total", "HTTP requests by route, method and status code"),
+            &["route", "method", "code"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new("ferry_controller_http_request_duration_seconds", "HTTP request latency by route")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["route", "method"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        let role = IntGaugeVec::new(Opts::new("ferry_controller_raft_role", "1 for this node's current Raft role"), &["role"])?;
+        registry.register(Box::new(role.clone()))?;
+        let r = &registry;
+        let gauges = Gauges {
+            term: gauge(r, "ferry_controller_raft_term", "Current Raft term")?,
+            is_leader: gauge(r, "ferry_controller_raft_is_leader", "1 if this node is the active controller")?,
+            leader_id: gauge(r, "ferry_controller_raft_leader_id", "Id of the known leader, -1 if none")?,
+            role,
+            commit_index: gauge(r, "ferry_controller_raft_commit_index", "Highest committed Raft log index known here")?,
+            applied_index: gauge(r, "ferry_controller_raft_applied_index", "Highest Raft log index applied here")?,
+            last_log_index: gauge(r, "ferry_controller_raft_last_log_index", "Last Raft log index stored here")?,
+            snapshot_index: gauge(r, "ferry_controller_raft_snapshot_index", "Log index of the latest snapshot")?,
+            metadata_offset: gauge(r, "ferry_controller_metadata_offset", "Metadata offset of the applied image")?,
+            brokers: gauge(r, "ferry_controller_brokers_registered", "Registered brokers")?,
+            fenced: gauge(r, "ferry_controller_brokers_fenced", "Fenced brokers")?,
+            topics: gauge(r, "ferry_controller_topics", "Topics")?,
+            partitions: gauge(r, "ferry_controller_partitions", "Partitions over all topics")?,
+        };
+        Ok(Metrics { registry, requests, latency, gauges })
+    }
+
+    /// Counts one finished request.
+    pub fn observe_request(&self, route: &str, method: &str, code: u16, elapsed: Duration) {
+        self.requests.with_label_values(&[route, method, &code.to_string()]).inc();
+        self.latency.with_label_values(&[route, method]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Samples the gauges and renders everything in the text format.
+    pub fn render(&self, svc: &MetadataService) -> String {
+        let m = svc.raft().metrics().borrow().clone();
+        let g = &self.gauges;
+        g.term.set(m.current_term as i64);
+        g.is_leader.set(i64::from(m.state == ServerState::Leader));
+        g.leader_id.set(m.current_leader.map_or(-1, |l| l as i64));
+        for (state, name) in [
+            (ServerState::Leader, "leader"),
+            (ServerState::Follower, "follower"),
+            (ServerState::Candidate, "candidate"),
+            (ServerState::Learner, "learner"),
+        ] {
+            g.role.with_label_values(&[name]).set(i64::from(m.state == state));
+        }
+        let info = svc.cluster_info();
+        g.commit_index.set(info.commit_index as i64);
+        g.applied_index.set(m.last_applied.map_or(0, |l| l.index as i64));
+        g.last_log_index.set(m.last_log_index.unwrap_or(0) as i64);
+        g.snapshot_index.set(m.snapshot.map_or(0, |l| l.index as i64));
+        let (offset, brokers, fenced, topics, partitions) = svc.view().read(|s| {
+            (
+                s.image.offset,
+                s.image.brokers.len(),
+                s.image.brokers.values().filter(|b| b.fenced).count(),
+                s.image.topics.len(),
+                s.image.topics.values().map(|t| t.partitions.len()).sum::<usize>(),
+            )
+        });
+        g.metadata_offset.set(offset as i64);
+        g.brokers.set(brokers as i64);
+        g.fenced.set(fenced as i64);
+        g.topics.set(topics as i64);
+        g.partitions.set(partitions as i64);
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}

@@ -1,0 +1,155 @@
+//! Raft RPCs between controllers over HTTP/JSON (`/raft/v1/*`).
+//!
+//! One reqwest client per peer, reused for every RPC. Connection failures map
+//! to `Unreachable` so openraft backs off instead of spinning.
+
+use crate::raft::TypeConfig;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// When this node last had a successful exchange with each peer: RPC answers
+/// on the leader, AppendEntries from the leader on followers.
+#[derive(Debug, Default)]
+pub struct PeerContacts {
+    last: Mutex<HashMap<NodeId, Instant>>,
+}
+
+impl PeerContacts {
+    pub fn touch(&self, peer: NodeId) {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).insert(peer, Instant::now());
+    }
+
+    /// Milliseconds since the last exchange with `peer`, if any.
+    pub fn millis_since(&self, peer: NodeId) -> Option<u64> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.get(&peer).map(|t| t.elapsed().as_millis() as u64)
+    }
+}
+
+type NodeId = u64;
+
+/// Creates (and caches) one HTTP client per peer.
+pub struct HttpNetwork {
+    clients: HashMap<NodeId, reqwest::Client>,
+    contacts: Arc<PeerContacts>,
+}
+
+impl HttpNetwork {
+    pub fn new(contacts: Arc<PeerContacts>) -> Self {
+        HttpNetwork { clients: HashMap::new(), contacts }
+    }
+}
+
+/// The connection to one peer.
+pub struct PeerConnection {
+    target: NodeId,
+    base_url: String,
+    client: reqwest::Client,
+    contacts: Arc<PeerContacts>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        let client = self
+            .clients
+            .entry(target)
+            .or_insert_with(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .pool_max_idle_per_host(4)
+                    .tcp_nodelay(true)
+                    .build()
+                    .unwrap_or_default()
+            })
+            .clone();
+        PeerConnection {
+            target,
+            base_url: node.addr.trim_end_matches('/').to_string(),
+            client,
+            contacts: self.contacts.clone(),
+        }
+    }
+}
+
+impl PeerConnection {
+    async fn post<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let url = format!("{}{path}", self.base_url);
+        let res = self
+            .client
+            .post(&url)
+            .timeout(option.hard_ttl())
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                } else {
+                    RPCError::Network(NetworkError::new(&e))
+                }
+            })?;
+        if !res.status().is_success() {
+            let status = res.status();
+            let body = res.text().await.unwrap_or_default();
+            let err = std::io::Error::other(format!("{url} answered {status}: {body}"));
+            return Err(RPCError::Network(NetworkError::new(&err)));
+        }
+        let body: Result<Resp, RaftError<NodeId, E>> =
+            res.json().await.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.contacts.touch(self.target);
+        body.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.post("/raft/v1/append", &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.post("/raft/v1/snapshot", &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.post("/raft/v1/vote", &rpc, &option).await
+    }
+}

@@ -1,0 +1,443 @@
+//! The replicated metadata state machine: commands in, records and answers out.
+//!
+//! Pure and deterministic: every controller applies the same log and reaches the
+//! same [`ControllerState`]. Storage and Raft live elsewhere.
+
+use super::commands::{ClientRef, Command, CommandRequest, CommandResult, Outcome, Rejection};
+use super::partition_change::{on_broker_fenced, on_broker_unfenced};
+use super::placement::{self, Candidate, PlacementStart};
+use ferry_common::internal::RegisterBrokerRequest;
+use ferry_common::metadata::{
+    BrokerRegistration, MetadataDelta, MetadataImage, MetadataRecord, PartitionState,
+};
+use ferry_common::types::{BrokerEpoch, MetadataOffset};
+use ferry_common::{topic_config, BrokerId, ErrorCode, TopicName};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Upper bound on partitions per topic: beyond it one create would stall the quorum.
+pub const MAX_PARTITIONS: u32 = 10_000;
+/// Client sessions remembered for idempotent retries (least recently used evicted).
+pub const MAX_CLIENT_SESSIONS: usize = 10_000;
+
+/// The last write of one client, for answering its retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSession {
+    pub seq: u64,
+    pub offset: MetadataOffset,
+    pub result: CommandResult,
+}
+
+/// Everything the state machine holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControllerState {
+    pub image: MetadataImage,
+    pub sessions: BTreeMap<String, ClientSession>,
+}
+
+/// What applying one entry did, for persistence and metadata push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub result: CommandResult,
+    /// `None` when the entry produced no records (rejections, no-ops, retries).
+    pub delta: Option<MetadataDelta>,
+    /// Session written by this entry, for persistence.
+    pub session: Option<String>,
+    /// Sessions evicted by this entry.
+    pub evicted: Vec<String>,
+}
+
+impl ControllerState {
+    /// Applies the entry at `offset` (its Raft log index).
+    pub fn apply(&mut self, offset: MetadataOffset, req: &CommandRequest) -> Applied {
+        if let Some(ClientRef { id, seq }) = &req.client {
+            if let Some(s) = self.sessions.get(id) {
+                if *seq == s.seq {
+                    self.image.replay(offset, &[]);
+                    return Applied { result: s.result.clone(), delta: None, session: None, evicted: vec![] };
+                }
+                if *seq < s.seq {
+                    self.image.replay(offset, &[]);
+                    let result = Err(Rejection::new(
+                        ErrorCode::InvalidRequest,
+                        format!("sequence {seq} of client '{id}' is older than its last write {}", s.seq),
+                    ));
+                    return Applied { result, delta: None, session: None, evicted: vec![] };
+                }
+            }
+        }
+        let prev_offset = self.image.last_record_offset;
+        let (records, result) = match self.decide(offset, &req.command) {
+            Ok((records, outcome)) => (records, Ok(outcome)),
+            Err(r) => (Vec::new(), Err(r)),
+        };
+        self.image.replay(offset, &records);
+        let delta = (!records.is_empty()).then(|| MetadataDelta { prev_offset, offset, records });
+        let mut applied = Applied { result, delta, session: None, evicted: vec![] };
+        if let Some(ClientRef { id, seq }) = &req.client {
+            self.sessions.insert(
+                id.clone(),
+                ClientSession { seq: *seq, offset, result: applied.result.clone() },
+            );
+            applied.session = Some(id.clone());
+            while self.sessions.len() > MAX_CLIENT_SESSIONS {
+                let oldest = self
+                    .sessions
+                    .iter()
+                    .min_by_key(|(k, s)| (s.offset, (*k).clone()))
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => {
+                        self.sessions.remove(&k);
+                        applied.evicted.push(k);
+                    }
+                    None => break,
+                }
+            }
+        }
+        applied
+    }
+
+    fn decide(
+        &self,
+        offset: MetadataOffset,
+        cmd: &Command,
+    ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
+        match cmd {
+            Command::InitCluster { cluster_id } => {
+                if self.image.cluster_id.is_some() {
+                    return Ok((vec![], Outcome::Done));
+                }
+                Ok((vec![MetadataRecord::ClusterId { cluster_id: cluster_id.clone() }], Outcome::Done))
+            }
+            Command::CreateTopic { name, topic_id, partitions, replication_factor, configs } => {
+                self.create_topic(name, topic_id, *partitions, *replication_factor, configs)
+            }
+            Command::DeleteTopic { name } => {
+                let t = self.topic(name)?;
+                let rec = MetadataRecord::RemoveTopic { name: name.clone(), topic_id: t.topic_id.clone() };
+                Ok((vec![rec], Outcome::Done))
+            }
+            Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
+            Command::RegisterBroker(req) => self.register_broker(offset, req),
+            Command::FenceBroker { broker_id, epoch } => Ok((self.fence(*broker_id, *epoch), Outcome::Done)),
+            Command::UnfenceBroker { broker_id, epoch } => Ok((self.unfence(*broker_id, *epoch), Outcome::Done)),
+            Command::AlterPartition {
+                broker_id,
+                broker_epoch,
+                topic,
+                partition,
+                leader_epoch,
+                partition_epoch,
+                new_isr,
+            } => {
+                self.check_broker_epoch(*broker_id, *broker_epoch)?;
+                let t = self.topic(topic)?;
+                let p = t.partitions.get(*partition as usize).ok_or_else(|| {
+                    Rejection::new(
+                        ErrorCode::UnknownTopicOrPartition,
+                        format!("topic '{topic}' has no partition {partition}"),
+                    )
+                })?;
+                let next = alter_isr(p, *broker_id, *leader_epoch, *partition_epoch, new_isr, |b| {
+                    self.image.brokers.get(&b).is_some_and(|r| !r.fenced)
+                })?;
+                let outcome = Outcome::Partition { topic: topic.clone(), partition: *partition };
+                match next {
+                    Some(state) => Ok((vec![MetadataRecord::Partition { topic: topic.clone(), state }], outcome)),
+                    None => Ok((vec![], outcome)),
+                }
+            }
+        }
+    }
+
+    fn topic(&self, name: &TopicName) -> Result<&ferry_common::metadata::TopicImage, Rejection> {
+        self.image.topics.get(name).ok_or_else(|| {
+            Rejection::new(ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))
+        })
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        self.image
+            .unfenced_brokers()
+            .map(|b| Candidate { id: b.id, rack: b.rack.clone() })
+            .collect()
+    }
+
+    fn preferred_leader_counts(&self) -> BTreeMap<BrokerId, usize> {
+        let mut counts = BTreeMap::new();
+        for t in self.image.topics.values() {
+            for p in &t.partitions {
+                if let Some(first) = p.replicas.first() {
+                    *counts.entry(*first).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    fn create_topic(
+        &self,
+        name: &TopicName,
+        topic_id: &str,
+        partitions: u32,
+        rf: u16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
+        if self.image.topics.contains_key(name) {
+            return Err(Rejection::new(ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
+        }
+        check_partition_count(partitions)?;
+        topic_config::validate(configs).map_err(|m| Rejection::new(ErrorCode::InvalidConfig, m))?;
+        check_min_isr(configs, rf)?;
+        let candidates = self.candidates();
+        let start = PlacementStart {
+            start_index: placement::balanced_start(&candidates, &self.preferred_leader_counts()),
+            first_partition: 0,
+        };
+        let assignment = placement::assign(&candidates, partitions, rf, start)
+            .map_err(|e| Rejection::new(ErrorCode::InvalidReplicationFactor, e.0))?;
+        let mut records = vec![MetadataRecord::Topic {
+            name: name.clone(),
+            topic_id: topic_id.to_string(),
+            replication_factor: rf,
+            configs: configs.clone(),
+        }];
+        records.extend(assignment.into_iter().enumerate().map(|(i, replicas)| MetadataRecord::Partition {
+            topic: name.clone(),
+            state: new_partition(i as u32, replicas),
+        }));
+        Ok((records, Outcome::Topic { name: name.clone() }))
+    }
+
+    fn create_partitions(&self, name: &TopicName, count: u32) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
+        let t = self.topic(name)?;
+        let current = t.partitions.len() as u32;
+        if count <= current {
+            return Err(Rejection::new(
+                ErrorCode::InvalidPartitions,
+                format!("topic '{name}' has {current} partitions; the new count must be larger, got {count}"),
+            ));
+        }
+        check_partition_count(count)?;
+        let candidates = self.candidates();
+        let first_leader = t.partitions.first().and_then(|p| p.replicas.first()).copied();
+        let start_index = {
+            let mut sorted: Vec<BrokerId> = candidates.iter().map(|c| c.id).collect();
+            sorted.sort();
+            first_leader.and_then(|l| sorted.iter().position(|b| *b == l)).unwrap_or(0)
+        };
+        let assignment = placement::assign(
+            &candidates,
+            count - current,
+            t.replication_factor,
+            PlacementStart { start_index, first_partition: current },
+        )
+        .map_err(|e| Rejection::new(ErrorCode::InvalidReplicationFactor, e.0))?;
+        let records = assignment
+            .into_iter()
+            .enumerate()
+            .map(|(i, replicas)| MetadataRecord::Partition {
+                topic: name.clone(),
+                state: new_partition(current + i as u32, replicas),
+            })
+            .collect();
+        Ok((records, Outcome::Topic { name: name.clone() }))
+    }
+
+    fn register_broker(
+        &self,
+        offset: MetadataOffset,
+        req: &RegisterBrokerRequest,
+    ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
+        let cluster_id = self.image.cluster_id.clone().ok_or_else(|| {
+            Rejection::new(ErrorCode::NotController, "the cluster id is not initialised yet; retry")
+        })?;
+        if let Some(theirs) = &req.cluster_id {
+            if *theirs != cluster_id {
+                return Err(Rejection::new(
+                    ErrorCode::InconsistentClusterId,
+                    format!("broker data belongs to cluster {theirs}, this is cluster {cluster_id}"),
+                ));
+            }
+        }
+        // A retried registration of the same incarnation gets the same answer.
+        let same_incarnation = self
+            .image
+            .brokers
+            .values()
+            .find(|b| b.incarnation_id == req.incarnation_id && req.broker_id.is_none_or(|id| id == b.id));
+        if let Some(b) = same_incarnation {
+            if b.url == req.url && b.rack == req.rack {
+                let outcome = Outcome::Broker { broker_id: b.id, broker_epoch: b.epoch, cluster_id };
+                return Ok((vec![], outcome));
+            }
+        }
+        let id = match req.broker_id {
+            Some(id) => id,
+            None => BrokerId(self.image.brokers.keys().last().map_or(1, |b| b.0.saturating_add(1))),
+        };
+        let mut records = Vec::new();
+        // A new incarnation replaces the old one: the old one loses leadership and ISR seats.
+        if let Some(old) = self.image.brokers.get(&id) {
+            if !old.fenced {
+                records.extend(self.fence(id, old.epoch));
+            }
+        }
+        records.push(MetadataRecord::RegisterBroker(BrokerRegistration {
+            id,
+            url: req.url.clone(),
+            rack: req.rack.clone(),
+            incarnation_id: req.incarnation_id.clone(),
+            epoch: offset,
+            fenced: true,
+        }));
+        Ok((records, Outcome::Broker { broker_id: id, broker_epoch: offset, cluster_id }))
+    }
+
+    fn check_broker_epoch(&self, id: BrokerId, epoch: BrokerEpoch) -> Result<(), Rejection> {
+        match self.image.brokers.get(&id) {
+            None => Err(Rejection::new(ErrorCode::BrokerIdNotRegistered, format!("broker {id} is not registered"))),
+            Some(b) if b.epoch != epoch => Err(Rejection::new(
+                ErrorCode::StaleBrokerEpoch,
+                format!("broker {id} epoch {epoch} is stale; the current registration has epoch {}", b.epoch),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Records that fence `id` (if `epoch` is current) and move its partitions.
+    fn fence(&self, id: BrokerId, epoch: BrokerEpoch) -> Vec<MetadataRecord> {
+        let Some(b) = self.image.brokers.get(&id) else { return vec![] };
+        if b.epoch != epoch || b.fenced {
+            return vec![];
+        }
+        let mut records = vec![MetadataRecord::FenceBroker { broker_id: id, epoch }];
+        let eligible = |x: BrokerId| self.image.brokers.get(&x).is_some_and(|r| !r.fenced);
+        for t in self.image.topics.values() {
+            let unclean = unclean_enabled(&t.configs);
+            for p in &t.partitions {
+                if let Some(state) = on_broker_fenced(p, id, eligible, unclean) {
+                    records.push(MetadataRecord::Partition { topic: t.name.clone(), state });
+                }
+            }
+        }
+        records
+    }
+
+    fn unfence(&self, id: BrokerId, epoch: BrokerEpoch) -> Vec<MetadataRecord> {
+        let Some(b) = self.image.brokers.get(&id) else { return vec![] };
+        if b.epoch != epoch || !b.fenced {
+            return vec![];
+        }
+        let mut records = vec![MetadataRecord::UnfenceBroker { broker_id: id, epoch }];
+        for t in self.image.topics.values() {
+            let unclean = unclean_enabled(&t.configs);
+            for p in &t.partitions {
+                if let Some(state) = on_broker_unfenced(p, id, unclean) {
+                    records.push(MetadataRecord::Partition { topic: t.name.clone(), state });
+                }
+            }
+        }
+        records
+    }
+}
+
+fn unclean_enabled(configs: &BTreeMap<String, String>) -> bool {
+    topic_config::effective(configs, "unclean.leader.election.enable") == Some("true")
+}
+
+fn new_partition(partition: u32, replicas: Vec<BrokerId>) -> PartitionState {
+    PartitionState {
+        partition,
+        leader: replicas.first().copied(),
+        leader_epoch: 0,
+        isr: replicas.clone(),
+        replicas,
+        partition_epoch: 0,
+    }
+}
+
+fn check_partition_count(n: u32) -> Result<(), Rejection> {
+    if n == 0 || n > MAX_PARTITIONS {
+        return Err(Rejection::new(
+            ErrorCode::InvalidPartitions,
+            format!("partitions must be between 1 and {MAX_PARTITIONS}, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_min_isr(configs: &BTreeMap<String, String>, rf: u16) -> Result<(), Rejection> {
+    let min_isr: u64 = topic_config::effective(configs, "min.insync.replicas")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    if min_isr > rf as u64 {
+        return Err(Rejection::new(
+            ErrorCode::InvalidConfig,
+            format!("min.insync.replicas={min_isr} exceeds the replication factor {rf}; acks=all could never succeed"),
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's AlterPartition checks: the requester must be the current leader in the
+/// current leader epoch, the partition epoch must match (compare-and-set), and the
+/// new ISR must hold the leader and only unfenced replicas.
+pub fn alter_isr(
+    p: &PartitionState,
+    requester: BrokerId,
+    leader_epoch: u32,
+    partition_epoch: u32,
+    new_isr: &[BrokerId],
+    unfenced: impl Fn(BrokerId) -> bool,
+) -> Result<Option<PartitionState>, Rejection> {
+    if leader_epoch < p.leader_epoch || p.leader != Some(requester) {
+        return Err(Rejection::new(
+            ErrorCode::FencedLeaderEpoch,
+            format!(
+                "broker {requester} with leader epoch {leader_epoch} is not the leader; leader is {:?} at epoch {}",
+                p.leader.map(|b| b.0),
+                p.leader_epoch
+            ),
+        ));
+    }
+    if leader_epoch > p.leader_epoch {
+        return Err(Rejection::new(
+            ErrorCode::UnknownLeaderEpoch,
+            format!("leader epoch {leader_epoch} is newer than the controller's {}", p.leader_epoch),
+        ));
+    }
+    if partition_epoch != p.partition_epoch {
+        return Err(Rejection::new(
+            ErrorCode::InvalidUpdateVersion,
+            format!("partition epoch {partition_epoch} does not match the current {}", p.partition_epoch),
+        ));
+    }
+    if !new_isr.contains(&requester) {
+        return Err(Rejection::new(ErrorCode::InvalidRequest, "the new ISR must contain the leader"));
+    }
+    let mut isr: Vec<BrokerId> = Vec::with_capacity(new_isr.len());
+    for b in new_isr {
+        if !p.replicas.contains(b) || !unfenced(*b) {
+            return Err(Rejection::new(
+                ErrorCode::IneligibleReplica,
+                format!("broker {b} cannot join the ISR: it is not an unfenced replica of this partition"),
+            ));
+        }
+        if !isr.contains(b) {
+            isr.push(*b);
+        }
+    }
+    if isr == p.isr {
+        return Ok(None);
+    }
+    let mut next = p.clone();
+    next.isr = isr;
+    next.partition_epoch += 1;
+    Ok(Some(next))
+}
+
+#[cfg(test)]
+#[path = "state_machine_tests.rs"]
+mod tests;
