@@ -67,7 +67,11 @@ impl From<&TopicImage> for TopicDescription {
             topic_id: t.topic_id.clone(),
             replication_factor: t.replication_factor,
             configs: t.configs.clone(),
-            partitions: t.partitions.iter().map(PartitionDescription::from).collect(),
+            partitions: t
+                .partitions
+                .iter()
+                .map(PartitionDescription::from)
+                .collect(),
         }
     }
 }

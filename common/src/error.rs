@@ -85,18 +85,31 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            InvalidRequest | InvalidTopicException | InvalidPartitions
-            | InvalidReplicationFactor | InvalidConfig | IneligibleReplica => 400,
+            InvalidRequest
+            | InvalidTopicException
+            | InvalidPartitions
+            | InvalidReplicationFactor
+            | InvalidConfig
+            | IneligibleReplica => 400,
             NotFound | UnknownTopicOrPartition | BrokerIdNotRegistered => 404,
             MethodNotAllowed => 405,
-            TopicAlreadyExists | DuplicateBrokerRegistration | InvalidUpdateVersion
-            | StaleBrokerEpoch | InconsistentClusterId | FencedLeaderEpoch
-            | UnknownLeaderEpoch | OutOfOrderSequenceNumber | InvalidProducerEpoch => 409,
+            TopicAlreadyExists
+            | DuplicateBrokerRegistration
+            | InvalidUpdateVersion
+            | StaleBrokerEpoch
+            | InconsistentClusterId
+            | FencedLeaderEpoch
+            | UnknownLeaderEpoch
+            | OutOfOrderSequenceNumber
+            | InvalidProducerEpoch => 409,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
             UnsupportedMediaType => 415,
-            NotController | NotLeaderOrFollower | LeaderNotAvailable
-            | CoordinatorNotAvailable | NotEnoughReplicas => 503,
+            NotController
+            | NotLeaderOrFollower
+            | LeaderNotAvailable
+            | CoordinatorNotAvailable
+            | NotEnoughReplicas => 503,
             RequestTimedOut => 504,
             UnknownServerError | KafkaStorageError => 500,
         }

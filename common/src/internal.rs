@@ -4,7 +4,9 @@
 //! versioned with the binaries, not part of the public contract.
 
 use crate::metadata::{MetadataDelta, PartitionState};
-use crate::types::{BrokerEpoch, BrokerId, LeaderEpoch, MetadataOffset, PartitionEpoch, PartitionId};
+use crate::types::{
+    BrokerEpoch, BrokerId, LeaderEpoch, MetadataOffset, PartitionEpoch, PartitionId,
+};
 use serde::{Deserialize, Serialize};
 
 /// `POST /internal/v1/brokers/register` on the active controller.

@@ -50,10 +50,18 @@ pub struct TopicImage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetadataRecord {
-    ClusterId { cluster_id: String },
+    ClusterId {
+        cluster_id: String,
+    },
     RegisterBroker(BrokerRegistration),
-    FenceBroker { broker_id: BrokerId, epoch: BrokerEpoch },
-    UnfenceBroker { broker_id: BrokerId, epoch: BrokerEpoch },
+    FenceBroker {
+        broker_id: BrokerId,
+        epoch: BrokerEpoch,
+    },
+    UnfenceBroker {
+        broker_id: BrokerId,
+        epoch: BrokerEpoch,
+    },
     Topic {
         name: TopicName,
         topic_id: String,
@@ -61,8 +69,14 @@ pub enum MetadataRecord {
         configs: BTreeMap<String, String>,
     },
     /// A partition's full new state (creation or any change).
-    Partition { topic: TopicName, state: PartitionState },
-    RemoveTopic { name: TopicName, topic_id: String },
+    Partition {
+        topic: TopicName,
+        state: PartitionState,
+    },
+    RemoveTopic {
+        name: TopicName,
+        topic_id: String,
+    },
 }
 
 /// The records of one committed metadata-log entry, as pushed to brokers.
@@ -162,13 +176,16 @@ impl MetadataImage {
                 replication_factor,
                 configs,
             } => {
-                let topic = self.topics.entry(name.clone()).or_insert_with(|| TopicImage {
-                    name: name.clone(),
-                    topic_id: topic_id.clone(),
-                    replication_factor: *replication_factor,
-                    configs: BTreeMap::new(),
-                    partitions: Vec::new(),
-                });
+                let topic = self
+                    .topics
+                    .entry(name.clone())
+                    .or_insert_with(|| TopicImage {
+                        name: name.clone(),
+                        topic_id: topic_id.clone(),
+                        replication_factor: *replication_factor,
+                        configs: BTreeMap::new(),
+                        partitions: Vec::new(),
+                    });
                 topic.topic_id = topic_id.clone();
                 topic.replication_factor = *replication_factor;
                 topic.configs = configs.clone();
@@ -184,7 +201,11 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::RemoveTopic { name, topic_id } => {
-                if self.topics.get(name).is_some_and(|t| &t.topic_id == topic_id) {
+                if self
+                    .topics
+                    .get(name)
+                    .is_some_and(|t| &t.topic_id == topic_id)
+                {
                     self.topics.remove(name);
                 }
             }
@@ -207,7 +228,11 @@ mod tests {
 
     #[test]
     fn delta_fit_detects_stale_next_and_gap() {
-        let d = MetadataDelta { prev_offset: 5, offset: 9, records: vec![] };
+        let d = MetadataDelta {
+            prev_offset: 5,
+            offset: 9,
+            records: vec![],
+        };
         assert_eq!(d.fit(9), DeltaFit::Stale);
         assert_eq!(d.fit(12), DeltaFit::Stale);
         assert_eq!(d.fit(5), DeltaFit::Next);
@@ -246,9 +271,21 @@ mod tests {
         img.replay(4, &[]);
         assert_eq!((img.offset, img.last_record_offset), (4, 3));
         // A removal for another incarnation of the name is ignored.
-        img.replay(5, &[MetadataRecord::RemoveTopic { name: topic("t"), topic_id: "other".into() }]);
+        img.replay(
+            5,
+            &[MetadataRecord::RemoveTopic {
+                name: topic("t"),
+                topic_id: "other".into(),
+            }],
+        );
         assert!(img.topics.contains_key(&topic("t")));
-        img.replay(6, &[MetadataRecord::RemoveTopic { name: topic("t"), topic_id: "id1".into() }]);
+        img.replay(
+            6,
+            &[MetadataRecord::RemoveTopic {
+                name: topic("t"),
+                topic_id: "id1".into(),
+            }],
+        );
         assert!(img.topics.is_empty());
     }
 }

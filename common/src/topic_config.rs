@@ -22,15 +22,69 @@ enum Kind {
 
 /// The topic configs Ferry understands, with Kafka's names and defaults.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    ConfigDef { name: "retention.ms", default: "604800000", kind: Kind::Long { min: -1, max: i64::MAX } },
-    ConfigDef { name: "retention.bytes", default: "-1", kind: Kind::Long { min: -1, max: i64::MAX } },
-    ConfigDef { name: "segment.bytes", default: "1073741824", kind: Kind::Long { min: 14, max: i32::MAX as i64 } },
-    ConfigDef { name: "segment.ms", default: "604800000", kind: Kind::Long { min: 1, max: i64::MAX } },
-    ConfigDef { name: "max.message.bytes", default: "1048588", kind: Kind::Long { min: 0, max: i32::MAX as i64 } },
-    ConfigDef { name: "min.insync.replicas", default: "1", kind: Kind::Long { min: 1, max: i32::MAX as i64 } },
-    ConfigDef { name: "cleanup.policy", default: "delete", kind: Kind::Choice(&["delete"]) },
-    ConfigDef { name: "message.timestamp.type", default: "CreateTime", kind: Kind::Choice(&["CreateTime", "LogAppendTime"]) },
-    ConfigDef { name: "unclean.leader.election.enable", default: "false", kind: Kind::Choice(&["true", "false"]) },
+    ConfigDef {
+        name: "retention.ms",
+        default: "604800000",
+        kind: Kind::Long {
+            min: -1,
+            max: i64::MAX,
+        },
+    },
+    ConfigDef {
+        name: "retention.bytes",
+        default: "-1",
+        kind: Kind::Long {
+            min: -1,
+            max: i64::MAX,
+        },
+    },
+    ConfigDef {
+        name: "segment.bytes",
+        default: "1073741824",
+        kind: Kind::Long {
+            min: 14,
+            max: i32::MAX as i64,
+        },
+    },
+    ConfigDef {
+        name: "segment.ms",
+        default: "604800000",
+        kind: Kind::Long {
+            min: 1,
+            max: i64::MAX,
+        },
+    },
+    ConfigDef {
+        name: "max.message.bytes",
+        default: "1048588",
+        kind: Kind::Long {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+    },
+    ConfigDef {
+        name: "min.insync.replicas",
+        default: "1",
+        kind: Kind::Long {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+    },
+    ConfigDef {
+        name: "cleanup.policy",
+        default: "delete",
+        kind: Kind::Choice(&["delete"]),
+    },
+    ConfigDef {
+        name: "message.timestamp.type",
+        default: "CreateTime",
+        kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
+    },
+    ConfigDef {
+        name: "unclean.leader.election.enable",
+        default: "false",
+        kind: Kind::Choice(&["true", "false"]),
+    },
 ];
 
 /// Checks `configs` against [`TOPIC_CONFIGS`]; the error says which key is wrong and why.
@@ -51,11 +105,7 @@ pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), String> {
                         "config '{key}' = {v} is out of range [{min}, {max}]"
                     ))
                 }
-                Err(_) => {
-                    return Err(format!(
-                        "config '{key}' must be an integer, got '{value}'"
-                    ))
-                }
+                Err(_) => return Err(format!("config '{key}' must be an integer, got '{value}'")),
             },
             Kind::Choice(options) => {
                 if !options.contains(&value.as_str()) {
@@ -72,10 +122,12 @@ pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), String> {
 
 /// The effective value of `key`: the topic's own setting or Kafka's default.
 pub fn effective<'a>(configs: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
-    configs
-        .get(key)
-        .map(String::as_str)
-        .or_else(|| TOPIC_CONFIGS.iter().find(|d| d.name == key).map(|d| d.default))
+    configs.get(key).map(String::as_str).or_else(|| {
+        TOPIC_CONFIGS
+            .iter()
+            .find(|d| d.name == key)
+            .map(|d| d.default)
+    })
 }
 
 #[cfg(test)]
@@ -83,7 +135,10 @@ mod tests {
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -99,8 +154,12 @@ mod tests {
 
     #[test]
     fn refuses_unknown_and_ill_typed() {
-        assert!(validate(&cfg(&[("retention.msx", "1")])).unwrap_err().contains("unknown"));
-        assert!(validate(&cfg(&[("retention.ms", "soon")])).unwrap_err().contains("integer"));
+        assert!(validate(&cfg(&[("retention.msx", "1")]))
+            .unwrap_err()
+            .contains("unknown"));
+        assert!(validate(&cfg(&[("retention.ms", "soon")]))
+            .unwrap_err()
+            .contains("integer"));
         assert!(validate(&cfg(&[("min.insync.replicas", "0")])).is_err());
         assert!(validate(&cfg(&[("cleanup.policy", "compact")])).is_err());
     }
@@ -108,6 +167,9 @@ mod tests {
     #[test]
     fn effective_falls_back_to_default() {
         assert_eq!(effective(&cfg(&[]), "min.insync.replicas"), Some("1"));
-        assert_eq!(effective(&cfg(&[("min.insync.replicas", "2")]), "min.insync.replicas"), Some("2"));
+        assert_eq!(
+            effective(&cfg(&[("min.insync.replicas", "2")]), "min.insync.replicas"),
+            Some("2")
+        );
     }
 }

@@ -46,9 +46,7 @@ impl TopicName {
             return Err(InvalidTopicName("topic name is empty".into()));
         }
         if name == "." || name == ".." {
-            return Err(InvalidTopicName(format!(
-                "topic name cannot be \"{name}\""
-            )));
+            return Err(InvalidTopicName(format!("topic name cannot be \"{name}\"")));
         }
         if name.len() > MAX_TOPIC_NAME_LEN {
             return Err(InvalidTopicName(format!(
@@ -104,7 +102,15 @@ mod tests {
 
     #[test]
     fn refuses_illegal_names() {
-        for bad in ["", ".", "..", "has space", "slash/", "ümlaut", &"x".repeat(250)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "has space",
+            "slash/",
+            "ümlaut",
+            &"x".repeat(250),
+        ] {
             assert!(TopicName::new(bad).is_err(), "{bad}");
         }
     }

@@ -30,7 +30,13 @@ impl Default for HttpDeltaSink {
 impl DeltaSink for HttpDeltaSink {
     async fn push(&self, url: &str, push: &MetadataPush) -> Result<u64, String> {
         let url = format!("{}/internal/v1/metadata/deltas", url.trim_end_matches('/'));
-        let res = self.client.post(&url).json(push).send().await.map_err(|e| e.to_string())?;
+        let res = self
+            .client
+            .post(&url)
+            .json(push)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         if !res.status().is_success() {
             return Err(format!("{url} answered {}", res.status()));
         }

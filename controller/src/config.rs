@@ -22,6 +22,9 @@ pub struct ControllerConfig {
     pub write_timeout_ms: u64,
     /// Largest accepted client request body.
     pub max_request_bytes: usize,
+    /// Recent metadata deltas kept in memory for pushing to brokers; a broker
+    /// further behind resyncs from a snapshot.
+    pub delta_ring_entries: usize,
     pub raft: RaftSettings,
 }
 
@@ -48,6 +51,7 @@ impl Default for ControllerConfig {
             broker_session_timeout_ms: 9_000,
             write_timeout_ms: 5_000,
             max_request_bytes: 1024 * 1024,
+            delta_ring_entries: 4096,
             raft: RaftSettings::default(),
         }
     }
@@ -109,8 +113,15 @@ impl ControllerConfig {
                 "broker_session_timeout_ms and write_timeout_ms must be at least 100".into(),
             ));
         }
+        if self.delta_ring_entries == 0 || self.max_request_bytes < 1024 {
+            return Err(ConfigInvalid(
+                "delta_ring_entries must be > 0 and max_request_bytes >= 1024".into(),
+            ));
+        }
         if r.snapshot_every_entries == 0 {
-            return Err(ConfigInvalid("raft.snapshot_every_entries must be > 0".into()));
+            return Err(ConfigInvalid(
+                "raft.snapshot_every_entries must be > 0".into(),
+            ));
         }
         Ok(voters)
     }
@@ -137,7 +148,9 @@ fn parse_voters(s: &str) -> Result<Vec<Voter>, ConfigInvalid> {
             .map_err(|_| ConfigInvalid(format!("voter id '{id}' is not a number")))?;
         let url = url.trim().trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ConfigInvalid(format!("voter url '{url}' must start with http://")));
+            return Err(ConfigInvalid(format!(
+                "voter url '{url}' must start with http://"
+            )));
         }
         if out.iter().any(|v| v.id == id) {
             return Err(ConfigInvalid(format!("voter id {id} listed twice")));
@@ -162,21 +175,34 @@ mod tests {
             ..Default::default()
         };
         let v = c.validate().unwrap();
-        assert_eq!(v[1], Voter { id: 2, url: "http://b:2".into() });
+        assert_eq!(
+            v[1],
+            Voter {
+                id: 2,
+                url: "http://b:2".into()
+            }
+        );
         assert_eq!(c.self_url().as_deref(), Some("http://b:2"));
     }
 
     #[test]
     fn refuses_bad_quorums() {
         let bad = |voters: &str, id| {
-            ControllerConfig { node_id: id, voters: voters.into(), ..Default::default() }
-                .validate()
-                .is_err()
+            ControllerConfig {
+                node_id: id,
+                voters: voters.into(),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
         };
         assert!(bad("1@http://a:1,2@http://b:2", 1), "even quorum");
         assert!(bad("1@http://a:1", 2), "self missing");
         assert!(bad("1@a:1", 1), "no scheme");
         assert!(bad("x@http://a:1", 1), "bad id");
-        assert!(bad("1@http://a:1,1@http://b:1,3@http://c:1", 1), "duplicate");
+        assert!(
+            bad("1@http://a:1,1@http://b:1,3@http://c:1", 1),
+            "duplicate"
+        );
     }
 }

@@ -63,9 +63,17 @@ pub async fn run(
         Arc::new(broker_client::HttpDeltaSink::new()),
         stop_rx,
     ));
-    let app = api::router(api::AppState { svc: svc.clone(), metrics }, cfg.max_request_bytes);
+    let app = api::router(
+        api::AppState {
+            svc: svc.clone(),
+            metrics,
+        },
+        cfg.max_request_bytes,
+    );
     tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), "controller listening");
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     let _ = stop_tx.send(true);
     let _ = leadership.await;
     let _ = pusher.await;

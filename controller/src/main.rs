@@ -19,7 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ferry_common::telemetry::init("info,openraft=warn,sled=warn");
     let cfg: ControllerConfig =
-        ferry_common::settings::load(args.config.as_deref(), "FERRY_CONTROLLER").context("loading config")?;
+        ferry_common::settings::load(args.config.as_deref(), "FERRY_CONTROLLER")
+            .context("loading config")?;
     cfg.validate()?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen_addr)
         .await

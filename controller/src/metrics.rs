@@ -3,7 +3,10 @@
 
 use crate::service::metadata_service::MetadataService;
 use openraft::ServerState;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 use std::time::Duration;
 
 /// The controller's metric registry.
@@ -40,41 +43,101 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("ferry_controller_http_requests_total", "HTTP requests by route, method and status code"),
+            Opts::new(
+                "ferry_controller_http_requests_total",
+                "HTTP requests by route, method and status code",
+            ),
             &["route", "method", "code"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("ferry_controller_http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "ferry_controller_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
             &["route", "method"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        let role = IntGaugeVec::new(Opts::new("ferry_controller_raft_role", "1 for this node's current Raft role"), &["role"])?;
+        let role = IntGaugeVec::new(
+            Opts::new(
+                "ferry_controller_raft_role",
+                "1 for this node's current Raft role",
+            ),
+            &["role"],
+        )?;
         registry.register(Box::new(role.clone()))?;
         let r = &registry;
         let gauges = Gauges {
             term: gauge(r, "ferry_controller_raft_term", "Current Raft term")?,
-            is_leader: gauge(r, "ferry_controller_raft_is_leader", "1 if this node is the active controller")?,
-            leader_id: gauge(r, "ferry_controller_raft_leader_id", "Id of the known leader, -1 if none")?,
+            is_leader: gauge(
+                r,
+                "ferry_controller_raft_is_leader",
+                "1 if this node is the active controller",
+            )?,
+            leader_id: gauge(
+                r,
+                "ferry_controller_raft_leader_id",
+                "Id of the known leader, -1 if none",
+            )?,
             role,
-            commit_index: gauge(r, "ferry_controller_raft_commit_index", "Highest committed Raft log index known here")?,
-            applied_index: gauge(r, "ferry_controller_raft_applied_index", "Highest Raft log index applied here")?,
-            last_log_index: gauge(r, "ferry_controller_raft_last_log_index", "Last Raft log index stored here")?,
-            snapshot_index: gauge(r, "ferry_controller_raft_snapshot_index", "Log index of the latest snapshot")?,
-            metadata_offset: gauge(r, "ferry_controller_metadata_offset", "Metadata offset of the applied image")?,
-            brokers: gauge(r, "ferry_controller_brokers_registered", "Registered brokers")?,
+            commit_index: gauge(
+                r,
+                "ferry_controller_raft_commit_index",
+                "Highest committed Raft log index known here",
+            )?,
+            applied_index: gauge(
+                r,
+                "ferry_controller_raft_applied_index",
+                "Highest Raft log index applied here",
+            )?,
+            last_log_index: gauge(
+                r,
+                "ferry_controller_raft_last_log_index",
+                "Last Raft log index stored here",
+            )?,
+            snapshot_index: gauge(
+                r,
+                "ferry_controller_raft_snapshot_index",
+                "Log index of the latest snapshot",
+            )?,
+            metadata_offset: gauge(
+                r,
+                "ferry_controller_metadata_offset",
+                "Metadata offset of the applied image",
+            )?,
+            brokers: gauge(
+                r,
+                "ferry_controller_brokers_registered",
+                "Registered brokers",
+            )?,
             fenced: gauge(r, "ferry_controller_brokers_fenced", "Fenced brokers")?,
             topics: gauge(r, "ferry_controller_topics", "Topics")?,
-            partitions: gauge(r, "ferry_controller_partitions", "Partitions over all topics")?,
+            partitions: gauge(
+                r,
+                "ferry_controller_partitions",
+                "Partitions over all topics",
+            )?,
         };
-        Ok(Metrics { registry, requests, latency, gauges })
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            gauges,
+        })
     }
 
     /// Counts one finished request.
     pub fn observe_request(&self, route: &str, method: &str, code: u16, elapsed: Duration) {
-        self.requests.with_label_values(&[route, method, &code.to_string()]).inc();
-        self.latency.with_label_values(&[route, method]).observe(elapsed.as_secs_f64());
+        self.requests
+            .with_label_values(&[route, method, &code.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[route, method])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Samples the gauges and renders everything in the text format.
@@ -90,20 +153,28 @@ impl Metrics {
             (ServerState::Candidate, "candidate"),
             (ServerState::Learner, "learner"),
         ] {
-            g.role.with_label_values(&[name]).set(i64::from(m.state == state));
+            g.role
+                .with_label_values(&[name])
+                .set(i64::from(m.state == state));
         }
         let info = svc.cluster_info();
         g.commit_index.set(info.commit_index as i64);
-        g.applied_index.set(m.last_applied.map_or(0, |l| l.index as i64));
+        g.applied_index
+            .set(m.last_applied.map_or(0, |l| l.index as i64));
         g.last_log_index.set(m.last_log_index.unwrap_or(0) as i64);
-        g.snapshot_index.set(m.snapshot.map_or(0, |l| l.index as i64));
+        g.snapshot_index
+            .set(m.snapshot.map_or(0, |l| l.index as i64));
         let (offset, brokers, fenced, topics, partitions) = svc.view().read(|s| {
             (
                 s.image.offset,
                 s.image.brokers.len(),
                 s.image.brokers.values().filter(|b| b.fenced).count(),
                 s.image.topics.len(),
-                s.image.topics.values().map(|t| t.partitions.len()).sum::<usize>(),
+                s.image
+                    .topics
+                    .values()
+                    .map(|t| t.partitions.len())
+                    .sum::<usize>(),
             )
         });
         g.metadata_offset.set(offset as i64);

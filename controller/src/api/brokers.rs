@@ -33,9 +33,9 @@ async fn heartbeat(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ControllerError> {
-    let id: u32 = id
-        .parse()
-        .map_err(|_| ControllerError::InvalidRequest(format!("broker id '{id}' is not a number")))?;
+    let id: u32 = id.parse().map_err(|_| {
+        ControllerError::InvalidRequest(format!("broker id '{id}' is not a number"))
+    })?;
     Ok(Json(state.svc.heartbeat(BrokerId(id), req).await?))
 }
 

@@ -11,7 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ferry_common::api::{AddPartitionsRequest, BrokerList, ClusterInfo, CreateTopicRequest, TopicDescription, TopicList};
+use ferry_common::api::{
+    AddPartitionsRequest, BrokerList, ClusterInfo, CreateTopicRequest, TopicDescription, TopicList,
+};
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<AppState> {
@@ -19,7 +21,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/cluster", get(cluster))
         .route("/v1/brokers", get(brokers))
         .route("/v1/topics", get(list_topics).post(create_topic))
-        .route("/v1/topics/{name}", get(describe_topic).delete(delete_topic))
+        .route(
+            "/v1/topics/{name}",
+            get(describe_topic).delete(delete_topic),
+        )
         .route("/v1/topics/{name}/partitions", post(add_partitions))
 }
 
@@ -34,12 +39,20 @@ async fn cluster(State(state): State<AppState>) -> Json<ClusterInfo> {
     Json(state.svc.cluster_info())
 }
 
-async fn brokers(State(state): State<AppState>, ApiQuery(opts): ApiQuery<ReadOptions>) -> Result<Json<BrokerList>, ControllerError> {
+async fn brokers(
+    State(state): State<AppState>,
+    ApiQuery(opts): ApiQuery<ReadOptions>,
+) -> Result<Json<BrokerList>, ControllerError> {
     read_point(&state, &opts).await?;
-    Ok(Json(BrokerList { brokers: state.svc.brokers() }))
+    Ok(Json(BrokerList {
+        brokers: state.svc.brokers(),
+    }))
 }
 
-async fn list_topics(State(state): State<AppState>, ApiQuery(opts): ApiQuery<ReadOptions>) -> Result<Json<TopicList>, ControllerError> {
+async fn list_topics(
+    State(state): State<AppState>,
+    ApiQuery(opts): ApiQuery<ReadOptions>,
+) -> Result<Json<TopicList>, ControllerError> {
     read_point(&state, &opts).await?;
     Ok(Json(state.svc.list_topics()))
 }
@@ -79,5 +92,7 @@ async fn add_partitions(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<AddPartitionsRequest>,
 ) -> Result<Json<TopicDescription>, ControllerError> {
-    Ok(Json(state.svc.add_partitions(&name, req.count, client).await?))
+    Ok(Json(
+        state.svc.add_partitions(&name, req.count, client).await?,
+    ))
 }

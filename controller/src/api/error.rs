@@ -15,10 +15,14 @@ impl IntoResponse for ControllerError {
     fn into_response(self) -> Response {
         let code = self.code();
         let mut body = ErrorBody::new(code, self.to_string());
-        let mut status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut redirect = None;
         match &self {
-            ControllerError::NotController { leader_id, leader_url } => {
+            ControllerError::NotController {
+                leader_id,
+                leader_url,
+            } => {
                 body.leader_id = *leader_id;
                 body.leader_url = leader_url.clone();
                 if let Some(url) = leader_url {
@@ -32,7 +36,8 @@ impl IntoResponse for ControllerError {
         }
         let mut res = (status, Json(body)).into_response();
         if code.is_retriable() && redirect.is_none() {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if let Some(r) = redirect {
             res.extensions_mut().insert(r);

@@ -18,9 +18,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ControllerError::BodyTooLarge(format!("request body is too large: {}", e.body_text()))
+                ControllerError::BodyTooLarge(format!(
+                    "request body is too large: {}",
+                    e.body_text()
+                ))
             } else {
-                ControllerError::InvalidRequest(format!("could not read the request body: {}", e.body_text()))
+                ControllerError::InvalidRequest(format!(
+                    "could not read the request body: {}",
+                    e.body_text()
+                ))
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -30,11 +36,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// Parses a JSON body, naming what is wrong and where.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ControllerError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ControllerError::InvalidRequest("the request body is empty; a JSON object is expected".into()));
+        return Err(ControllerError::InvalidRequest(
+            "the request body is empty; a JSON object is expected".into(),
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
         let kind = match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "malformed JSON"
+            }
             serde_json::error::Category::Data => "invalid field",
             serde_json::error::Category::Io => "unreadable body",
         };
@@ -50,12 +60,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIdentity {
     type Rejection = ControllerError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().map(str::to_string));
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .map(|v| v.to_str().map(str::to_string))
+        };
         match (header("ferry-client-id"), header("ferry-request-seq")) {
             (None, None) => Ok(ClientIdentity(None)),
             (Some(Ok(id)), Some(Ok(seq))) if !id.is_empty() && id.len() <= 128 => {
                 let seq = seq.trim().parse().map_err(|_| {
-                    ControllerError::InvalidRequest(format!("Ferry-Request-Seq '{seq}' is not a non-negative integer"))
+                    ControllerError::InvalidRequest(format!(
+                        "Ferry-Request-Seq '{seq}' is not a non-negative integer"
+                    ))
                 })?;
                 Ok(ClientIdentity(Some(ClientRef { id, seq })))
             }
@@ -86,9 +103,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn serde_urlencoded_parse<T: DeserializeOwned>(q: &str) -> Result<T, ControllerError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{q}").parse().map_err(|_| {
-        ControllerError::InvalidRequest("unparseable query string".into())
-    })?)
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| ControllerError::InvalidRequest("unparseable query string".into()))?,
+    )
     .map(|axum::extract::Query(v)| v)
-    .map_err(|e| ControllerError::InvalidRequest(format!("invalid query string: {}", e.body_text())))
+    .map_err(|e| {
+        ControllerError::InvalidRequest(format!("invalid query string: {}", e.body_text()))
+    })
 }

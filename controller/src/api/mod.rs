@@ -60,25 +60,41 @@ async fn method_not_allowed(method: Method) -> Response {
 
 /// Per request: a span with a request id, metrics by route and code, and the
 /// `Location` header of a redirect to the active controller.
-async fn observe(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
     let method = req.method().clone();
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let span = tracing::debug_span!("request", request_id = %request_id, method = %method, route = %route);
+    let span =
+        tracing::debug_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
     let mut res = next.run(req).instrument(span).await;
-    if let Some(error::LeaderRedirect(leader_url)) = res.extensions().get::<error::LeaderRedirect>().cloned() {
+    if let Some(error::LeaderRedirect(leader_url)) =
+        res.extensions().get::<error::LeaderRedirect>().cloned()
+    {
         if let Ok(v) = HeaderValue::from_str(&format!("{leader_url}{path_and_query}")) {
             res.headers_mut().insert(header::LOCATION, v);
         }
     }
     if !route.starts_with("/raft/") {
-        state.metrics.observe_request(&route, method.as_str(), res.status().as_u16(), started.elapsed());
+        state.metrics.observe_request(
+            &route,
+            method.as_str(),
+            res.status().as_u16(),
+            started.elapsed(),
+        );
     }
     res
 }

@@ -32,7 +32,10 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
         .into_response(),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(ErrorBody::new(ErrorCode::LeaderNotAvailable, "the controller quorum has no leader or cluster id yet")),
+            Json(ErrorBody::new(
+                ErrorCode::LeaderNotAvailable,
+                "the controller quorum has no leader or cluster id yet",
+            )),
         )
             .into_response(),
     }

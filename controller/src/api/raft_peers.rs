@@ -21,10 +21,15 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Json<Value>, ControllerError> {
-    serde_json::to_value(v).map(Json).map_err(|e| ControllerError::Internal(e.to_string()))
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| ControllerError::Internal(e.to_string()))
 }
 
-async fn append(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ControllerError> {
+async fn append(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ControllerError> {
     let req: AppendEntriesRequest<TypeConfig> = parse_json(&body)?;
     let leader = req.vote.leader_id().voted_for();
     let res = state.svc.raft().append_entries(req).await;
@@ -41,7 +46,10 @@ async fn vote(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>,
     to_json(&state.svc.raft().vote(req).await)
 }
 
-async fn snapshot(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ControllerError> {
+async fn snapshot(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ControllerError> {
     let req: InstallSnapshotRequest<TypeConfig> = parse_json(&body)?;
     to_json(&state.svc.raft().install_snapshot(req).await)
 }

@@ -53,7 +53,11 @@ pub async fn start(cfg: &ControllerConfig, voters: &[Voter]) -> Result<RaftNode,
     let log_store = SledLogStore::open(durable.clone())?;
     let committed = log_store.committed_index();
     let contacts = Arc::new(network::PeerContacts::default());
-    let (sm, view) = state_machine::MetadataStateMachine::open(StateStore::open(durable)?, cfg.data_dir.clone())?;
+    let (sm, view) = state_machine::MetadataStateMachine::open(
+        StateStore::open(durable)?,
+        cfg.data_dir.clone(),
+        cfg.delta_ring_entries,
+    )?;
     let r = &cfg.raft;
     let raft_config = openraft::Config {
         cluster_name: "ferry-controllers".into(),
@@ -68,20 +72,43 @@ pub async fn start(cfg: &ControllerConfig, voters: &[Voter]) -> Result<RaftNode,
     }
     .validate()
     .map_err(|e| StartError::Config(e.to_string()))?;
-    let raft = openraft::Raft::new(cfg.node_id, Arc::new(raft_config), network::HttpNetwork::new(contacts.clone()), log_store, sm)
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+    let raft = openraft::Raft::new(
+        cfg.node_id,
+        Arc::new(raft_config),
+        network::HttpNetwork::new(contacts.clone()),
+        log_store,
+        sm,
+    )
+    .await
+    .map_err(|e| StartError::Raft(e.to_string()))?;
     // Every voter initialises itself with the same static membership; openraft
     // accepts that (identical first entries) and ignores it once a log exists,
     // so this is safe on every restart.
-    let initialized = raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
     if !initialized {
-        let members: BTreeMap<u64, BasicNode> =
-            voters.iter().map(|v| (v.id, BasicNode { addr: v.url.clone() })).collect();
+        let members: BTreeMap<u64, BasicNode> = voters
+            .iter()
+            .map(|v| {
+                (
+                    v.id,
+                    BasicNode {
+                        addr: v.url.clone(),
+                    },
+                )
+            })
+            .collect();
         match raft.initialize(members).await {
             Ok(()) => tracing::info!(node_id = cfg.node_id, "bootstrapped controller quorum"),
             Err(e) => tracing::info!(error = %e, "quorum already bootstrapped"),
         }
     }
-    Ok(RaftNode { raft, view, contacts, committed })
+    Ok(RaftNode {
+        raft,
+        view,
+        contacts,
+        committed,
+    })
 }

@@ -28,7 +28,10 @@ pub struct PeerContacts {
 
 impl PeerContacts {
     pub fn touch(&self, peer: NodeId) {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).insert(peer, Instant::now());
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, Instant::now());
     }
 
     /// Milliseconds since the last exchange with `peer`, if any.
@@ -48,7 +51,10 @@ pub struct HttpNetwork {
 
 impl HttpNetwork {
     pub fn new(contacts: Arc<PeerContacts>) -> Self {
-        HttpNetwork { clients: HashMap::new(), contacts }
+        HttpNetwork {
+            clients: HashMap::new(),
+            contacts,
+        }
     }
 }
 
@@ -118,8 +124,10 @@ impl PeerConnection {
             let err = std::io::Error::other(format!("{url} answered {status}: {body}"));
             return Err(RPCError::Network(NetworkError::new(&err)));
         }
-        let body: Result<Resp, RaftError<NodeId, E>> =
-            res.json().await.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let body: Result<Resp, RaftError<NodeId, E>> = res
+            .json()
+            .await
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         self.contacts.touch(self.target);
         body.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }

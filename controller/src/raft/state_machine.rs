@@ -36,9 +36,13 @@ pub struct MetadataStateMachine {
 
 impl MetadataStateMachine {
     /// Loads the stored state; returns the machine and the view it feeds.
-    pub fn open(store: StateStore, dir: PathBuf) -> Result<(Self, Arc<StateView>), crate::storage::StorageError> {
+    pub fn open(
+        store: StateStore,
+        dir: PathBuf,
+        ring_capacity: usize,
+    ) -> Result<(Self, Arc<StateView>), crate::storage::StorageError> {
         let (state, header) = store.load()?;
-        let view = StateView::new(state);
+        let view = StateView::new(state, ring_capacity);
         let sm = MetadataStateMachine {
             view: view.clone(),
             store,
@@ -49,7 +53,11 @@ impl MetadataStateMachine {
     }
 }
 
-fn header_for(state: &ControllerState, last_applied: Option<LogId<NodeId>>, membership: StoredMembership<NodeId, BasicNode>) -> StateHeader {
+fn header_for(
+    state: &ControllerState,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+) -> StateHeader {
     StateHeader {
         last_applied,
         membership,
@@ -71,23 +79,38 @@ pub struct MetadataSnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for MetadataSnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         // The log is purged up to this snapshot next: the stored state must be on disk first.
-        self.store.sync().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.store
+            .sync()
+            .await
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
         let last = self.header.last_applied;
         let snapshot_id = match last {
             Some(l) => format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index),
             None => "empty".to_string(),
         };
-        let meta = SnapshotMeta { last_log_id: last, last_membership: self.header.membership.clone(), snapshot_id };
-        let file = SnapshotFile { meta: meta.clone(), state: self.state.clone() };
-        let bytes = serde_json::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let meta = SnapshotMeta {
+            last_log_id: last,
+            last_membership: self.header.membership.clone(),
+            snapshot_id,
+        };
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            state: self.state.clone(),
+        };
+        let bytes =
+            serde_json::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let path = self.snapshot_path.clone();
         tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        let data = serde_json::to_vec(&self.state).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let data = serde_json::to_vec(&self.state)
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         tracing::info!(snapshot = %meta.snapshot_id, "built metadata snapshot");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
@@ -96,7 +119,8 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>> {
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
         Ok((self.header.last_applied, self.header.membership.clone()))
     }
 
@@ -146,7 +170,9 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -159,9 +185,18 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         let state: ControllerState = serde_json::from_slice(snapshot.get_ref())
             .map_err(|e| StorageIOError::read_snapshot(sig.clone(), &e))?;
         let header = header_for(&state, meta.last_log_id, meta.last_membership.clone());
-        let file = SnapshotFile { meta: meta.clone(), state: state.clone() };
-        let bytes = serde_json::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(sig.clone(), &e))?;
-        let (store, path, st, hd) = (self.store.clone(), self.snapshot_path.clone(), state.clone(), header.clone());
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            state: state.clone(),
+        };
+        let bytes = serde_json::to_vec(&file)
+            .map_err(|e| StorageIOError::write_snapshot(sig.clone(), &e))?;
+        let (store, path, st, hd) = (
+            self.store.clone(),
+            self.snapshot_path.clone(),
+            state.clone(),
+            header.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             // State first: a crash in between leaves an old snapshot file beside
             // newer state, which is safe; the reverse could hide purged entries.
@@ -177,13 +212,21 @@ impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        let Some(bytes) = read_optional(&self.snapshot_path).map_err(|e| StorageIOError::read_snapshot(None, &e))? else {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let Some(bytes) = read_optional(&self.snapshot_path)
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?
+        else {
             return Ok(None);
         };
         let file: SnapshotFile =
             serde_json::from_slice(&bytes).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
-        let data = serde_json::to_vec(&file.state).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
-        Ok(Some(Snapshot { meta: file.meta, snapshot: Box::new(Cursor::new(data)) }))
+        let data =
+            serde_json::to_vec(&file.state).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(Some(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
     }
 }

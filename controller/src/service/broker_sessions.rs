@@ -47,7 +47,13 @@ impl BrokerSessions {
     }
 
     /// Whether `id` heard from us (with `epoch`) within `timeout`.
-    pub fn is_live(&self, id: BrokerId, epoch: BrokerEpoch, now: Instant, timeout: Duration) -> bool {
+    pub fn is_live(
+        &self,
+        id: BrokerId,
+        epoch: BrokerEpoch,
+        now: Instant,
+        timeout: Duration,
+    ) -> bool {
         self.contacts
             .get(&id)
             .is_some_and(|c| c.epoch == epoch && now.saturating_duration_since(c.at) < timeout)
@@ -60,7 +66,9 @@ impl BrokerSessions {
         now: Instant,
         timeout: Duration,
     ) -> Vec<(BrokerId, BrokerEpoch)> {
-        let Some(since) = self.active_since else { return vec![] };
+        let Some(since) = self.active_since else {
+            return vec![];
+        };
         unfenced
             .filter(|(id, epoch)| {
                 let last = match self.contacts.get(id) {
@@ -83,10 +91,22 @@ mod tests {
         let timeout = Duration::from_secs(9);
         let mut s = BrokerSessions::default();
         let brokers = || vec![(BrokerId(1), 10), (BrokerId(2), 20)].into_iter();
-        assert!(s.expired(brokers(), t0 + timeout * 2, timeout).is_empty(), "inactive never fences");
+        assert!(
+            s.expired(brokers(), t0 + timeout * 2, timeout).is_empty(),
+            "inactive never fences"
+        );
         s.set_active(Some(t0));
-        assert!(s.expired(brokers(), t0 + Duration::from_secs(5), timeout).is_empty());
-        s.record(BrokerId(1), Contact { at: t0 + Duration::from_secs(8), epoch: 10, metadata_offset: 3 });
+        assert!(s
+            .expired(brokers(), t0 + Duration::from_secs(5), timeout)
+            .is_empty());
+        s.record(
+            BrokerId(1),
+            Contact {
+                at: t0 + Duration::from_secs(8),
+                epoch: 10,
+                metadata_offset: 3,
+            },
+        );
         let exp = s.expired(brokers(), t0 + Duration::from_secs(10), timeout);
         assert_eq!(exp, vec![(BrokerId(2), 20)]);
     }
@@ -97,8 +117,19 @@ mod tests {
         let timeout = Duration::from_secs(1);
         let mut s = BrokerSessions::default();
         s.set_active(Some(t0));
-        s.record(BrokerId(1), Contact { at: t0 + Duration::from_secs(5), epoch: 1, metadata_offset: 0 });
-        let exp = s.expired(vec![(BrokerId(1), 2)].into_iter(), t0 + Duration::from_secs(5), timeout);
+        s.record(
+            BrokerId(1),
+            Contact {
+                at: t0 + Duration::from_secs(5),
+                epoch: 1,
+                metadata_offset: 0,
+            },
+        );
+        let exp = s.expired(
+            vec![(BrokerId(1), 2)].into_iter(),
+            t0 + Duration::from_secs(5),
+            timeout,
+        );
         assert_eq!(exp, vec![(BrokerId(1), 2)]);
         assert!(s.is_live(BrokerId(1), 1, t0 + Duration::from_secs(5), timeout));
         assert!(!s.is_live(BrokerId(1), 2, t0 + Duration::from_secs(5), timeout));

@@ -39,7 +39,9 @@ pub struct ClientRef {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// Sets the cluster id once; later ones are no-ops.
-    InitCluster { cluster_id: String },
+    InitCluster {
+        cluster_id: String,
+    },
     CreateTopic {
         name: TopicName,
         topic_id: String,
@@ -47,12 +49,23 @@ pub enum Command {
         replication_factor: u16,
         configs: BTreeMap<String, String>,
     },
-    DeleteTopic { name: TopicName },
+    DeleteTopic {
+        name: TopicName,
+    },
     /// Grows a topic to `count` partitions in total.
-    CreatePartitions { name: TopicName, count: u32 },
+    CreatePartitions {
+        name: TopicName,
+        count: u32,
+    },
     RegisterBroker(RegisterBrokerRequest),
-    FenceBroker { broker_id: BrokerId, epoch: BrokerEpoch },
-    UnfenceBroker { broker_id: BrokerId, epoch: BrokerEpoch },
+    FenceBroker {
+        broker_id: BrokerId,
+        epoch: BrokerEpoch,
+    },
+    UnfenceBroker {
+        broker_id: BrokerId,
+        epoch: BrokerEpoch,
+    },
     AlterPartition {
         broker_id: BrokerId,
         broker_epoch: BrokerEpoch,
@@ -70,9 +83,18 @@ pub enum Command {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Outcome {
     Done,
-    Topic { name: TopicName },
-    Broker { broker_id: BrokerId, broker_epoch: BrokerEpoch, cluster_id: String },
-    Partition { topic: TopicName, partition: PartitionId },
+    Topic {
+        name: TopicName,
+    },
+    Broker {
+        broker_id: BrokerId,
+        broker_epoch: BrokerEpoch,
+        cluster_id: String,
+    },
+    Partition {
+        topic: TopicName,
+        partition: PartitionId,
+    },
 }
 
 /// Why the state machine refused a command; deterministic on every replica.
@@ -84,7 +106,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Rejection { code, message: message.into() }
+        Rejection {
+            code,
+            message: message.into(),
+        }
     }
 }
 

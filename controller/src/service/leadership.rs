@@ -35,11 +35,25 @@ pub async fn run(svc: Arc<MetadataService>, mut shutdown: tokio::sync::watch::Re
             tracing::warn!(error = %e, "could not initialise the cluster id yet");
             continue;
         }
-        let unfenced: Vec<_> = svc.view().read(|s| s.image.unfenced_brokers().map(|b| (b.id, b.epoch)).collect());
-        let expired = svc.sessions().expired(unfenced.into_iter(), Instant::now(), svc.session_timeout());
+        let unfenced: Vec<_> = svc.view().read(|s| {
+            s.image
+                .unfenced_brokers()
+                .map(|b| (b.id, b.epoch))
+                .collect()
+        });
+        let expired =
+            svc.sessions()
+                .expired(unfenced.into_iter(), Instant::now(), svc.session_timeout());
         for (broker_id, epoch) in expired {
-            tracing::warn!(broker_id = broker_id.0, broker_epoch = epoch, "broker session expired; fencing it");
-            if let Err(e) = svc.write(None, Command::FenceBroker { broker_id, epoch }).await {
+            tracing::warn!(
+                broker_id = broker_id.0,
+                broker_epoch = epoch,
+                "broker session expired; fencing it"
+            );
+            if let Err(e) = svc
+                .write(None, Command::FenceBroker { broker_id, epoch })
+                .await
+            {
                 tracing::warn!(broker_id = broker_id.0, error = %e, "fencing failed; will retry");
             }
         }

@@ -96,7 +96,10 @@ impl MetadataService {
     }
 
     fn url_of(&self, id: u64) -> Option<String> {
-        self.voters.iter().find(|v| v.id == id).map(|v| v.url.clone())
+        self.voters
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.url.clone())
     }
 
     /// Whether this node is the active controller right now.
@@ -108,12 +111,19 @@ impl MetadataService {
     fn not_controller(&self) -> ControllerError {
         let (leader_id, leader_url) = self.leader();
         let leader_id = leader_id.filter(|id| *id != self.node_id);
-        ControllerError::NotController { leader_url: leader_id.and(leader_url), leader_id }
+        ControllerError::NotController {
+            leader_url: leader_id.and(leader_url),
+            leader_id,
+        }
     }
 
     /// Proposes `command`, waits until it is committed and applied here, and
     /// returns what applying it answered.
-    pub async fn write(&self, client: Option<ClientRef>, command: Command) -> Result<Outcome, ControllerError> {
+    pub async fn write(
+        &self,
+        client: Option<ClientRef>,
+        command: Command,
+    ) -> Result<Outcome, ControllerError> {
         if !self.is_leader() {
             return Err(self.not_controller());
         }
@@ -143,7 +153,9 @@ impl MetadataService {
             return Err(self.not_controller());
         }
         match tokio::time::timeout(self.write_timeout, self.raft.ensure_linearizable()).await {
-            Err(_) => Err(ControllerError::TimedOut("could not confirm leadership with a quorum in time".into())),
+            Err(_) => Err(ControllerError::TimedOut(
+                "could not confirm leadership with a quorum in time".into(),
+            )),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(RaftError::APIError(_))) => Err(self.not_controller()),
             Ok(Err(e)) => Err(ControllerError::Internal(e.to_string())),
@@ -153,23 +165,34 @@ impl MetadataService {
     // ---- admin: topics ----
 
     /// Validates and creates a topic; answers the created topic.
-    pub async fn create_topic(&self, req: CreateTopicRequest, client: Option<ClientRef>) -> Result<TopicDescription, ControllerError> {
+    pub async fn create_topic(
+        &self,
+        req: CreateTopicRequest,
+        client: Option<ClientRef>,
+    ) -> Result<TopicDescription, ControllerError> {
         let name = parse_topic(&req.name)?;
         if req.partitions < 1 || req.partitions > MAX_PARTITIONS as i64 {
             return Err(Rejection::new(
                 ErrorCode::InvalidPartitions,
-                format!("partitions must be between 1 and {MAX_PARTITIONS}, got {}", req.partitions),
+                format!(
+                    "partitions must be between 1 and {MAX_PARTITIONS}, got {}",
+                    req.partitions
+                ),
             )
             .into());
         }
         if req.replication_factor < 1 || req.replication_factor > i16::MAX as i64 {
             return Err(Rejection::new(
                 ErrorCode::InvalidReplicationFactor,
-                format!("replication_factor must be at least 1, got {}", req.replication_factor),
+                format!(
+                    "replication_factor must be at least 1, got {}",
+                    req.replication_factor
+                ),
             )
             .into());
         }
-        topic_config::validate(&req.configs).map_err(|m| Rejection::new(ErrorCode::InvalidConfig, m))?;
+        topic_config::validate(&req.configs)
+            .map_err(|m| Rejection::new(ErrorCode::InvalidConfig, m))?;
         let command = Command::CreateTopic {
             name: name.clone(),
             topic_id: uuid::Uuid::new_v4().to_string(),
@@ -181,12 +204,23 @@ impl MetadataService {
         self.describe_topic(&name)
     }
 
-    pub async fn delete_topic(&self, name: &str, client: Option<ClientRef>) -> Result<(), ControllerError> {
+    pub async fn delete_topic(
+        &self,
+        name: &str,
+        client: Option<ClientRef>,
+    ) -> Result<(), ControllerError> {
         let name = parse_topic(name)?;
-        self.write(client, Command::DeleteTopic { name }).await.map(|_| ())
+        self.write(client, Command::DeleteTopic { name })
+            .await
+            .map(|_| ())
     }
 
-    pub async fn add_partitions(&self, name: &str, count: i64, client: Option<ClientRef>) -> Result<TopicDescription, ControllerError> {
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        count: i64,
+        client: Option<ClientRef>,
+    ) -> Result<TopicDescription, ControllerError> {
         let name = parse_topic(name)?;
         if count < 1 || count > MAX_PARTITIONS as i64 {
             return Err(Rejection::new(
@@ -195,7 +229,14 @@ impl MetadataService {
             )
             .into());
         }
-        self.write(client, Command::CreatePartitions { name: name.clone(), count: count as u32 }).await?;
+        self.write(
+            client,
+            Command::CreatePartitions {
+                name: name.clone(),
+                count: count as u32,
+            },
+        )
+        .await?;
         self.describe_topic(&name)
     }
 
@@ -235,7 +276,13 @@ impl MetadataService {
             .voters
             .iter()
             .map(|v| {
-                let role = if Some(v.id) == leader { "leader" } else if leader.is_some() { "follower" } else { "unknown" };
+                let role = if Some(v.id) == leader {
+                    "leader"
+                } else if leader.is_some() {
+                    "follower"
+                } else {
+                    "unknown"
+                };
                 let last_contact_ms = if v.id == self.node_id {
                     Some(0)
                 } else if m.state == ServerState::Leader || Some(v.id) == leader {
@@ -243,16 +290,26 @@ impl MetadataService {
                 } else {
                     None
                 };
-                ControllerMember { id: v.id, url: v.url.clone(), role: role.into(), last_contact_ms }
+                ControllerMember {
+                    id: v.id,
+                    url: v.url.clone(),
+                    role: role.into(),
+                    last_contact_ms,
+                }
             })
             .collect();
-        let (cluster_id, offset) = self.view.read(|s| (s.image.cluster_id.clone(), s.image.offset));
+        let (cluster_id, offset) = self
+            .view
+            .read(|s| (s.image.cluster_id.clone(), s.image.offset));
         ClusterInfo {
             cluster_id,
             controller_id: self.node_id,
             leader_id: leader,
             term: m.current_term,
-            commit_index: self.committed.load(Ordering::Relaxed).max(m.last_applied.map_or(0, |l| l.index)),
+            commit_index: self
+                .committed
+                .load(Ordering::Relaxed)
+                .max(m.last_applied.map_or(0, |l| l.index)),
             metadata_offset: offset,
             members,
         }
@@ -287,20 +344,35 @@ impl MetadataService {
 
     // ---- broker registry ----
 
-    pub async fn register_broker(&self, req: RegisterBrokerRequest) -> Result<RegisterBrokerResponse, ControllerError> {
+    pub async fn register_broker(
+        &self,
+        req: RegisterBrokerRequest,
+    ) -> Result<RegisterBrokerResponse, ControllerError> {
         if !self.is_leader() {
             return Err(self.not_controller());
         }
-        if req.url.is_empty() || !(req.url.starts_with("http://") || req.url.starts_with("https://")) {
-            return Err(ControllerError::InvalidRequest(format!("broker url '{}' must be an http(s) URL", req.url)));
+        if req.url.is_empty()
+            || !(req.url.starts_with("http://") || req.url.starts_with("https://"))
+        {
+            return Err(ControllerError::InvalidRequest(format!(
+                "broker url '{}' must be an http(s) URL",
+                req.url
+            )));
         }
         if let Some(id) = req.broker_id {
             let now = Instant::now();
             let live_other = self.view.read(|s| {
-                s.image.brokers.get(&id).filter(|b| !b.fenced && b.incarnation_id != req.incarnation_id).map(|b| b.epoch)
+                s.image
+                    .brokers
+                    .get(&id)
+                    .filter(|b| !b.fenced && b.incarnation_id != req.incarnation_id)
+                    .map(|b| b.epoch)
             });
             if let Some(epoch) = live_other {
-                if self.sessions().is_live(id, epoch, now, self.session_timeout) {
+                if self
+                    .sessions()
+                    .is_live(id, epoch, now, self.session_timeout)
+                {
                     return Err(Rejection::new(
                         ErrorCode::DuplicateBrokerRegistration,
                         format!("broker {id} is registered by another live process; wait for its session to expire"),
@@ -310,37 +382,84 @@ impl MetadataService {
             }
         }
         match self.write(None, Command::RegisterBroker(req)).await? {
-            Outcome::Broker { broker_id, broker_epoch, cluster_id } => {
-                let contact = Contact { at: Instant::now(), epoch: broker_epoch, metadata_offset: 0 };
+            Outcome::Broker {
+                broker_id,
+                broker_epoch,
+                cluster_id,
+            } => {
+                let contact = Contact {
+                    at: Instant::now(),
+                    epoch: broker_epoch,
+                    metadata_offset: 0,
+                };
                 self.sessions().record(broker_id, contact);
                 tracing::info!(broker_id = broker_id.0, broker_epoch, "broker registered");
-                Ok(RegisterBrokerResponse { broker_id, broker_epoch, cluster_id })
+                Ok(RegisterBrokerResponse {
+                    broker_id,
+                    broker_epoch,
+                    cluster_id,
+                })
             }
-            other => Err(ControllerError::Internal(format!("registration answered {other:?}"))),
+            other => Err(ControllerError::Internal(format!(
+                "registration answered {other:?}"
+            ))),
         }
     }
 
     /// Records a heartbeat; unfences the broker once it has caught up with the
     /// metadata log up to its own registration.
-    pub async fn heartbeat(&self, id: BrokerId, req: HeartbeatRequest) -> Result<HeartbeatResponse, ControllerError> {
+    pub async fn heartbeat(
+        &self,
+        id: BrokerId,
+        req: HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, ControllerError> {
         if !self.is_leader() {
             return Err(self.not_controller());
         }
-        let current = self.view.read(|s| s.image.brokers.get(&id).map(|b| (b.epoch, b.fenced)));
+        let current = self
+            .view
+            .read(|s| s.image.brokers.get(&id).map(|b| (b.epoch, b.fenced)));
         let (epoch, fenced) = check_epoch(id, req.broker_epoch, current)?;
-        self.sessions().record(id, Contact { at: Instant::now(), epoch, metadata_offset: req.metadata_offset });
+        self.sessions().record(
+            id,
+            Contact {
+                at: Instant::now(),
+                epoch,
+                metadata_offset: req.metadata_offset,
+            },
+        );
         let mut now_fenced = fenced;
         if fenced && req.metadata_offset >= epoch {
-            self.write(None, Command::UnfenceBroker { broker_id: id, epoch }).await?;
-            now_fenced = self.view.read(|s| s.image.brokers.get(&id).is_none_or(|b| b.fenced));
+            self.write(
+                None,
+                Command::UnfenceBroker {
+                    broker_id: id,
+                    epoch,
+                },
+            )
+            .await?;
+            now_fenced = self
+                .view
+                .read(|s| s.image.brokers.get(&id).is_none_or(|b| b.fenced));
             if !now_fenced {
-                tracing::info!(broker_id = id.0, broker_epoch = epoch, "broker caught up; unfenced");
+                tracing::info!(
+                    broker_id = id.0,
+                    broker_epoch = epoch,
+                    "broker caught up; unfenced"
+                );
             }
         }
-        Ok(HeartbeatResponse { fenced: now_fenced, unfence_at_offset: epoch, controller_id: self.node_id })
+        Ok(HeartbeatResponse {
+            fenced: now_fenced,
+            unfence_at_offset: epoch,
+            controller_id: self.node_id,
+        })
     }
 
-    pub async fn alter_partition(&self, req: AlterPartitionRequest) -> Result<PartitionState, ControllerError> {
+    pub async fn alter_partition(
+        &self,
+        req: AlterPartitionRequest,
+    ) -> Result<PartitionState, ControllerError> {
         let topic = parse_topic(&req.topic)?;
         let command = Command::AlterPartition {
             broker_id: req.broker_id,
@@ -353,7 +472,12 @@ impl MetadataService {
         };
         self.write(None, command).await?;
         self.view
-            .read(|s| s.image.topics.get(&topic).and_then(|t| t.partitions.get(req.partition as usize).cloned()))
+            .read(|s| {
+                s.image
+                    .topics
+                    .get(&topic)
+                    .and_then(|t| t.partitions.get(req.partition as usize).cloned())
+            })
             .ok_or_else(|| ControllerError::UnknownTopic(topic.to_string()))
     }
 
@@ -363,7 +487,9 @@ impl MetadataService {
             return Ok(());
         }
         let cluster_id = uuid::Uuid::new_v4().to_string();
-        self.write(None, Command::InitCluster { cluster_id }).await.map(|_| ())
+        self.write(None, Command::InitCluster { cluster_id })
+            .await
+            .map(|_| ())
     }
 }
 
@@ -372,7 +498,11 @@ fn parse_topic(name: &str) -> Result<TopicName, ControllerError> {
 }
 
 /// `(epoch, fenced)` of a heartbeating broker, or why its heartbeat is refused.
-fn check_epoch(id: BrokerId, theirs: u64, current: Option<(u64, bool)>) -> Result<(u64, bool), ControllerError> {
+fn check_epoch(
+    id: BrokerId,
+    theirs: u64,
+    current: Option<(u64, bool)>,
+) -> Result<(u64, bool), ControllerError> {
     match current {
         None => Err(Rejection::new(ErrorCode::BrokerIdNotRegistered, format!("broker {id} is not registered; register first")).into()),
         Some((epoch, _)) if epoch != theirs => Err(Rejection::new(

@@ -72,7 +72,12 @@ fn elect(
         .find(|b| p.isr.contains(b) && eligible(*b));
     match clean {
         Some(b) => Some((b, false)),
-        None if unclean_allowed => p.replicas.iter().copied().find(|b| eligible(*b)).map(|b| (b, true)),
+        None if unclean_allowed => p
+            .replicas
+            .iter()
+            .copied()
+            .find(|b| eligible(*b))
+            .map(|b| (b, true)),
         None => None,
     }
 }

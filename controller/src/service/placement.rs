@@ -38,7 +38,9 @@ pub fn assign(
 ) -> Result<Vec<Vec<BrokerId>>, PlacementError> {
     let rf = rf as usize;
     if rf == 0 {
-        return Err(PlacementError("replication factor must be at least 1".into()));
+        return Err(PlacementError(
+            "replication factor must be at least 1".into(),
+        ));
     }
     if rf > brokers.len() {
         return Err(PlacementError(format!(
@@ -47,7 +49,11 @@ pub fn assign(
         )));
     }
     let rack_aware = brokers.iter().all(|b| b.rack.is_some());
-    let arranged = if rack_aware { rack_alternated(brokers) } else { sorted(brokers) };
+    let arranged = if rack_aware {
+        rack_alternated(brokers)
+    } else {
+        sorted(brokers)
+    };
     let n = arranged.len();
     let racks: BTreeMap<BrokerId, &str> = arranged
         .iter()
@@ -59,7 +65,7 @@ pub fn assign(
     let mut out = Vec::with_capacity(count as usize);
     for p in start.first_partition..start.first_partition + count {
         let p = p as usize;
-        if p > 0 && p % n == 0 && p != start.first_partition as usize {
+        if p > 0 && p.is_multiple_of(n) && p != start.first_partition as usize {
             shift += 1;
         }
         let first = (p + start.start_index) % n;
@@ -78,7 +84,9 @@ pub fn assign(
                 }
                 if k > 4 * n * n {
                     // Unreachable with rf <= n; guards against an endless loop.
-                    return Err(PlacementError("rack-aware placement did not converge".into()));
+                    return Err(PlacementError(
+                        "rack-aware placement did not converge".into(),
+                    ));
                 }
             }
         } else {
@@ -111,7 +119,10 @@ fn sorted(brokers: &[Candidate]) -> Vec<Candidate> {
 fn rack_alternated(brokers: &[Candidate]) -> Vec<Candidate> {
     let mut by_rack: BTreeMap<&str, Vec<&Candidate>> = BTreeMap::new();
     for b in brokers {
-        by_rack.entry(b.rack.as_deref().unwrap_or("")).or_default().push(b);
+        by_rack
+            .entry(b.rack.as_deref().unwrap_or(""))
+            .or_default()
+            .push(b);
     }
     for v in by_rack.values_mut() {
         v.sort_by_key(|b| b.id);
@@ -133,7 +144,11 @@ fn rack_alternated(brokers: &[Candidate]) -> Vec<Candidate> {
 /// partitions.
 pub fn balanced_start(brokers: &[Candidate], leader_counts: &BTreeMap<BrokerId, usize>) -> usize {
     let rack_aware = brokers.iter().all(|b| b.rack.is_some());
-    let arranged = if rack_aware { rack_alternated(brokers) } else { sorted(brokers) };
+    let arranged = if rack_aware {
+        rack_alternated(brokers)
+    } else {
+        sorted(brokers)
+    };
     arranged
         .iter()
         .enumerate()
@@ -147,7 +162,12 @@ mod tests {
     use super::*;
 
     fn brokers(ids: &[u32]) -> Vec<Candidate> {
-        ids.iter().map(|&i| Candidate { id: BrokerId(i), rack: None }).collect()
+        ids.iter()
+            .map(|&i| Candidate {
+                id: BrokerId(i),
+                rack: None,
+            })
+            .collect()
     }
 
     fn ids(v: &[Vec<BrokerId>]) -> Vec<Vec<u32>> {
@@ -187,12 +207,30 @@ mod tests {
     #[test]
     fn rack_aware_spreads_each_partition_over_racks() {
         let b = vec![
-            Candidate { id: BrokerId(1), rack: Some("a".into()) },
-            Candidate { id: BrokerId(2), rack: Some("a".into()) },
-            Candidate { id: BrokerId(3), rack: Some("b".into()) },
-            Candidate { id: BrokerId(4), rack: Some("b".into()) },
-            Candidate { id: BrokerId(5), rack: Some("c".into()) },
-            Candidate { id: BrokerId(6), rack: Some("c".into()) },
+            Candidate {
+                id: BrokerId(1),
+                rack: Some("a".into()),
+            },
+            Candidate {
+                id: BrokerId(2),
+                rack: Some("a".into()),
+            },
+            Candidate {
+                id: BrokerId(3),
+                rack: Some("b".into()),
+            },
+            Candidate {
+                id: BrokerId(4),
+                rack: Some("b".into()),
+            },
+            Candidate {
+                id: BrokerId(5),
+                rack: Some("c".into()),
+            },
+            Candidate {
+                id: BrokerId(6),
+                rack: Some("c".into()),
+            },
         ];
         let rack = |id: BrokerId| b.iter().find(|c| c.id == id).unwrap().rack.clone();
         let a = assign(&b, 12, 3, PlacementStart::default()).unwrap();
@@ -216,7 +254,10 @@ mod tests {
             &brokers(&[1, 2, 3]),
             3,
             2,
-            PlacementStart { start_index: 0, first_partition: 3 },
+            PlacementStart {
+                start_index: 0,
+                first_partition: 3,
+            },
         )
         .unwrap();
         assert_eq!(ids(&all[3..]), ids(&tail));

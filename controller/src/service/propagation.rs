@@ -23,11 +23,19 @@ const IDLE_INTERVAL: Duration = Duration::from_secs(2);
 /// Where pushes go; the real one is HTTP (`crate::broker_client`).
 pub trait DeltaSink: Send + Sync + 'static {
     /// Delivers `push` to the broker at `url`; answers the broker's applied offset.
-    fn push(&self, url: &str, push: &MetadataPush) -> impl Future<Output = Result<u64, String>> + Send;
+    fn push(
+        &self,
+        url: &str,
+        push: &MetadataPush,
+    ) -> impl Future<Output = Result<u64, String>> + Send;
 }
 
 /// Runs until `shutdown` fires: keeps one push worker per broker while this node leads.
-pub async fn run<S: DeltaSink>(svc: Arc<MetadataService>, sink: Arc<S>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run<S: DeltaSink>(
+    svc: Arc<MetadataService>,
+    sink: Arc<S>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut workers: HashMap<BrokerId, JoinHandle<()>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
@@ -41,7 +49,9 @@ pub async fn run<S: DeltaSink>(svc: Arc<MetadataService>, sink: Arc<S>, mut shut
             }
             continue;
         }
-        let brokers: Vec<BrokerId> = svc.view().read(|s| s.image.brokers.keys().copied().collect());
+        let brokers: Vec<BrokerId> = svc
+            .view()
+            .read(|s| s.image.brokers.keys().copied().collect());
         workers.retain(|id, w| brokers.contains(id) && !w.is_finished());
         for id in brokers {
             workers
@@ -63,7 +73,10 @@ async fn push_worker<S: DeltaSink>(svc: Arc<MetadataService>, sink: Arc<S>, id: 
         if !svc.is_leader() {
             return;
         }
-        let Some(url) = svc.view().read(|s| s.image.brokers.get(&id).map(|b| b.url.clone())) else {
+        let Some(url) = svc
+            .view()
+            .read(|s| s.image.brokers.get(&id).map(|b| b.url.clone()))
+        else {
             return;
         };
         let batch = svc.view().deltas_after(acked, MAX_DELTAS_PER_PUSH);

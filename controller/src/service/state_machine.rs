@@ -54,15 +54,28 @@ impl ControllerState {
             if let Some(s) = self.sessions.get(id) {
                 if *seq == s.seq {
                     self.image.replay(offset, &[]);
-                    return Applied { result: s.result.clone(), delta: None, session: None, evicted: vec![] };
+                    return Applied {
+                        result: s.result.clone(),
+                        delta: None,
+                        session: None,
+                        evicted: vec![],
+                    };
                 }
                 if *seq < s.seq {
                     self.image.replay(offset, &[]);
                     let result = Err(Rejection::new(
                         ErrorCode::InvalidRequest,
-                        format!("sequence {seq} of client '{id}' is older than its last write {}", s.seq),
+                        format!(
+                            "sequence {seq} of client '{id}' is older than its last write {}",
+                            s.seq
+                        ),
                     ));
-                    return Applied { result, delta: None, session: None, evicted: vec![] };
+                    return Applied {
+                        result,
+                        delta: None,
+                        session: None,
+                        evicted: vec![],
+                    };
                 }
             }
         }
@@ -72,12 +85,25 @@ impl ControllerState {
             Err(r) => (Vec::new(), Err(r)),
         };
         self.image.replay(offset, &records);
-        let delta = (!records.is_empty()).then(|| MetadataDelta { prev_offset, offset, records });
-        let mut applied = Applied { result, delta, session: None, evicted: vec![] };
+        let delta = (!records.is_empty()).then_some(MetadataDelta {
+            prev_offset,
+            offset,
+            records,
+        });
+        let mut applied = Applied {
+            result,
+            delta,
+            session: None,
+            evicted: vec![],
+        };
         if let Some(ClientRef { id, seq }) = &req.client {
             self.sessions.insert(
                 id.clone(),
-                ClientSession { seq: *seq, offset, result: applied.result.clone() },
+                ClientSession {
+                    seq: *seq,
+                    offset,
+                    result: applied.result.clone(),
+                },
             );
             applied.session = Some(id.clone());
             while self.sessions.len() > MAX_CLIENT_SESSIONS {
@@ -108,20 +134,36 @@ impl ControllerState {
                 if self.image.cluster_id.is_some() {
                     return Ok((vec![], Outcome::Done));
                 }
-                Ok((vec![MetadataRecord::ClusterId { cluster_id: cluster_id.clone() }], Outcome::Done))
+                Ok((
+                    vec![MetadataRecord::ClusterId {
+                        cluster_id: cluster_id.clone(),
+                    }],
+                    Outcome::Done,
+                ))
             }
-            Command::CreateTopic { name, topic_id, partitions, replication_factor, configs } => {
-                self.create_topic(name, topic_id, *partitions, *replication_factor, configs)
-            }
+            Command::CreateTopic {
+                name,
+                topic_id,
+                partitions,
+                replication_factor,
+                configs,
+            } => self.create_topic(name, topic_id, *partitions, *replication_factor, configs),
             Command::DeleteTopic { name } => {
                 let t = self.topic(name)?;
-                let rec = MetadataRecord::RemoveTopic { name: name.clone(), topic_id: t.topic_id.clone() };
+                let rec = MetadataRecord::RemoveTopic {
+                    name: name.clone(),
+                    topic_id: t.topic_id.clone(),
+                };
                 Ok((vec![rec], Outcome::Done))
             }
             Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
             Command::RegisterBroker(req) => self.register_broker(offset, req),
-            Command::FenceBroker { broker_id, epoch } => Ok((self.fence(*broker_id, *epoch), Outcome::Done)),
-            Command::UnfenceBroker { broker_id, epoch } => Ok((self.unfence(*broker_id, *epoch), Outcome::Done)),
+            Command::FenceBroker { broker_id, epoch } => {
+                Ok((self.fence(*broker_id, *epoch), Outcome::Done))
+            }
+            Command::UnfenceBroker { broker_id, epoch } => {
+                Ok((self.unfence(*broker_id, *epoch), Outcome::Done))
+            }
             Command::AlterPartition {
                 broker_id,
                 broker_epoch,
@@ -139,12 +181,26 @@ impl ControllerState {
                         format!("topic '{topic}' has no partition {partition}"),
                     )
                 })?;
-                let next = alter_isr(p, *broker_id, *leader_epoch, *partition_epoch, new_isr, |b| {
-                    self.image.brokers.get(&b).is_some_and(|r| !r.fenced)
-                })?;
-                let outcome = Outcome::Partition { topic: topic.clone(), partition: *partition };
+                let next = alter_isr(
+                    p,
+                    *broker_id,
+                    *leader_epoch,
+                    *partition_epoch,
+                    new_isr,
+                    |b| self.image.brokers.get(&b).is_some_and(|r| !r.fenced),
+                )?;
+                let outcome = Outcome::Partition {
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
                 match next {
-                    Some(state) => Ok((vec![MetadataRecord::Partition { topic: topic.clone(), state }], outcome)),
+                    Some(state) => Ok((
+                        vec![MetadataRecord::Partition {
+                            topic: topic.clone(),
+                            state,
+                        }],
+                        outcome,
+                    )),
                     None => Ok((vec![], outcome)),
                 }
             }
@@ -153,14 +209,20 @@ impl ControllerState {
 
     fn topic(&self, name: &TopicName) -> Result<&ferry_common::metadata::TopicImage, Rejection> {
         self.image.topics.get(name).ok_or_else(|| {
-            Rejection::new(ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))
+            Rejection::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic '{name}' does not exist"),
+            )
         })
     }
 
     fn candidates(&self) -> Vec<Candidate> {
         self.image
             .unfenced_brokers()
-            .map(|b| Candidate { id: b.id, rack: b.rack.clone() })
+            .map(|b| Candidate {
+                id: b.id,
+                rack: b.rack.clone(),
+            })
             .collect()
     }
 
@@ -185,7 +247,10 @@ impl ControllerState {
         configs: &BTreeMap<String, String>,
     ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
         if self.image.topics.contains_key(name) {
-            return Err(Rejection::new(ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
+            return Err(Rejection::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("topic '{name}' already exists"),
+            ));
         }
         check_partition_count(partitions)?;
         topic_config::validate(configs).map_err(|m| Rejection::new(ErrorCode::InvalidConfig, m))?;
@@ -203,14 +268,20 @@ impl ControllerState {
             replication_factor: rf,
             configs: configs.clone(),
         }];
-        records.extend(assignment.into_iter().enumerate().map(|(i, replicas)| MetadataRecord::Partition {
-            topic: name.clone(),
-            state: new_partition(i as u32, replicas),
+        records.extend(assignment.into_iter().enumerate().map(|(i, replicas)| {
+            MetadataRecord::Partition {
+                topic: name.clone(),
+                state: new_partition(i as u32, replicas),
+            }
         }));
         Ok((records, Outcome::Topic { name: name.clone() }))
     }
 
-    fn create_partitions(&self, name: &TopicName, count: u32) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
+    fn create_partitions(
+        &self,
+        name: &TopicName,
+        count: u32,
+    ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
         let t = self.topic(name)?;
         let current = t.partitions.len() as u32;
         if count <= current {
@@ -221,17 +292,26 @@ impl ControllerState {
         }
         check_partition_count(count)?;
         let candidates = self.candidates();
-        let first_leader = t.partitions.first().and_then(|p| p.replicas.first()).copied();
+        let first_leader = t
+            .partitions
+            .first()
+            .and_then(|p| p.replicas.first())
+            .copied();
         let start_index = {
             let mut sorted: Vec<BrokerId> = candidates.iter().map(|c| c.id).collect();
             sorted.sort();
-            first_leader.and_then(|l| sorted.iter().position(|b| *b == l)).unwrap_or(0)
+            first_leader
+                .and_then(|l| sorted.iter().position(|b| *b == l))
+                .unwrap_or(0)
         };
         let assignment = placement::assign(
             &candidates,
             count - current,
             t.replication_factor,
-            PlacementStart { start_index, first_partition: current },
+            PlacementStart {
+                start_index,
+                first_partition: current,
+            },
         )
         .map_err(|e| Rejection::new(ErrorCode::InvalidReplicationFactor, e.0))?;
         let records = assignment
@@ -251,31 +331,44 @@ impl ControllerState {
         req: &RegisterBrokerRequest,
     ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
         let cluster_id = self.image.cluster_id.clone().ok_or_else(|| {
-            Rejection::new(ErrorCode::NotController, "the cluster id is not initialised yet; retry")
+            Rejection::new(
+                ErrorCode::NotController,
+                "the cluster id is not initialised yet; retry",
+            )
         })?;
         if let Some(theirs) = &req.cluster_id {
             if *theirs != cluster_id {
                 return Err(Rejection::new(
                     ErrorCode::InconsistentClusterId,
-                    format!("broker data belongs to cluster {theirs}, this is cluster {cluster_id}"),
+                    format!(
+                        "broker data belongs to cluster {theirs}, this is cluster {cluster_id}"
+                    ),
                 ));
             }
         }
         // A retried registration of the same incarnation gets the same answer.
-        let same_incarnation = self
-            .image
-            .brokers
-            .values()
-            .find(|b| b.incarnation_id == req.incarnation_id && req.broker_id.is_none_or(|id| id == b.id));
+        let same_incarnation = self.image.brokers.values().find(|b| {
+            b.incarnation_id == req.incarnation_id && req.broker_id.is_none_or(|id| id == b.id)
+        });
         if let Some(b) = same_incarnation {
             if b.url == req.url && b.rack == req.rack {
-                let outcome = Outcome::Broker { broker_id: b.id, broker_epoch: b.epoch, cluster_id };
+                let outcome = Outcome::Broker {
+                    broker_id: b.id,
+                    broker_epoch: b.epoch,
+                    cluster_id,
+                };
                 return Ok((vec![], outcome));
             }
         }
         let id = match req.broker_id {
             Some(id) => id,
-            None => BrokerId(self.image.brokers.keys().last().map_or(1, |b| b.0.saturating_add(1))),
+            None => BrokerId(
+                self.image
+                    .brokers
+                    .keys()
+                    .last()
+                    .map_or(1, |b| b.0.saturating_add(1)),
+            ),
         };
         let mut records = Vec::new();
         // A new incarnation replaces the old one: the old one loses leadership and ISR seats.
@@ -292,15 +385,28 @@ impl ControllerState {
             epoch: offset,
             fenced: true,
         }));
-        Ok((records, Outcome::Broker { broker_id: id, broker_epoch: offset, cluster_id }))
+        Ok((
+            records,
+            Outcome::Broker {
+                broker_id: id,
+                broker_epoch: offset,
+                cluster_id,
+            },
+        ))
     }
 
     fn check_broker_epoch(&self, id: BrokerId, epoch: BrokerEpoch) -> Result<(), Rejection> {
         match self.image.brokers.get(&id) {
-            None => Err(Rejection::new(ErrorCode::BrokerIdNotRegistered, format!("broker {id} is not registered"))),
+            None => Err(Rejection::new(
+                ErrorCode::BrokerIdNotRegistered,
+                format!("broker {id} is not registered"),
+            )),
             Some(b) if b.epoch != epoch => Err(Rejection::new(
                 ErrorCode::StaleBrokerEpoch,
-                format!("broker {id} epoch {epoch} is stale; the current registration has epoch {}", b.epoch),
+                format!(
+                    "broker {id} epoch {epoch} is stale; the current registration has epoch {}",
+                    b.epoch
+                ),
             )),
             Some(_) => Ok(()),
         }
@@ -308,17 +414,25 @@ impl ControllerState {
 
     /// Records that fence `id` (if `epoch` is current) and move its partitions.
     fn fence(&self, id: BrokerId, epoch: BrokerEpoch) -> Vec<MetadataRecord> {
-        let Some(b) = self.image.brokers.get(&id) else { return vec![] };
+        let Some(b) = self.image.brokers.get(&id) else {
+            return vec![];
+        };
         if b.epoch != epoch || b.fenced {
             return vec![];
         }
-        let mut records = vec![MetadataRecord::FenceBroker { broker_id: id, epoch }];
+        let mut records = vec![MetadataRecord::FenceBroker {
+            broker_id: id,
+            epoch,
+        }];
         let eligible = |x: BrokerId| self.image.brokers.get(&x).is_some_and(|r| !r.fenced);
         for t in self.image.topics.values() {
             let unclean = unclean_enabled(&t.configs);
             for p in &t.partitions {
                 if let Some(state) = on_broker_fenced(p, id, eligible, unclean) {
-                    records.push(MetadataRecord::Partition { topic: t.name.clone(), state });
+                    records.push(MetadataRecord::Partition {
+                        topic: t.name.clone(),
+                        state,
+                    });
                 }
             }
         }
@@ -326,16 +440,24 @@ impl ControllerState {
     }
 
     fn unfence(&self, id: BrokerId, epoch: BrokerEpoch) -> Vec<MetadataRecord> {
-        let Some(b) = self.image.brokers.get(&id) else { return vec![] };
+        let Some(b) = self.image.brokers.get(&id) else {
+            return vec![];
+        };
         if b.epoch != epoch || !b.fenced {
             return vec![];
         }
-        let mut records = vec![MetadataRecord::UnfenceBroker { broker_id: id, epoch }];
+        let mut records = vec![MetadataRecord::UnfenceBroker {
+            broker_id: id,
+            epoch,
+        }];
         for t in self.image.topics.values() {
             let unclean = unclean_enabled(&t.configs);
             for p in &t.partitions {
                 if let Some(state) = on_broker_unfenced(p, id, unclean) {
-                    records.push(MetadataRecord::Partition { topic: t.name.clone(), state });
+                    records.push(MetadataRecord::Partition {
+                        topic: t.name.clone(),
+                        state,
+                    });
                 }
             }
         }
@@ -405,17 +527,26 @@ pub fn alter_isr(
     if leader_epoch > p.leader_epoch {
         return Err(Rejection::new(
             ErrorCode::UnknownLeaderEpoch,
-            format!("leader epoch {leader_epoch} is newer than the controller's {}", p.leader_epoch),
+            format!(
+                "leader epoch {leader_epoch} is newer than the controller's {}",
+                p.leader_epoch
+            ),
         ));
     }
     if partition_epoch != p.partition_epoch {
         return Err(Rejection::new(
             ErrorCode::InvalidUpdateVersion,
-            format!("partition epoch {partition_epoch} does not match the current {}", p.partition_epoch),
+            format!(
+                "partition epoch {partition_epoch} does not match the current {}",
+                p.partition_epoch
+            ),
         ));
     }
     if !new_isr.contains(&requester) {
-        return Err(Rejection::new(ErrorCode::InvalidRequest, "the new ISR must contain the leader"));
+        return Err(Rejection::new(
+            ErrorCode::InvalidRequest,
+            "the new ISR must contain the leader",
+        ));
     }
     let mut isr: Vec<BrokerId> = Vec::with_capacity(new_isr.len());
     for b in new_isr {

@@ -3,7 +3,10 @@ use crate::service::commands::{ClientRef, Command, CommandRequest, Outcome};
 use ferry_common::metadata::DeltaFit;
 
 fn req(command: Command) -> CommandRequest {
-    CommandRequest { client: None, command }
+    CommandRequest {
+        client: None,
+        command,
+    }
 }
 
 fn topic(n: &str) -> TopicName {
@@ -13,7 +16,12 @@ fn topic(n: &str) -> TopicName {
 /// A cluster id and `n` registered, unfenced brokers; returns the next offset.
 fn cluster_with_brokers(state: &mut ControllerState, n: u32) -> u64 {
     let mut off = 1;
-    state.apply(off, &req(Command::InitCluster { cluster_id: "c1".into() }));
+    state.apply(
+        off,
+        &req(Command::InitCluster {
+            cluster_id: "c1".into(),
+        }),
+    );
     for _ in 0..n {
         off += 1;
         let reg = RegisterBrokerRequest {
@@ -24,9 +32,22 @@ fn cluster_with_brokers(state: &mut ControllerState, n: u32) -> u64 {
             cluster_id: None,
         };
         let a = state.apply(off, &req(Command::RegisterBroker(reg)));
-        let Ok(Outcome::Broker { broker_id, broker_epoch, .. }) = a.result else { panic!("{a:?}") };
+        let Ok(Outcome::Broker {
+            broker_id,
+            broker_epoch,
+            ..
+        }) = a.result
+        else {
+            panic!("{a:?}")
+        };
         off += 1;
-        state.apply(off, &req(Command::UnfenceBroker { broker_id, epoch: broker_epoch }));
+        state.apply(
+            off,
+            &req(Command::UnfenceBroker {
+                broker_id,
+                epoch: broker_epoch,
+            }),
+        );
     }
     off + 1
 }
@@ -53,7 +74,14 @@ fn create_topic_matches_source_example() {
         .iter()
         .map(|p| (p.leader.map(|b| b.0), p.isr.iter().map(|b| b.0).collect()))
         .collect();
-    assert_eq!(got, vec![(Some(1), vec![1, 2]), (Some(2), vec![2, 3]), (Some(3), vec![3, 1])]);
+    assert_eq!(
+        got,
+        vec![
+            (Some(1), vec![1, 2]),
+            (Some(2), vec![2, 3]),
+            (Some(3), vec![3, 1])
+        ]
+    );
     let delta = a.delta.unwrap();
     assert_eq!(delta.offset, off);
     assert_eq!(delta.records.len(), 4);
@@ -68,7 +96,10 @@ fn duplicate_topic_and_bad_rf_are_rejected_without_records() {
     assert_eq!(dup.result.unwrap_err().code, ErrorCode::TopicAlreadyExists);
     assert!(dup.delta.is_none());
     let rf = s.apply(off + 2, &req(create("u", 1, 3)));
-    assert_eq!(rf.result.unwrap_err().code, ErrorCode::InvalidReplicationFactor);
+    assert_eq!(
+        rf.result.unwrap_err().code,
+        ErrorCode::InvalidReplicationFactor
+    );
     let parts = s.apply(off + 3, &req(create("v", 0, 1)));
     assert_eq!(parts.result.unwrap_err().code, ErrorCode::InvalidPartitions);
     assert_eq!(s.image.offset, off + 3);
@@ -79,7 +110,10 @@ fn retried_client_write_is_applied_once() {
     let mut s = ControllerState::default();
     let off = cluster_with_brokers(&mut s, 1);
     let mut r = req(create("t", 1, 1));
-    r.client = Some(ClientRef { id: "sdk-1".into(), seq: 7 });
+    r.client = Some(ClientRef {
+        id: "sdk-1".into(),
+        seq: 7,
+    });
     let first = s.apply(off, &r);
     let again = s.apply(off + 1, &r);
     assert_eq!(first.result, again.result);
@@ -93,7 +127,13 @@ fn fencing_moves_leadership_and_unfencing_restores_leaderless() {
     let off = cluster_with_brokers(&mut s, 3);
     s.apply(off, &req(create("t", 3, 2)));
     let b1 = s.image.brokers[&BrokerId(1)].clone();
-    let a = s.apply(off + 1, &req(Command::FenceBroker { broker_id: b1.id, epoch: b1.epoch }));
+    let a = s.apply(
+        off + 1,
+        &req(Command::FenceBroker {
+            broker_id: b1.id,
+            epoch: b1.epoch,
+        }),
+    );
     assert!(a.delta.is_some());
     let t = &s.image.topics[&topic("t")];
     for p in &t.partitions {
@@ -103,14 +143,25 @@ fn fencing_moves_leadership_and_unfencing_restores_leaderless() {
     assert_eq!(t.partitions[0].leader, Some(BrokerId(2)));
     assert_eq!(t.partitions[0].leader_epoch, 1);
     // A stale-epoch fence is a no-op.
-    let again = s.apply(off + 2, &req(Command::FenceBroker { broker_id: b1.id, epoch: b1.epoch - 1 }));
+    let again = s.apply(
+        off + 2,
+        &req(Command::FenceBroker {
+            broker_id: b1.id,
+            epoch: b1.epoch - 1,
+        }),
+    );
     assert!(again.delta.is_none());
 }
 
 #[test]
 fn registration_allocates_ids_and_retries_are_idempotent() {
     let mut s = ControllerState::default();
-    s.apply(1, &req(Command::InitCluster { cluster_id: "c".into() }));
+    s.apply(
+        1,
+        &req(Command::InitCluster {
+            cluster_id: "c".into(),
+        }),
+    );
     let reg = RegisterBrokerRequest {
         broker_id: None,
         url: "http://x".into(),
@@ -121,10 +172,21 @@ fn registration_allocates_ids_and_retries_are_idempotent() {
     let a = s.apply(2, &req(Command::RegisterBroker(reg.clone())));
     let b = s.apply(3, &req(Command::RegisterBroker(reg.clone())));
     assert_eq!(a.result, b.result);
-    let Ok(Outcome::Broker { broker_id, broker_epoch, .. }) = a.result else { panic!() };
+    let Ok(Outcome::Broker {
+        broker_id,
+        broker_epoch,
+        ..
+    }) = a.result
+    else {
+        panic!()
+    };
     assert_eq!((broker_id, broker_epoch), (BrokerId(1), 2));
     assert!(s.image.brokers[&BrokerId(1)].fenced, "brokers start fenced");
-    let wrong = RegisterBrokerRequest { cluster_id: Some("other".into()), incarnation_id: "i2".into(), ..reg };
+    let wrong = RegisterBrokerRequest {
+        cluster_id: Some("other".into()),
+        incarnation_id: "i2".into(),
+        ..reg
+    };
     let c = s.apply(4, &req(Command::RegisterBroker(wrong)));
     assert_eq!(c.result.unwrap_err().code, ErrorCode::InconsistentClusterId);
 }
@@ -135,24 +197,37 @@ fn alter_partition_enforces_cas_and_epochs() {
     let off = cluster_with_brokers(&mut s, 3);
     s.apply(off, &req(create("t", 1, 3)));
     let epoch = |s: &ControllerState, id| s.image.brokers[&BrokerId(id)].epoch;
-    let alter = |s: &ControllerState, leader_epoch, partition_epoch, isr: &[u32]| Command::AlterPartition {
-        broker_id: BrokerId(1),
-        broker_epoch: epoch(s, 1),
-        topic: topic("t"),
-        partition: 0,
-        leader_epoch,
-        partition_epoch,
-        new_isr: isr.iter().map(|&b| BrokerId(b)).collect(),
-    };
+    let alter =
+        |s: &ControllerState, leader_epoch, partition_epoch, isr: &[u32]| Command::AlterPartition {
+            broker_id: BrokerId(1),
+            broker_epoch: epoch(s, 1),
+            topic: topic("t"),
+            partition: 0,
+            leader_epoch,
+            partition_epoch,
+            new_isr: isr.iter().map(|&b| BrokerId(b)).collect(),
+        };
     let ok = s.apply(off + 1, &req(alter(&s, 0, 0, &[1, 2])));
     assert!(ok.result.is_ok());
-    assert_eq!(s.image.topics[&topic("t")].partitions[0].isr, vec![BrokerId(1), BrokerId(2)]);
+    assert_eq!(
+        s.image.topics[&topic("t")].partitions[0].isr,
+        vec![BrokerId(1), BrokerId(2)]
+    );
     let stale = s.apply(off + 2, &req(alter(&s, 0, 0, &[1])));
-    assert_eq!(stale.result.unwrap_err().code, ErrorCode::InvalidUpdateVersion);
+    assert_eq!(
+        stale.result.unwrap_err().code,
+        ErrorCode::InvalidUpdateVersion
+    );
     let future = s.apply(off + 3, &req(alter(&s, 1, 1, &[1])));
-    assert_eq!(future.result.unwrap_err().code, ErrorCode::UnknownLeaderEpoch);
+    assert_eq!(
+        future.result.unwrap_err().code,
+        ErrorCode::UnknownLeaderEpoch
+    );
     let outsider = s.apply(off + 4, &req(alter(&s, 0, 1, &[1, 9])));
-    assert_eq!(outsider.result.unwrap_err().code, ErrorCode::IneligibleReplica);
+    assert_eq!(
+        outsider.result.unwrap_err().code,
+        ErrorCode::IneligibleReplica
+    );
     let mut bad_epoch = alter(&s, 0, 1, &[1]);
     if let Command::AlterPartition { broker_epoch, .. } = &mut bad_epoch {
         *broker_epoch += 100;
@@ -181,11 +256,30 @@ fn add_partitions_grows_only() {
     let mut s = ControllerState::default();
     let off = cluster_with_brokers(&mut s, 3);
     s.apply(off, &req(create("t", 2, 2)));
-    let shrink = s.apply(off + 1, &req(Command::CreatePartitions { name: topic("t"), count: 2 }));
-    assert_eq!(shrink.result.unwrap_err().code, ErrorCode::InvalidPartitions);
-    let grow = s.apply(off + 2, &req(Command::CreatePartitions { name: topic("t"), count: 5 }));
+    let shrink = s.apply(
+        off + 1,
+        &req(Command::CreatePartitions {
+            name: topic("t"),
+            count: 2,
+        }),
+    );
+    assert_eq!(
+        shrink.result.unwrap_err().code,
+        ErrorCode::InvalidPartitions
+    );
+    let grow = s.apply(
+        off + 2,
+        &req(Command::CreatePartitions {
+            name: topic("t"),
+            count: 5,
+        }),
+    );
     assert!(grow.result.is_ok());
     let t = &s.image.topics[&topic("t")];
     assert_eq!(t.partitions.len(), 5);
-    assert!(t.partitions.iter().enumerate().all(|(i, p)| p.partition as usize == i && p.replicas.len() == 2));
+    assert!(t
+        .partitions
+        .iter()
+        .enumerate()
+        .all(|(i, p)| p.partition as usize == i && p.replicas.len() == 2));
 }

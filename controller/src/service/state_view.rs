@@ -11,13 +11,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
-/// Recent deltas kept for pushing to brokers; older gaps are closed by snapshots.
-pub const DELTA_RING_CAPACITY: usize = 4096;
-
 /// Shared, applied metadata state plus the ring of recent deltas.
 pub struct StateView {
     state: RwLock<ControllerState>,
     ring: Mutex<VecDeque<Arc<MetadataDelta>>>,
+    /// Recent deltas kept for pushing; a broker further behind resyncs from a snapshot.
+    ring_capacity: usize,
     applied: watch::Sender<u64>,
 }
 
@@ -30,11 +29,12 @@ pub struct DeltasAfter {
 }
 
 impl StateView {
-    pub fn new(state: ControllerState) -> Arc<Self> {
+    pub fn new(state: ControllerState, ring_capacity: usize) -> Arc<Self> {
         let offset = state.image.offset;
         Arc::new(StateView {
             state: RwLock::new(state),
             ring: Mutex::new(VecDeque::new()),
+            ring_capacity: ring_capacity.max(1),
             applied: watch::channel(offset).0,
         })
     }
@@ -54,7 +54,7 @@ impl StateView {
         if let Some(d) = &applied.delta {
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
             ring.push_back(Arc::new(d.clone()));
-            while ring.len() > DELTA_RING_CAPACITY {
+            while ring.len() > self.ring_capacity {
                 ring.pop_front();
             }
         }

@@ -24,8 +24,13 @@ impl DurableDb {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(StorageError::sled("open"))?;
-        let data_file = File::open(sled_dir.join("db")).map_err(StorageError::io("open sled data file"))?;
-        Ok(DurableDb { db, data_file: Arc::new(data_file), dir: dir.to_path_buf() })
+        let data_file =
+            File::open(sled_dir.join("db")).map_err(StorageError::io("open sled data file"))?;
+        Ok(DurableDb {
+            db,
+            data_file: Arc::new(data_file),
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The directory this database lives in.
@@ -36,7 +41,9 @@ impl DurableDb {
     /// Makes everything written so far durable. Blocking: call from `spawn_blocking`.
     pub fn sync(&self) -> Result<(), StorageError> {
         self.db.flush().map_err(StorageError::sled("flush"))?;
-        self.data_file.sync_data().map_err(StorageError::io("fdatasync sled data file"))
+        self.data_file
+            .sync_data()
+            .map_err(StorageError::io("fdatasync sled data file"))
     }
 
     /// [`Self::sync`] on the blocking pool.
@@ -44,7 +51,10 @@ impl DurableDb {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.sync())
             .await
-            .map_err(|e| StorageError::Io { op: "join sync task", source: std::io::Error::other(e) })?
+            .map_err(|e| StorageError::Io {
+                op: "join sync task",
+                source: std::io::Error::other(e),
+            })?
     }
 }
 
@@ -59,13 +69,19 @@ fn check_node_id(dir: &Path, node_id: u64) -> Result<(), StorageError> {
                 detail: format!("{s:?} is not a number"),
             })?;
             if found != node_id {
-                return Err(StorageError::WrongNode { found, expected: node_id });
+                return Err(StorageError::WrongNode {
+                    found,
+                    expected: node_id,
+                });
             }
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             super::snapshot_file::write_atomic(&marker, node_id.to_string().as_bytes())
         }
-        Err(e) => Err(StorageError::Io { op: "read node_id file", source: e }),
+        Err(e) => Err(StorageError::Io {
+            op: "read node_id file",
+            source: e,
+        }),
     }
 }

@@ -14,9 +14,15 @@ pub mod state_store;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("sled {op}: {source}")]
-    Sled { op: &'static str, source: sled::Error },
+    Sled {
+        op: &'static str,
+        source: sled::Error,
+    },
     #[error("{op}: {source}")]
-    Io { op: &'static str, source: std::io::Error },
+    Io {
+        op: &'static str,
+        source: std::io::Error,
+    },
     #[error("corrupt {what}: {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("data dir belongs to controller {found}, this is controller {expected}")]
@@ -31,7 +37,10 @@ impl StorageError {
         move |source| StorageError::Io { op, source }
     }
     pub(crate) fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StorageError {
-        move |e| StorageError::Corrupt { what, detail: e.to_string() }
+        move |e| StorageError::Corrupt {
+            what,
+            detail: e.to_string(),
+        }
     }
 }
 

@@ -3,6 +3,9 @@
 //! Appends and votes are made durable ([`DurableDb::sync`]) before openraft is
 //! told they are done: `LogFlushed` fires only after `fdatasync`.
 
+// openraft's trait fixes the (large) error type; boxing it here would only add a conversion.
+#![allow(clippy::result_large_err)]
+
 use super::durable::DurableDb;
 use crate::raft::TypeConfig;
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -33,12 +36,31 @@ pub struct SledLogStore {
 
 impl SledLogStore {
     pub fn open(durable: DurableDb) -> std::result::Result<Self, super::StorageError> {
-        let log = durable.db.open_tree("raft_log").map_err(super::StorageError::sled("open raft_log"))?;
-        let meta = durable.db.open_tree("raft_meta").map_err(super::StorageError::sled("open raft_meta"))?;
-        let store = SledLogStore { durable, log, meta, committed: Arc::new(AtomicU64::new(0)) };
+        let log = durable
+            .db
+            .open_tree("raft_log")
+            .map_err(super::StorageError::sled("open raft_log"))?;
+        let meta = durable
+            .db
+            .open_tree("raft_meta")
+            .map_err(super::StorageError::sled("open raft_meta"))?;
+        let store = SledLogStore {
+            durable,
+            log,
+            meta,
+            committed: Arc::new(AtomicU64::new(0)),
+        };
         let committed: Option<Option<LogId<NodeId>>> =
-            store.get_meta(COMMITTED).map_err(|e| super::StorageError::Corrupt { what: "committed", detail: e.to_string() })?;
-        store.committed.store(committed.flatten().map_or(0, |l| l.index), Ordering::Relaxed);
+            store
+                .get_meta(COMMITTED)
+                .map_err(|e| super::StorageError::Corrupt {
+                    what: "committed",
+                    detail: e.to_string(),
+                })?;
+        store.committed.store(
+            committed.flatten().map_or(0, |l| l.index),
+            Ordering::Relaxed,
+        );
         Ok(store)
     }
 
@@ -47,28 +69,43 @@ impl SledLogStore {
         self.committed.clone()
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> std::result::Result<Option<T>, StorageIOError<NodeId>> {
+    fn get_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> std::result::Result<Option<T>, StorageIOError<NodeId>> {
         let Some(v) = self.meta.get(key).map_err(|e| StorageIOError::read(&e))? else {
             return Ok(None);
         };
-        serde_json::from_slice(&v).map(Some).map_err(|e| StorageIOError::read(&e))
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StorageIOError::read(&e))
     }
 
-    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T) -> std::result::Result<(), StorageIOError<NodeId>> {
+    fn put_meta<T: serde::Serialize>(
+        &self,
+        key: &[u8],
+        value: &T,
+    ) -> std::result::Result<(), StorageIOError<NodeId>> {
         let v = serde_json::to_vec(value).map_err(|e| StorageIOError::write(&e))?;
-        self.meta.insert(key, v).map_err(|e| StorageIOError::write(&e))?;
+        self.meta
+            .insert(key, v)
+            .map_err(|e| StorageIOError::write(&e))?;
         Ok(())
     }
 
     async fn sync(&self) -> std::result::Result<(), StorageIOError<NodeId>> {
-        self.durable.sync_async().await.map_err(|e| StorageIOError::write(&e))
+        self.durable
+            .sync_async()
+            .await
+            .map_err(|e| StorageIOError::write(&e))
     }
 
     fn last_entry_id(&self) -> std::result::Result<Option<LogId<NodeId>>, StorageIOError<NodeId>> {
         match self.log.last().map_err(|e| StorageIOError::read_logs(&e))? {
             None => Ok(None),
             Some((_, v)) => {
-                let e: Entry<TypeConfig> = serde_json::from_slice(&v).map_err(|e| StorageIOError::read_logs(&e))?;
+                let e: Entry<TypeConfig> =
+                    serde_json::from_slice(&v).map_err(|e| StorageIOError::read_logs(&e))?;
                 Ok(Some(e.log_id))
             }
         }
@@ -109,7 +146,10 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
         let last_purged: Option<LogId<NodeId>> = self.get_meta(LAST_PURGED)?;
         let last = self.last_entry_id()?.or(last_purged);
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -118,18 +158,24 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<()> {
         // A vote must be on disk before it is answered.
-        self.put_meta(VOTE, vote).map_err(|e| StorageIOError::write_vote(&e))?;
-        self.sync().await.map_err(|e| StorageIOError::write_vote(&e))?;
+        self.put_meta(VOTE, vote)
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+        self.sync()
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>> {
-        Ok(self.get_meta(VOTE).map_err(|e| StorageIOError::read_vote(&e))?)
+        Ok(self
+            .get_meta(VOTE)
+            .map_err(|e| StorageIOError::read_vote(&e))?)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
         // Not synced: losing it only means re-applying committed entries on restart.
-        self.committed.store(committed.map_or(0, |l| l.index), Ordering::Relaxed);
+        self.committed
+            .store(committed.map_or(0, |l| l.index), Ordering::Relaxed);
         Ok(self.put_meta(COMMITTED, &committed)?)
     }
 
@@ -147,9 +193,15 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             let v = serde_json::to_vec(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
             batch.insert(&key(entry.log_id.index), v);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
-        let synced = self.durable.sync_async().await.map_err(std::io::Error::from);
-        let failed = synced.as_ref().err().map(|e| StorageIOError::write_logs(e));
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        let synced = self
+            .durable
+            .sync_async()
+            .await
+            .map_err(std::io::Error::from);
+        let failed = synced.as_ref().err().map(StorageIOError::write_logs);
         callback.log_io_completed(synced);
         match failed {
             Some(e) => Err(e.into()),
@@ -164,7 +216,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             let (k, _) = kv.map_err(|e| StorageIOError::write_logs(&e))?;
             batch.remove(k);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         self.sync().await?;
         Ok(())
     }
@@ -178,7 +232,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             let (k, _) = kv.map_err(|e| StorageIOError::write_logs(&e))?;
             batch.remove(k);
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 }

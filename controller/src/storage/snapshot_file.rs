@@ -11,7 +11,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::File::create(&tmp).map_err(StorageError::io("create temp file"))?;
-        f.write_all(bytes).map_err(StorageError::io("write temp file"))?;
+        f.write_all(bytes)
+            .map_err(StorageError::io("write temp file"))?;
         f.sync_all().map_err(StorageError::io("fsync temp file"))?;
     }
     std::fs::rename(&tmp, path).map_err(StorageError::io("rename temp file"))?;
@@ -25,7 +26,10 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StorageError::Io { op: "read file", source: e }),
+        Err(e) => Err(StorageError::Io {
+            op: "read file",
+            source: e,
+        }),
     }
 }
 

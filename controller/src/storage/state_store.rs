@@ -61,12 +61,18 @@ fn session_key(id: &str) -> String {
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
-    serde_json::to_vec(v).map_err(|e| StorageError::Corrupt { what: "state value", detail: e.to_string() })
+    serde_json::to_vec(v).map_err(|e| StorageError::Corrupt {
+        what: "state value",
+        detail: e.to_string(),
+    })
 }
 
 impl StateStore {
     pub fn open(durable: DurableDb) -> Result<Self, StorageError> {
-        let tree = durable.db.open_tree("state").map_err(StorageError::sled("open state tree"))?;
+        let tree = durable
+            .db
+            .open_tree("state")
+            .map_err(StorageError::sled("open state tree"))?;
         Ok(StateStore { durable, tree })
     }
 
@@ -79,12 +85,15 @@ impl StateStore {
             let (k, v) = kv.map_err(StorageError::sled("scan state"))?;
             let key = String::from_utf8_lossy(&k);
             if *k == *HEADER {
-                header = serde_json::from_slice(&v).map_err(StorageError::corrupt("state header"))?;
+                header =
+                    serde_json::from_slice(&v).map_err(StorageError::corrupt("state header"))?;
             } else if key.starts_with("broker/") {
-                let b: BrokerRegistration = serde_json::from_slice(&v).map_err(StorageError::corrupt("broker"))?;
+                let b: BrokerRegistration =
+                    serde_json::from_slice(&v).map_err(StorageError::corrupt("broker"))?;
                 state.image.brokers.insert(b.id, b);
             } else if key.starts_with("topic/") {
-                let t: TopicHeader = serde_json::from_slice(&v).map_err(StorageError::corrupt("topic"))?;
+                let t: TopicHeader =
+                    serde_json::from_slice(&v).map_err(StorageError::corrupt("topic"))?;
                 state.image.topics.insert(
                     t.name.clone(),
                     TopicImage {
@@ -97,11 +106,16 @@ impl StateStore {
                 );
             } else if let Some(rest) = key.strip_prefix("part/") {
                 let name = rest.split('/').next().unwrap_or_default();
-                let name = TopicName::new(name).map_err(|e| StorageError::Corrupt { what: "partition key", detail: e.0 })?;
-                let p: PartitionState = serde_json::from_slice(&v).map_err(StorageError::corrupt("partition"))?;
+                let name = TopicName::new(name).map_err(|e| StorageError::Corrupt {
+                    what: "partition key",
+                    detail: e.0,
+                })?;
+                let p: PartitionState =
+                    serde_json::from_slice(&v).map_err(StorageError::corrupt("partition"))?;
                 partitions.entry(name).or_default().push(p);
             } else if let Some(id) = key.strip_prefix("session/") {
-                let s: ClientSession = serde_json::from_slice(&v).map_err(StorageError::corrupt("session"))?;
+                let s: ClientSession =
+                    serde_json::from_slice(&v).map_err(StorageError::corrupt("session"))?;
                 state.sessions.insert(id.to_string(), s);
             }
         }
@@ -117,7 +131,12 @@ impl StateStore {
     }
 
     /// Writes what `applied` changed, plus the new header, atomically.
-    pub fn persist(&self, state: &ControllerState, applied: &[Applied], header: &StateHeader) -> Result<(), StorageError> {
+    pub fn persist(
+        &self,
+        state: &ControllerState,
+        applied: &[Applied],
+        header: &StateHeader,
+    ) -> Result<(), StorageError> {
         let mut batch = sled::Batch::default();
         for a in applied {
             if let Some(delta) = &a.delta {
@@ -135,10 +154,17 @@ impl StateStore {
             }
         }
         batch.insert(HEADER, json(header)?);
-        self.tree.apply_batch(batch).map_err(StorageError::sled("persist applied state"))
+        self.tree
+            .apply_batch(batch)
+            .map_err(StorageError::sled("persist applied state"))
     }
 
-    fn stage_record(&self, batch: &mut sled::Batch, state: &ControllerState, r: &MetadataRecord) -> Result<(), StorageError> {
+    fn stage_record(
+        &self,
+        batch: &mut sled::Batch,
+        state: &ControllerState,
+        r: &MetadataRecord,
+    ) -> Result<(), StorageError> {
         match r {
             MetadataRecord::ClusterId { .. } => {}
             MetadataRecord::RegisterBroker(BrokerRegistration { id, .. })
@@ -161,7 +187,10 @@ impl StateStore {
             }
             MetadataRecord::Partition { topic, state: p } => {
                 if state.image.topics.contains_key(topic) {
-                    let current = state.image.topics[topic].partitions.get(p.partition as usize).unwrap_or(p);
+                    let current = state.image.topics[topic]
+                        .partitions
+                        .get(p.partition as usize)
+                        .unwrap_or(p);
                     batch.insert(part_key(topic, p.partition).as_bytes(), json(current)?);
                 }
             }
@@ -179,7 +208,11 @@ impl StateStore {
     }
 
     /// Replaces the whole stored state (snapshot install) and syncs it.
-    pub fn replace_all(&self, state: &ControllerState, header: &StateHeader) -> Result<(), StorageError> {
+    pub fn replace_all(
+        &self,
+        state: &ControllerState,
+        header: &StateHeader,
+    ) -> Result<(), StorageError> {
         let mut batch = sled::Batch::default();
         for kv in self.tree.iter() {
             let (k, _) = kv.map_err(StorageError::sled("scan state"))?;
@@ -204,7 +237,9 @@ impl StateStore {
             batch.insert(session_key(id).as_bytes(), json(s)?);
         }
         batch.insert(HEADER, json(header)?);
-        self.tree.apply_batch(batch).map_err(StorageError::sled("replace state"))?;
+        self.tree
+            .apply_batch(batch)
+            .map_err(StorageError::sled("replace state"))?;
         self.durable.sync()
     }
 
@@ -220,7 +255,12 @@ mod tests {
     use crate::service::commands::{ClientRef, Command, CommandRequest};
     use ferry_common::internal::RegisterBrokerRequest;
 
-    fn apply(state: &mut ControllerState, off: u64, command: Command, client: Option<ClientRef>) -> Applied {
+    fn apply(
+        state: &mut ControllerState,
+        off: u64,
+        command: Command,
+        client: Option<ClientRef>,
+    ) -> Applied {
         state.apply(off, &CommandRequest { client, command })
     }
 
@@ -230,7 +270,14 @@ mod tests {
         let db = DurableDb::open(dir.path(), 1).unwrap();
         let store = StateStore::open(db).unwrap();
         let mut s = ControllerState::default();
-        let mut applied = vec![apply(&mut s, 1, Command::InitCluster { cluster_id: "c".into() }, None)];
+        let mut applied = vec![apply(
+            &mut s,
+            1,
+            Command::InitCluster {
+                cluster_id: "c".into(),
+            },
+            None,
+        )];
         for i in 0..3u64 {
             let reg = RegisterBrokerRequest {
                 broker_id: None,
@@ -243,7 +290,15 @@ mod tests {
             let epoch = 2 + 2 * i;
             applied.push(a);
             let id = ferry_common::BrokerId(i as u32 + 1);
-            applied.push(apply(&mut s, 3 + 2 * i, Command::UnfenceBroker { broker_id: id, epoch }, None));
+            applied.push(apply(
+                &mut s,
+                3 + 2 * i,
+                Command::UnfenceBroker {
+                    broker_id: id,
+                    epoch,
+                },
+                None,
+            ));
         }
         for (off, name) in [(10, "a"), (11, "b")] {
             let cmd = Command::CreateTopic {
@@ -253,9 +308,24 @@ mod tests {
                 replication_factor: 2,
                 configs: BTreeMap::new(),
             };
-            applied.push(apply(&mut s, off, cmd, Some(ClientRef { id: "cli".into(), seq: off })));
+            applied.push(apply(
+                &mut s,
+                off,
+                cmd,
+                Some(ClientRef {
+                    id: "cli".into(),
+                    seq: off,
+                }),
+            ));
         }
-        applied.push(apply(&mut s, 12, Command::DeleteTopic { name: TopicName::new("a").unwrap() }, None));
+        applied.push(apply(
+            &mut s,
+            12,
+            Command::DeleteTopic {
+                name: TopicName::new("a").unwrap(),
+            },
+            None,
+        ));
         let header = StateHeader {
             cluster_id: s.image.cluster_id.clone(),
             offset: s.image.offset,

@@ -1,1 +1,210 @@
-fn main(){}
+//! `ferry-controller-bench`: metadata-write latency and throughput, and
+//! controller failover time, against a running cluster.
+//!
+//! ```text
+//! ferry-controller-bench writes   --bootstrap http://127.0.0.1:7101 --count 2000 --concurrency 32
+//! ferry-controller-bench failover --dir .ferry-local --trials 10
+//! ```
+//! Topic creation needs an unfenced broker; with `--standin-broker` (default on)
+//! the bench registers one and heartbeats it for the run.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Benchmark Ferry's controller quorum")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create topics (1 partition, RF 1) as fast as allowed; report latency and writes/s.
+    Writes {
+        /// Controller URLs, comma-separated.
+        #[arg(long, default_value = "http://127.0.0.1:7101,http://127.0.0.1:7102,http://127.0.0.1:7103")]
+        bootstrap: String,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Register and heartbeat a stand-in broker so topics can be placed.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        standin_broker: bool,
+    },
+    /// SIGKILL the leader of a ferry-local cluster, time until the first successful write; repeat.
+    Failover {
+        #[arg(long, default_value = ".ferry-local")]
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 10)]
+        trials: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    match Cli::parse().cmd {
+        Cmd::Writes { bootstrap, count, concurrency, standin_broker } => {
+            let urls: Vec<String> = bootstrap.split(',').map(|s| s.trim().trim_end_matches('/').to_string()).collect();
+            let leader = find_leader(&http, &urls).await?;
+            let _hb = if standin_broker { Some(standin(&http, &leader, &urls).await?) } else { None };
+            writes(&http, &leader, count, concurrency).await
+        }
+        Cmd::Failover { dir, trials } => failover(&http, &dir, trials).await,
+    }
+}
+
+async fn find_leader(http: &reqwest::Client, urls: &[String]) -> Result<String> {
+    for _ in 0..100 {
+        for u in urls {
+            if let Ok(r) = http.get(format!("{u}/v1/cluster")).timeout(Duration::from_secs(1)).send().await {
+                if let Ok(v) = r.json::<Value>().await {
+                    if let (Some(l), Some(members)) = (v["leader_id"].as_u64(), v["members"].as_array()) {
+                        if let Some(m) = members.iter().find(|m| m["id"] == l) {
+                            return Ok(m["url"].as_str().unwrap_or_default().to_string());
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("no controller leader found among {urls:?}")
+}
+
+/// Registers a broker that heartbeats from a background task until dropped.
+async fn standin(http: &reqwest::Client, leader: &str, urls: &[String]) -> Result<tokio::task::JoinHandle<()>> {
+    let inc = format!("bench-{}", std::process::id());
+    let r: Value = http
+        .post(format!("{leader}/internal/v1/brokers/register"))
+        .json(&json!({"url": "http://127.0.0.1:9", "incarnation_id": inc}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = r["broker_id"].as_u64().context(format!("registration failed: {r}"))?;
+    let epoch = r["broker_epoch"].as_u64().unwrap_or(0);
+    let (http, urls) = (http.clone(), urls.to_vec());
+    let hb = tokio::spawn(async move {
+        loop {
+            // Whichever controller is active accepts it; the others say NOT_CONTROLLER.
+            for u in &urls {
+                let _ = http
+                    .post(format!("{u}/internal/v1/brokers/{id}/heartbeat"))
+                    .json(&json!({"broker_epoch": epoch, "metadata_offset": u64::MAX / 2}))
+                    .timeout(Duration::from_millis(500))
+                    .send()
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    Ok(hb)
+}
+
+async fn writes(http: &reqwest::Client, leader: &str, count: usize, concurrency: usize) -> Result<()> {
+    let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (http, leader, next, run) = (http.clone(), leader.to_string(), next.clone(), run.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let body = json!({"name": format!("bench-{run}-{i}"), "partitions": 1, "replication_factor": 1});
+                let t = Instant::now();
+                match http.post(format!("{leader}/v1/topics")).json(&body).send().await {
+                    Ok(r) if r.status().as_u16() == 201 => lat.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    println!(
+        "topic creates: {} ok, {} errors, concurrency {}, {:.0} writes/s",
+        lat.len(),
+        errors,
+        concurrency,
+        lat.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!("latency p50 {:?}  p99 {:?}  p99.9 {:?}  max {:?}", pct(&lat, 50.0), pct(&lat, 99.0), pct(&lat, 99.9), lat.last().copied().unwrap_or_default());
+    Ok(())
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) -> Result<()> {
+    let cluster = ferry_deploy::LocalCluster::open(dir)?;
+    let urls = cluster.controller_urls();
+    let leader_url = find_leader(http, &urls).await?;
+    let _hb = standin(http, &leader_url, &urls).await?;
+    let mut times = Vec::new();
+    for trial in 0..trials {
+        let leader_url = find_leader(http, &urls).await?;
+        let leader = cluster
+            .controllers()
+            .find(|c| c.url() == leader_url)
+            .map(|c| c.name.clone())
+            .context("leader is not part of this cluster")?;
+        cluster.kill(&leader)?;
+        let killed = Instant::now();
+        let mut n = 0;
+        let elapsed = loop {
+            n += 1;
+            let body = json!({"name": format!("failover-{}-{trial}-{n}", std::process::id()), "partitions": 1, "replication_factor": 1});
+            let mut ok = false;
+            for u in urls.iter().filter(|u| **u != leader_url) {
+                if let Ok(r) = http.post(format!("{u}/v1/topics")).json(&body).timeout(Duration::from_secs(2)).send().await {
+                    if r.status().as_u16() == 201 {
+                        ok = true;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                break killed.elapsed();
+            }
+            if killed.elapsed() > Duration::from_secs(60) {
+                bail!("no successful write within 60 s of killing {leader}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        println!("trial {trial}: killed {leader}, first write after {elapsed:?}");
+        times.push(elapsed);
+        cluster.start(&leader)?;
+        cluster.wait_ready(&leader, Duration::from_secs(60)).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    times.sort();
+    println!("failover over {} trials: median {:?}, max {:?}", times.len(), pct(&times, 50.0), times.last().copied().unwrap_or_default());
+    Ok(())
+}
