@@ -27,7 +27,10 @@ enum Cmd {
     /// Create topics (1 partition, RF 1) as fast as allowed; report latency and writes/s.
     Writes {
         /// Controller URLs, comma-separated.
-        #[arg(long, default_value = "http://127.0.0.1:7101,http://127.0.0.1:7102,http://127.0.0.1:7103")]
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:7101,http://127.0.0.1:7102,http://127.0.0.1:7103"
+        )]
         bootstrap: String,
         #[arg(long, default_value_t = 1000)]
         count: usize,
@@ -48,12 +51,26 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     match Cli::parse().cmd {
-        Cmd::Writes { bootstrap, count, concurrency, standin_broker } => {
-            let urls: Vec<String> = bootstrap.split(',').map(|s| s.trim().trim_end_matches('/').to_string()).collect();
+        Cmd::Writes {
+            bootstrap,
+            count,
+            concurrency,
+            standin_broker,
+        } => {
+            let urls: Vec<String> = bootstrap
+                .split(',')
+                .map(|s| s.trim().trim_end_matches('/').to_string())
+                .collect();
             let leader = find_leader(&http, &urls).await?;
-            let _hb = if standin_broker { Some(standin(&http, &leader, &urls).await?) } else { None };
+            let _hb = if standin_broker {
+                Some(standin(&http, &leader, &urls).await?)
+            } else {
+                None
+            };
             writes(&http, &leader, count, concurrency).await
         }
         Cmd::Failover { dir, trials } => failover(&http, &dir, trials).await,
@@ -63,9 +80,16 @@ async fn main() -> Result<()> {
 async fn find_leader(http: &reqwest::Client, urls: &[String]) -> Result<String> {
     for _ in 0..100 {
         for u in urls {
-            if let Ok(r) = http.get(format!("{u}/v1/cluster")).timeout(Duration::from_secs(1)).send().await {
+            if let Ok(r) = http
+                .get(format!("{u}/v1/cluster"))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+            {
                 if let Ok(v) = r.json::<Value>().await {
-                    if let (Some(l), Some(members)) = (v["leader_id"].as_u64(), v["members"].as_array()) {
+                    if let (Some(l), Some(members)) =
+                        (v["leader_id"].as_u64(), v["members"].as_array())
+                    {
                         if let Some(m) = members.iter().find(|m| m["id"] == l) {
                             return Ok(m["url"].as_str().unwrap_or_default().to_string());
                         }
@@ -79,7 +103,11 @@ async fn find_leader(http: &reqwest::Client, urls: &[String]) -> Result<String> 
 }
 
 /// Registers a broker that heartbeats from a background task until dropped.
-async fn standin(http: &reqwest::Client, leader: &str, urls: &[String]) -> Result<tokio::task::JoinHandle<()>> {
+async fn standin(
+    http: &reqwest::Client,
+    leader: &str,
+    urls: &[String],
+) -> Result<tokio::task::JoinHandle<()>> {
     let inc = format!("bench-{}", std::process::id());
     let r: Value = http
         .post(format!("{leader}/internal/v1/brokers/register"))
@@ -88,7 +116,9 @@ async fn standin(http: &reqwest::Client, leader: &str, urls: &[String]) -> Resul
         .await?
         .json()
         .await?;
-    let id = r["broker_id"].as_u64().context(format!("registration failed: {r}"))?;
+    let id = r["broker_id"]
+        .as_u64()
+        .context(format!("registration failed: {r}"))?;
     let epoch = r["broker_epoch"].as_u64().unwrap_or(0);
     let (http, urls) = (http.clone(), urls.to_vec());
     let hb = tokio::spawn(async move {
@@ -109,13 +139,24 @@ async fn standin(http: &reqwest::Client, leader: &str, urls: &[String]) -> Resul
     Ok(hb)
 }
 
-async fn writes(http: &reqwest::Client, leader: &str, count: usize, concurrency: usize) -> Result<()> {
-    let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+async fn writes(
+    http: &reqwest::Client,
+    leader: &str,
+    count: usize,
+    concurrency: usize,
+) -> Result<()> {
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (http, leader, next, run) = (http.clone(), leader.to_string(), next.clone(), run.clone());
+        let (http, leader, next, run) =
+            (http.clone(), leader.to_string(), next.clone(), run.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0usize;
@@ -150,7 +191,13 @@ async fn writes(http: &reqwest::Client, leader: &str, count: usize, concurrency:
         concurrency,
         lat.len() as f64 / elapsed.as_secs_f64()
     );
-    println!("latency p50 {:?}  p99 {:?}  p99.9 {:?}  max {:?}", pct(&lat, 50.0), pct(&lat, 99.0), pct(&lat, 99.9), lat.last().copied().unwrap_or_default());
+    println!(
+        "latency p50 {:?}  p99 {:?}  p99.9 {:?}  max {:?}",
+        pct(&lat, 50.0),
+        pct(&lat, 99.0),
+        pct(&lat, 99.9),
+        lat.last().copied().unwrap_or_default()
+    );
     Ok(())
 }
 
@@ -183,7 +230,13 @@ async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) 
             let body = json!({"name": format!("failover-{}-{trial}-{n}", std::process::id()), "partitions": 1, "replication_factor": 1});
             let mut ok = false;
             for u in urls.iter().filter(|u| **u != leader_url) {
-                if let Ok(r) = http.post(format!("{u}/v1/topics")).json(&body).timeout(Duration::from_secs(2)).send().await {
+                if let Ok(r) = http
+                    .post(format!("{u}/v1/topics"))
+                    .json(&body)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                {
                     if r.status().as_u16() == 201 {
                         ok = true;
                         break;
@@ -205,6 +258,11 @@ async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) 
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     times.sort();
-    println!("failover over {} trials: median {:?}, max {:?}", times.len(), pct(&times, 50.0), times.last().copied().unwrap_or_default());
+    println!(
+        "failover over {} trials: median {:?}, max {:?}",
+        times.len(),
+        pct(&times, 50.0),
+        times.last().copied().unwrap_or_default()
+    );
     Ok(())
 }
