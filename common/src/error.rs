@@ -153,6 +153,10 @@ pub struct ErrorBody {
     /// Whether retrying the same request may succeed.
     #[serde(default)]
     pub retriable: bool,
+    /// Code-specific context, e.g. `log_start_offset` and `high_watermark` for
+    /// `OFFSET_OUT_OF_RANGE`.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ErrorBody {
@@ -164,6 +168,7 @@ impl ErrorBody {
             leader_id: None,
             leader_url: None,
             retriable: code.is_retriable(),
+            extra: serde_json::Map::new(),
         }
     }
 }

@@ -5,13 +5,18 @@
 //! - [`api`]: public REST request/response bodies (see `shared/design/API.md`).
 //! - [`metadata`]: metadata-log records, deltas and the image brokers and controllers
 //!   replay them into (Kafka's `__cluster_metadata` model).
+//! - [`records`]: broker REST bodies (produce, fetch, offsets, metadata) and the
+//!   key/value encoding rules.
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
+//! - [`body`]: JSON body rules (content types, parse errors).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
 
 pub mod api;
+pub mod body;
 pub mod error;
 pub mod internal;
 pub mod metadata;
+pub mod records;
 pub mod settings;
 pub mod telemetry;
 pub mod topic_config;

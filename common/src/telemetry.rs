@@ -1,4 +1,4 @@
-//! Logging setup shared by every binary.
+//! Logging setup and shutdown signals shared by every binary.
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,4 +11,20 @@ pub fn init(default_filter: &str) {
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
+}
+
+/// Completes on Ctrl-C or SIGTERM (how `docker stop` and `ferry-local stop` ask a node to exit).
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     Controller,
+    Broker,
 }
 
 impl NodeKind {
@@ -23,6 +24,7 @@ impl NodeKind {
     pub fn binary(self) -> &'static str {
         match self {
             NodeKind::Controller => "ferry-controller",
+            NodeKind::Broker => "ferry-broker",
         }
     }
 }
@@ -54,6 +56,20 @@ pub struct ClusterLayout {
     /// (`raft.snapshot_every_entries`).
     #[serde(default)]
     pub controller_settings: Vec<(String, String)>,
+    /// Extra broker settings, `key = value`.
+    #[serde(default)]
+    pub broker_settings: Vec<(String, String)>,
+}
+
+/// What to lay out.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub controllers: usize,
+    pub brokers: usize,
+    pub base_port: u16,
+    pub bin_dir: PathBuf,
+    pub controller_settings: Vec<(String, String)>,
+    pub broker_settings: Vec<(String, String)>,
 }
 
 /// Observed state of a node process.
@@ -76,35 +92,46 @@ const LAYOUT_FILE: &str = "cluster.json";
 
 impl LocalCluster {
     /// Lays out a new cluster in `dir` (data is kept if the dir already has some).
-    pub fn create(
-        dir: &Path,
-        controllers: usize,
-        base_port: u16,
-        bin_dir: &Path,
-        controller_settings: Vec<(String, String)>,
-    ) -> Result<Self> {
+    pub fn create(dir: &Path, spec: ClusterSpec) -> Result<Self> {
+        let ClusterSpec {
+            controllers,
+            brokers,
+            base_port,
+            bin_dir,
+            controller_settings,
+            broker_settings,
+        } = spec;
         if !matches!(controllers, 1 | 3 | 5 | 7) {
             bail!("--controllers must be 1, 3, 5 or 7 (a Raft quorum), got {controllers}");
+        }
+        if brokers > 99 {
+            bail!("at most 99 brokers fit the port layout, got {brokers}");
         }
         if base_port as usize + 100 + 100 > u16::MAX as usize {
             bail!("--base-port {base_port} is too high");
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = dir.canonicalize()?;
-        let nodes = (1..=controllers)
-            .map(|i| NodeSpec {
-                name: format!("controller-{i}"),
-                kind: NodeKind::Controller,
-                id: i as u64,
-                port: base_port + i as u16,
-            })
-            .collect();
+        let controller_nodes = (1..=controllers).map(|i| NodeSpec {
+            name: format!("controller-{i}"),
+            kind: NodeKind::Controller,
+            id: i as u64,
+            port: base_port + i as u16,
+        });
+        let broker_nodes = (1..=brokers).map(|i| NodeSpec {
+            name: format!("broker-{i}"),
+            kind: NodeKind::Broker,
+            id: i as u64,
+            port: base_port + 100 + i as u16,
+        });
+        let nodes = controller_nodes.chain(broker_nodes).collect();
         let layout = ClusterLayout {
-            dir: dir.clone(),
-            bin_dir: bin_dir.to_path_buf(),
+            dir,
+            bin_dir,
             base_port,
             nodes,
             controller_settings,
+            broker_settings,
         };
         let cluster = LocalCluster::from_layout(layout);
         cluster.write_files()?;
@@ -152,9 +179,21 @@ impl LocalCluster {
             .filter(|n| n.kind == NodeKind::Controller)
     }
 
-    /// Comma-separated controller URLs.
+    /// Controller URLs.
     pub fn controller_urls(&self) -> Vec<String> {
         self.controllers().map(NodeSpec::url).collect()
+    }
+
+    pub fn brokers(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.layout
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Broker)
+    }
+
+    /// Broker URLs.
+    pub fn broker_urls(&self) -> Vec<String> {
+        self.brokers().map(NodeSpec::url).collect()
     }
 
     pub fn node(&self, name: &str) -> Result<&NodeSpec> {
@@ -210,6 +249,20 @@ impl LocalCluster {
             );
             std::fs::create_dir_all(self.node_dir(&c.name))?;
             std::fs::write(self.config_file(&c.name), text)?;
+        }
+        let controllers = self.controller_urls().join(",");
+        for b in self.brokers() {
+            let mut text =
+                String::from("# Written by ferry-local; edits are overwritten by `up`.\n");
+            writeln!(text, "broker_id = {}", b.id)?;
+            writeln!(text, "listen_addr = \"127.0.0.1:{}\"", b.port)?;
+            writeln!(text, "controllers = \"{controllers}\"")?;
+            writeln!(text, "data_dir = {:?}", self.node_dir(&b.name).join("data"))?;
+            for (k, v) in &self.layout.broker_settings {
+                writeln!(text, "{k} = {v}")?;
+            }
+            std::fs::create_dir_all(self.node_dir(&b.name))?;
+            std::fs::write(self.config_file(&b.name), text)?;
         }
         Ok(())
     }
@@ -272,12 +325,19 @@ impl LocalCluster {
         }
     }
 
-    /// Starts every node and waits until all are ready.
+    /// Starts every node and waits until all are ready (controllers first:
+    /// brokers register with them).
     pub async fn up(&self, timeout: Duration) -> Result<()> {
-        for n in &self.layout.nodes {
+        for n in self.controllers() {
             self.start(&n.name)?;
         }
-        for n in &self.layout.nodes {
+        for n in self.controllers() {
+            self.wait_ready(&n.name, timeout).await?;
+        }
+        for n in self.brokers() {
+            self.start(&n.name)?;
+        }
+        for n in self.brokers() {
             self.wait_ready(&n.name, timeout).await?;
         }
         Ok(())

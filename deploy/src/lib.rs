@@ -7,5 +7,9 @@
 pub mod cluster;
 pub mod http;
 pub mod process;
+pub mod stats;
+pub mod wait;
 
-pub use cluster::{free_base_port, ClusterLayout, LocalCluster, NodeKind, NodeSpec, NodeState};
+pub use cluster::{
+    free_base_port, ClusterLayout, ClusterSpec, LocalCluster, NodeKind, NodeSpec, NodeState,
+};

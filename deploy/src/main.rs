@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use ferry_deploy::{LocalCluster, NodeState};
+use ferry_deploy::{ClusterSpec, LocalCluster, NodeKind, NodeState};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,8 +26,7 @@ enum Cmd {
     Up {
         #[arg(long, default_value_t = 3)]
         controllers: usize,
-        /// Brokers to start; the broker service is not built yet, so only 0 works for now.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 3)]
         brokers: usize,
         /// Controllers listen on BASE+1.., brokers on BASE+101...
         #[arg(long, default_value_t = 7100)]
@@ -36,6 +35,9 @@ enum Cmd {
         /// or `--set raft.snapshot_every_entries=100` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         settings: Vec<String>,
+        /// Extra broker setting, e.g. `--broker-set flush_on_append=true` (repeatable).
+        #[arg(long = "broker-set", value_name = "KEY=VALUE")]
+        broker_settings: Vec<String>,
         /// Seconds to wait for readiness.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
@@ -69,23 +71,29 @@ async fn main() -> Result<()> {
             brokers,
             base_port,
             settings,
+            broker_settings,
             timeout,
         } => {
-            if brokers > 0 {
-                bail!("the broker service is not part of this build yet; use --brokers 0");
-            }
-            let settings = parse_settings(&settings)?;
             check_existing(&cli.dir, controllers)?;
-            let cluster =
-                LocalCluster::create(&cli.dir, controllers, base_port, &bin_dir()?, settings)?;
+            let spec = ClusterSpec {
+                controllers,
+                brokers,
+                base_port,
+                bin_dir: bin_dir()?,
+                controller_settings: parse_settings(&settings)?,
+                broker_settings: parse_settings(&broker_settings)?,
+            };
+            let cluster = LocalCluster::create(&cli.dir, spec)?;
             cluster.up(Duration::from_secs(timeout)).await?;
             println!(
-                "Ferry cluster is up ({} controllers) in {}",
-                controllers,
+                "Ferry cluster is up ({controllers} controllers, {brokers} brokers) in {}",
                 cluster.layout().dir.display()
             );
             print_status(&cluster).await?;
             println!("\nTry: curl -s {}/v1/cluster", cluster.controller_urls()[0]);
+            if let Some(b) = cluster.broker_urls().first() {
+                println!("     curl -s {b}/v1/metadata");
+            }
         }
         Cmd::Status => print_status(&LocalCluster::open(&cli.dir)?).await?,
         Cmd::Kill { name } => {
@@ -161,10 +169,10 @@ async fn print_status(cluster: &LocalCluster) -> Result<()> {
             NodeState::Paused(p) => ("paused", p.to_string()),
             NodeState::Stopped => ("stopped", "-".into()),
         };
-        let role = if state == "running" {
-            role_of(&client, &n.url(), n.id).await
-        } else {
-            "-".into()
+        let role = match (state, n.kind) {
+            ("running", NodeKind::Controller) => role_of(&client, &n.url(), n.id).await,
+            ("running", NodeKind::Broker) => broker_state(&client, &n.url()).await,
+            _ => "-".into(),
         };
         println!(
             "{:<14} {:<24} {:<9} {:<8} {role}",
@@ -175,6 +183,19 @@ async fn print_status(cluster: &LocalCluster) -> Result<()> {
         );
     }
     Ok(())
+}
+
+async fn broker_state(client: &reqwest::Client, url: &str) -> String {
+    match client
+        .get(format!("{url}/readyz"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => "broker (ready)".into(),
+        Ok(_) => "broker (fenced or catching up)".into(),
+        Err(_) => "unreachable".into(),
+    }
 }
 
 async fn role_of(client: &reqwest::Client, url: &str, id: u64) -> String {

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use ferry_common::body;
 use serde::de::DeserializeOwned;
 
 /// A JSON body. Content type is not enforced so that `curl -d` just works;
@@ -16,6 +17,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ControllerError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ctype = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?"));
+        if !body::json_content_type_ok(ctype) {
+            return Err(ControllerError::UnsupportedMediaType(
+                body::unsupported_content_type(ctype),
+            ));
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ControllerError::BodyTooLarge(format!(
@@ -29,27 +39,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ))
             }
         })?;
-        parse_json(&bytes).map(ApiJson)
+        body::parse_json(&bytes)
+            .map(ApiJson)
+            .map_err(ControllerError::InvalidRequest)
     }
 }
 
 /// Parses a JSON body, naming what is wrong and where.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ControllerError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ControllerError::InvalidRequest(
-            "the request body is empty; a JSON object is expected".into(),
-        ));
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let kind = match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                "malformed JSON"
-            }
-            serde_json::error::Category::Data => "invalid field",
-            serde_json::error::Category::Io => "unreadable body",
-        };
-        ControllerError::InvalidRequest(format!("{kind}: {e}"))
-    })
+    body::parse_json(bytes).map_err(ControllerError::InvalidRequest)
 }
 
 /// Idempotency headers: `Ferry-Client-Id` and `Ferry-Request-Seq`. A write with

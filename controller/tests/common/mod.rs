@@ -5,11 +5,10 @@
 
 pub mod broker_standin;
 
-use ferry_deploy::{free_base_port, LocalCluster};
+use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
 use serde_json::Value;
-use std::future::Future;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running test cluster; every process is SIGKILLed when it is dropped.
 pub struct TestCluster {
@@ -27,15 +26,17 @@ pub async fn start_cluster(n: usize, settings: &[(&str, &str)]) -> TestCluster {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let cluster = LocalCluster::create(
-        dir.path(),
-        n,
-        base,
-        bin.parent().expect("bin dir"),
-        settings,
-    )
-    .expect("layout")
-    .kill_on_drop();
+    let spec = ClusterSpec {
+        controllers: n,
+        brokers: 0,
+        base_port: base,
+        bin_dir: bin.parent().expect("bin dir").to_path_buf(),
+        controller_settings: settings,
+        broker_settings: Vec::new(),
+    };
+    let cluster = LocalCluster::create(dir.path(), spec)
+        .expect("layout")
+        .kill_on_drop();
     cluster
         .up(Duration::from_secs(60))
         .await
@@ -153,20 +154,4 @@ impl TestCluster {
     }
 }
 
-/// Polls `f` until it returns `Some` or `timeout` passes.
-pub async fn wait_for<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use ferry_deploy::wait::wait_for;

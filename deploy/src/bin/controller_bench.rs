@@ -10,6 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use ferry_deploy::stats::percentile;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -193,20 +194,12 @@ async fn writes(
     );
     println!(
         "latency p50 {:?}  p99 {:?}  p99.9 {:?}  max {:?}",
-        pct(&lat, 50.0),
-        pct(&lat, 99.0),
-        pct(&lat, 99.9),
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0),
+        percentile(&lat, 99.9),
         lat.last().copied().unwrap_or_default()
     );
     Ok(())
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) -> Result<()> {
@@ -261,7 +254,7 @@ async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) 
     println!(
         "failover over {} trials: median {:?}, max {:?}",
         times.len(),
-        pct(&times, 50.0),
+        percentile(&times, 50.0),
         times.last().copied().unwrap_or_default()
     );
     Ok(())

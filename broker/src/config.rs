@@ -1,0 +1,95 @@
+//! Broker configuration: defaults -> optional TOML file -> `FERRY_BROKER__*` env.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything a broker process needs to know at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Fixed broker id; without one the controller allocates an id on first start
+    /// and the broker keeps it in `data_dir`.
+    pub broker_id: Option<u32>,
+    pub listen_addr: String,
+    /// URL other brokers and clients use to reach this broker (default: from `listen_addr`).
+    pub advertised_url: Option<String>,
+    /// Controller URLs, comma-separated.
+    pub controllers: String,
+    pub rack: Option<String>,
+    pub data_dir: PathBuf,
+    pub heartbeat_interval_ms: u64,
+    /// Largest accepted produce body.
+    pub max_request_bytes: usize,
+    /// fsync each append before acknowledging (default off: rely on replication, as Kafka does).
+    pub flush_on_append: bool,
+    /// How often retention is enforced.
+    pub retention_check_interval_ms: u64,
+    /// Upper bound for a fetch's `max_wait_ms`.
+    pub fetch_max_wait_ms: u64,
+    /// Default acks=all wait before `REQUEST_TIMED_OUT`.
+    pub produce_timeout_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            broker_id: None,
+            listen_addr: "127.0.0.1:7201".into(),
+            advertised_url: None,
+            controllers: "http://127.0.0.1:7101".into(),
+            rack: None,
+            data_dir: PathBuf::from("data/broker"),
+            heartbeat_interval_ms: 1_000,
+            max_request_bytes: 16 * 1024 * 1024,
+            flush_on_append: false,
+            retention_check_interval_ms: 30_000,
+            fetch_max_wait_ms: 30_000,
+            produce_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid broker config: {0}")]
+pub struct ConfigInvalid(pub String);
+
+impl BrokerConfig {
+    /// Checks the config; answers the controller URLs.
+    pub fn validate(&self) -> Result<Vec<String>, ConfigInvalid> {
+        let controllers: Vec<String> = self
+            .controllers
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if controllers.is_empty() {
+            return Err(ConfigInvalid("controllers is empty".into()));
+        }
+        if let Some(bad) = controllers
+            .iter()
+            .find(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+        {
+            return Err(ConfigInvalid(format!(
+                "controller url '{bad}' must start with http://"
+            )));
+        }
+        if self.heartbeat_interval_ms == 0 || self.retention_check_interval_ms == 0 {
+            return Err(ConfigInvalid("intervals must be > 0".into()));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(ConfigInvalid(
+                "max_request_bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(controllers)
+    }
+
+    /// The URL this broker registers with.
+    pub fn advertised(&self, bound: std::net::SocketAddr) -> String {
+        match &self.advertised_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}

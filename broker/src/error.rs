@@ -1,0 +1,102 @@
+//! The broker's one error type; `code()` is the single place errors map to Kafka codes.
+
+use ferry_common::ErrorCode;
+
+/// Everything a broker request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    BodyTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("no such endpoint: {0}")]
+    RouteNotFound(String),
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    /// This broker's metadata does not know the topic or partition (may be stale).
+    #[error("{0}")]
+    UnknownTopicOrPartition(String),
+    /// This broker is not the partition leader.
+    #[error("broker {me} is not the leader of {topic}-{partition}{}", .leader_id.map(|l| format!("; the leader is broker {l}")).unwrap_or_else(|| "; the partition has no leader right now".into()))]
+    NotLeader {
+        me: u32,
+        topic: String,
+        partition: u32,
+        leader_id: Option<u32>,
+        leader_url: Option<String>,
+    },
+    #[error("{0}")]
+    LeaderNotAvailable(String),
+    #[error("{0}")]
+    MessageTooLarge(String),
+    #[error("offset {requested} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        requested: u64,
+        log_start_offset: u64,
+        log_end_offset: u64,
+        high_watermark: u64,
+    },
+    #[error("{0}")]
+    NotEnoughReplicas(String),
+    #[error("{0}")]
+    TimedOut(String),
+    /// Disk trouble under a partition log.
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("{0}")]
+    NotReady(String),
+    /// Another broker or the controller failed.
+    #[error("{0}")]
+    Upstream(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BrokerError {
+    /// The Kafka-style code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            BrokerError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            BrokerError::BodyTooLarge(_) => ErrorCode::RequestTooLarge,
+            BrokerError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            BrokerError::RouteNotFound(_) => ErrorCode::NotFound,
+            BrokerError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            BrokerError::UnknownTopicOrPartition(_) => ErrorCode::UnknownTopicOrPartition,
+            BrokerError::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
+            BrokerError::LeaderNotAvailable(_) | BrokerError::NotReady(_) => {
+                ErrorCode::LeaderNotAvailable
+            }
+            BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
+            BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            BrokerError::NotEnoughReplicas(_) => ErrorCode::NotEnoughReplicas,
+            BrokerError::TimedOut(_) => ErrorCode::RequestTimedOut,
+            BrokerError::Storage(_) => ErrorCode::KafkaStorageError,
+            BrokerError::Upstream(_) | BrokerError::Internal(_) => ErrorCode::UnknownServerError,
+        }
+    }
+}
+
+impl From<crate::storage::LogError> for BrokerError {
+    fn from(e: crate::storage::LogError) -> Self {
+        match e {
+            crate::storage::LogError::OffsetOutOfRange {
+                requested,
+                log_start,
+                log_end,
+            } => BrokerError::OffsetOutOfRange {
+                requested,
+                log_start_offset: log_start,
+                log_end_offset: log_end,
+                high_watermark: log_end,
+            },
+            crate::storage::LogError::MessageTooLarge { size, max } => {
+                BrokerError::MessageTooLarge(format!(
+                    "record batch of {size} bytes exceeds max.message.bytes {max}"
+                ))
+            }
+            other => BrokerError::Storage(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! HTTP client for the controller quorum: finds the active controller by
+//! following `NOT_CONTROLLER` hints and trying each configured URL.
+
+use ferry_common::internal::{
+    HeartbeatRequest, HeartbeatResponse, RegisterBrokerRequest, RegisterBrokerResponse,
+};
+use ferry_common::metadata::MetadataImage;
+use ferry_common::{BrokerId, ErrorBody, ErrorCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A failed controller call.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerCallError {
+    /// The controller answered with an error that retrying elsewhere won't fix.
+    #[error("{}: {}", .0.error_code, .0.message)]
+    Api(ErrorBody),
+    /// No controller could be reached or none is active.
+    #[error("controller quorum unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ControllerCallError {
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ControllerCallError::Api(b) => Some(b.error_code),
+            ControllerCallError::Unavailable(_) => None,
+        }
+    }
+}
+
+/// Talks to whichever controller is active.
+pub struct ControllerClient {
+    urls: Vec<String>,
+    http: reqwest::Client,
+    leader: Mutex<Option<String>>,
+}
+
+impl ControllerClient {
+    pub fn new(urls: Vec<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        ControllerClient {
+            urls,
+            http,
+            leader: Mutex::new(None),
+        }
+    }
+
+    fn candidates(&self) -> Vec<String> {
+        let hint = self
+            .leader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        hint.into_iter().chain(self.urls.iter().cloned()).collect()
+    }
+
+    fn set_leader(&self, url: Option<String>) {
+        *self.leader.lock().unwrap_or_else(|p| p.into_inner()) = url;
+    }
+
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Req>,
+    ) -> Result<Resp, ControllerCallError> {
+        let mut last = String::from("no controller tried");
+        for round in 0..3 {
+            for base in self.candidates() {
+                let mut req = self.http.request(method.clone(), format!("{base}{path}"));
+                if let Some(b) = body {
+                    req = req.json(b);
+                }
+                let res = match req.send().await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        last = format!("{base}: {e}");
+                        continue;
+                    }
+                };
+                let status = res.status();
+                if status.is_success() {
+                    self.set_leader(Some(base.clone()));
+                    return res.json().await.map_err(|e| {
+                        ControllerCallError::Unavailable(format!("{base}: bad body: {e}"))
+                    });
+                }
+                let err: ErrorBody = match res.json().await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        last = format!("{base}: {status}: {e}");
+                        continue;
+                    }
+                };
+                match err.error_code {
+                    ErrorCode::NotController => {
+                        if let Some(url) = err.leader_url.clone() {
+                            self.set_leader(Some(url));
+                        }
+                        last = format!("{base}: {}", err.message);
+                    }
+                    ErrorCode::RequestTimedOut | ErrorCode::LeaderNotAvailable => {
+                        last = format!("{base}: {}", err.message)
+                    }
+                    _ => return Err(ControllerCallError::Api(err)),
+                }
+            }
+            self.set_leader(None);
+            tokio::time::sleep(Duration::from_millis(200 * (round + 1))).await;
+        }
+        Err(ControllerCallError::Unavailable(last))
+    }
+
+    pub async fn register(
+        &self,
+        req: &RegisterBrokerRequest,
+    ) -> Result<RegisterBrokerResponse, ControllerCallError> {
+        self.call(
+            reqwest::Method::POST,
+            "/internal/v1/brokers/register",
+            Some(req),
+        )
+        .await
+    }
+
+    pub async fn heartbeat(
+        &self,
+        id: BrokerId,
+        req: &HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, ControllerCallError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/v1/brokers/{id}/heartbeat"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// The full metadata image from the active controller.
+    pub async fn snapshot(&self) -> Result<MetadataImage, ControllerCallError> {
+        self.call::<(), _>(reqwest::Method::GET, "/internal/v1/metadata/snapshot", None)
+            .await
+    }
+}

@@ -1,0 +1,212 @@
+//! Prometheus metrics: traffic per topic, produce/fetch latency, partition sizes.
+
+use crate::service::broker::Broker;
+use ferry_common::records::Acks;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::time::Duration;
+
+/// The broker's metric registry.
+pub struct Metrics {
+    registry: Registry,
+    bytes_in: IntCounterVec,
+    records_in: IntCounterVec,
+    bytes_out: IntCounterVec,
+    records_out: IntCounterVec,
+    produce_latency: HistogramVec,
+    fetch_latency: HistogramVec,
+    requests: IntCounterVec,
+    leo: IntGaugeVec,
+    hw: IntGaugeVec,
+    size: IntGaugeVec,
+    metadata_offset: IntGauge,
+    fenced: IntGauge,
+    partitions: IntGauge,
+    leaders: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let bytes_in = counter(
+            "ferry_broker_bytes_in_total",
+            "Key and value bytes appended, by topic",
+            &["topic"],
+        )?;
+        let records_in = counter(
+            "ferry_broker_records_in_total",
+            "Records appended, by topic",
+            &["topic"],
+        )?;
+        let bytes_out = counter(
+            "ferry_broker_bytes_out_total",
+            "Key and value bytes fetched, by topic",
+            &["topic"],
+        )?;
+        let records_out = counter(
+            "ferry_broker_records_out_total",
+            "Records fetched, by topic",
+            &["topic"],
+        )?;
+        let requests = counter(
+            "ferry_broker_http_requests_total",
+            "HTTP requests by route, method and status code",
+            &["route", "method", "code"],
+        )?;
+        let hist =
+            |name: &str, help: &str, labels: &[&str]| -> Result<HistogramVec, prometheus::Error> {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                    labels,
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                Ok(h)
+            };
+        let produce_latency = hist(
+            "ferry_broker_produce_latency_seconds",
+            "Local produce latency by acks",
+            &["acks"],
+        )?;
+        let fetch_latency = hist(
+            "ferry_broker_fetch_latency_seconds",
+            "Fetch latency including long-poll wait",
+            &[],
+        )?;
+        let gauge_vec = |name: &str, help: &str| -> Result<IntGaugeVec, prometheus::Error> {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["topic", "partition"])?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let leo = gauge_vec(
+            "ferry_broker_log_end_offset",
+            "Log end offset per local partition",
+        )?;
+        let hw = gauge_vec(
+            "ferry_broker_high_watermark",
+            "High watermark per local partition",
+        )?;
+        let size = gauge_vec(
+            "ferry_broker_log_size_bytes",
+            "Log size per local partition",
+        )?;
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let metadata_offset = gauge(
+            "ferry_broker_metadata_offset",
+            "Metadata offset applied by this broker",
+        )?;
+        let fenced = gauge("ferry_broker_fenced", "1 while this broker is fenced")?;
+        let partitions = gauge("ferry_broker_partitions", "Local partition replicas")?;
+        let leaders = gauge(
+            "ferry_broker_leader_partitions",
+            "Partitions this broker leads",
+        )?;
+        Ok(Metrics {
+            registry,
+            bytes_in,
+            records_in,
+            bytes_out,
+            records_out,
+            produce_latency,
+            fetch_latency,
+            requests,
+            leo,
+            hw,
+            size,
+            metadata_offset,
+            fenced,
+            partitions,
+            leaders,
+        })
+    }
+
+    pub fn record_produce(
+        &self,
+        topic: &str,
+        records: usize,
+        bytes: usize,
+        acks: Acks,
+        elapsed: Duration,
+    ) {
+        self.records_in
+            .with_label_values(&[topic])
+            .inc_by(records as u64);
+        self.bytes_in
+            .with_label_values(&[topic])
+            .inc_by(bytes as u64);
+        self.produce_latency
+            .with_label_values(&[acks.label()])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn record_fetch(&self, topic: &str, records: usize, bytes: usize, elapsed: Duration) {
+        self.records_out
+            .with_label_values(&[topic])
+            .inc_by(records as u64);
+        self.bytes_out
+            .with_label_values(&[topic])
+            .inc_by(bytes as u64);
+        self.fetch_latency
+            .with_label_values::<&str>(&[])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_request(&self, route: &str, method: &str, code: u16) {
+        self.requests
+            .with_label_values(&[route, method, &code.to_string()])
+            .inc();
+    }
+
+    /// Samples gauges and renders the text format.
+    pub fn render(&self, broker: &Broker) -> String {
+        self.metadata_offset.set(broker.metadata.offset() as i64);
+        self.fenced.set(i64::from(
+            broker.fenced.load(std::sync::atomic::Ordering::Acquire),
+        ));
+        let parts = broker.replicas.all();
+        self.partitions.set(parts.len() as i64);
+        let me = broker.id();
+        self.leaders.set(
+            parts
+                .iter()
+                .filter(|p| p.state().leader == me && me.is_some())
+                .count() as i64,
+        );
+        self.leo.reset();
+        self.hw.reset();
+        self.size.reset();
+        for p in parts {
+            let labels = [p.topic.as_str(), &p.partition.to_string()];
+            self.leo
+                .with_label_values(&labels)
+                .set(p.log.log_end_offset() as i64);
+            self.hw
+                .with_label_values(&labels)
+                .set(p.high_watermark() as i64);
+            self.size
+                .with_label_values(&labels)
+                .set(p.log.size_bytes() as i64);
+        }
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}

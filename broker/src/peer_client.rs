@@ -1,0 +1,69 @@
+//! HTTP client for broker -> broker calls (forwarding produce requests to a
+//! partition's leader).
+
+use ferry_common::records::{ProduceRequest, ProduceResponse};
+use ferry_common::ErrorBody;
+use std::time::Duration;
+
+/// A failed call to another broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("{}: {}", .0.error_code, .0.message)]
+    Api(ErrorBody),
+    #[error("broker unreachable: {0}")]
+    Transport(String),
+}
+
+/// Reused connection pool to the other brokers.
+pub struct PeerClient {
+    http: reqwest::Client,
+}
+
+impl Default for PeerClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PeerClient {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        PeerClient { http }
+    }
+
+    /// Sends records to the leader's strict partition endpoint.
+    pub async fn produce(
+        &self,
+        leader_url: &str,
+        topic: &str,
+        partition: u32,
+        req: &ProduceRequest,
+    ) -> Result<ProduceResponse, PeerError> {
+        let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/records");
+        let res = self
+            .http
+            .post(&url)
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| PeerError::Transport(e.to_string()))?;
+        let status = res.status();
+        if status.is_success() || status.as_u16() == 207 {
+            return res
+                .json()
+                .await
+                .map_err(|e| PeerError::Transport(format!("bad answer from {url}: {e}")));
+        }
+        let body: ErrorBody = res
+            .json()
+            .await
+            .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
+        Err(PeerError::Api(body))
+    }
+}

@@ -1,0 +1,123 @@
+//! The broker's shared state, handed to every handler and background task.
+
+use super::metadata_cache::MetadataCache;
+use super::partition::Partition;
+use super::partitioner::StickyPartitioner;
+use super::replica_manager::ReplicaManager;
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::metrics::Metrics;
+use crate::peer_client::PeerClient;
+use ferry_common::{BrokerId, TopicName};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Everything the broker knows and owns.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub advertised_url: String,
+    /// 0 until registered.
+    id: AtomicU32,
+    pub epoch: AtomicU64,
+    pub fenced: AtomicBool,
+    pub cluster_id: std::sync::RwLock<Option<String>>,
+    pub metadata: MetadataCache,
+    pub replicas: ReplicaManager,
+    pub peers: PeerClient,
+    pub metrics: Arc<Metrics>,
+    pub sticky: StickyPartitioner,
+}
+
+impl Broker {
+    pub fn new(config: BrokerConfig, advertised_url: String, metrics: Arc<Metrics>) -> Arc<Self> {
+        let replicas = ReplicaManager::new(&config.data_dir, config.flush_on_append);
+        Arc::new(Broker {
+            advertised_url,
+            id: AtomicU32::new(0),
+            epoch: AtomicU64::new(0),
+            fenced: AtomicBool::new(true),
+            cluster_id: std::sync::RwLock::new(None),
+            metadata: MetadataCache::default(),
+            replicas,
+            peers: PeerClient::new(),
+            metrics,
+            sticky: StickyPartitioner::default(),
+            config,
+        })
+    }
+
+    /// This broker's id once registered.
+    pub fn id(&self) -> Option<BrokerId> {
+        match self.id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(BrokerId(id)),
+        }
+    }
+
+    pub fn set_id(&self, id: BrokerId) {
+        self.id.store(id.0, Ordering::Release);
+    }
+
+    /// Registered, unfenced and caught up with metadata up to its registration.
+    pub fn is_ready(&self) -> bool {
+        self.id().is_some()
+            && !self.fenced.load(Ordering::Acquire)
+            && self.metadata.offset() >= self.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn require_id(&self) -> Result<BrokerId, BrokerError> {
+        self.id().ok_or_else(|| {
+            BrokerError::NotReady(
+                "this broker has not registered with the controller yet; retry".into(),
+            )
+        })
+    }
+
+    /// Parses a topic name from a path; illegal names cannot exist.
+    pub fn topic_name(name: &str) -> Result<TopicName, BrokerError> {
+        TopicName::new(name).map_err(|e| {
+            BrokerError::UnknownTopicOrPartition(format!("topic '{name}' does not exist ({})", e.0))
+        })
+    }
+
+    /// The local replica of `topic`/`partition` if this broker leads it, else the
+    /// error a client should see (with the leader hint).
+    pub fn leader_replica(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+    ) -> Result<Arc<Partition>, BrokerError> {
+        let me = self.require_id()?;
+        let Some(state) = self.metadata.partition(topic, partition) else {
+            return Err(self.unknown(topic, partition));
+        };
+        if state.leader != Some(me) {
+            let leader_id = state.leader.map(|l| l.0);
+            return Err(BrokerError::NotLeader {
+                me: me.0,
+                topic: topic.to_string(),
+                partition,
+                leader_url: state.leader.and_then(|l| self.metadata.broker_url(l)),
+                leader_id,
+            });
+        }
+        self.replicas.get(topic, partition).ok_or_else(|| {
+            BrokerError::LeaderNotAvailable(format!(
+                "the replica of {topic}-{partition} is still being opened here; retry"
+            ))
+        })
+    }
+
+    pub fn unknown(&self, topic: &TopicName, partition: u32) -> BrokerError {
+        match self.metadata.topic(topic) {
+            None => BrokerError::UnknownTopicOrPartition(format!(
+                "topic '{topic}' does not exist (as of metadata offset {})",
+                self.metadata.offset()
+            )),
+            Some(t) => BrokerError::UnknownTopicOrPartition(format!(
+                "topic '{topic}' has {} partitions; partition {partition} does not exist",
+                t.partitions.len()
+            )),
+        }
+    }
+}
