@@ -9,6 +9,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferry_deploy::stats::percentile;
+use ferry_common::records::FetchResponse;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +54,10 @@ enum Cmd {
         /// all, 1 or 0.
         #[arg(long, default_value = "1")]
         acks: String,
+        /// Target records/s over all producers (0 = as fast as possible), to
+        /// measure latency below saturation.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
     },
     /// Read every partition from the start up to its high watermark.
     Consume {
@@ -77,15 +82,12 @@ async fn main() -> Result<()> {
             batch,
             concurrency,
             acks,
+            rate,
         } => {
-            ensure_topic(
-                &http,
-                &cli.controller,
-                &cli.topic,
-                partitions,
-                replication_factor,
-            )
-            .await?;
+            // Room for a whole request's batch per partition.
+            let max_message_bytes = (batch * (record_size + 64) + 4096).max(1_048_588);
+            let (c, t) = (&cli.controller, &cli.topic);
+            ensure_topic(&http, c, t, partitions, replication_factor, max_message_bytes).await?;
             let leaders = leaders(&http, &cli.broker, &cli.topic).await?;
             produce(
                 &http,
@@ -96,6 +98,7 @@ async fn main() -> Result<()> {
                 batch.max(1),
                 concurrency.max(1),
                 &acks,
+                rate,
             )
             .await
         }
@@ -112,10 +115,12 @@ async fn ensure_topic(
     topic: &str,
     partitions: u32,
     rf: u32,
+    max_message_bytes: usize,
 ) -> Result<()> {
+    let configs = json!({"max.message.bytes": max_message_bytes});
     let res = http
         .post(format!("{controller}/v1/topics"))
-        .json(&json!({"name": topic, "partitions": partitions, "replication_factor": rf}))
+        .json(&json!({"name": topic, "partitions": partitions, "replication_factor": rf, "configs": configs}))
         .send()
         .await?;
     let status = res.status();
@@ -153,7 +158,15 @@ async fn leaders(
             })
             .collect();
         if !map.is_empty() && map.len() == parts.len() {
-            return Ok(map);
+            // Leaders open their replicas right after the metadata arrives; wait for them.
+            let mut all_open = true;
+            for (p, url) in &map {
+                let r = http.get(format!("{url}/v1/topics/{topic}/partitions/{p}/offsets")).send().await?;
+                all_open &= r.status().is_success();
+            }
+            if all_open {
+                return Ok(map);
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -170,6 +183,7 @@ async fn produce(
     batch: usize,
     concurrency: usize,
     acks: &str,
+    rate: u64,
 ) -> Result<()> {
     let value = "x".repeat(record_size);
     let requests = records.div_ceil(batch);
@@ -194,6 +208,11 @@ async fn produce(
                 if i >= requests {
                     break;
                 }
+                if rate > 0 {
+                    // Request i is due when the records before it fit the rate.
+                    let due = started + Duration::from_secs_f64((i * batch) as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let n = batch.min(records - i * batch);
                 let (p, url) = &parts[i % parts.len()];
                 let recs: Vec<Value> = (0..n)
@@ -211,11 +230,10 @@ async fn produce(
                     Ok(r) => {
                         errors += 1;
                         if errors < 3 {
-                            eprintln!(
-                                "produce error: {} {}",
-                                r.status(),
-                                r.text().await.unwrap_or_default()
-                            );
+                            let status = r.status();
+                            let text = r.text().await.unwrap_or_default();
+                            let head: String = text.chars().take(300).collect();
+                            eprintln!("produce error: {status} {head}");
                         }
                     }
                     Err(e) => {
@@ -273,20 +291,19 @@ async fn consume(
             let (mut n, mut bytes, mut lat) = (0usize, 0usize, Vec::new());
             while offset < hw {
                 let t = Instant::now();
-                let v: Value = http
+                let v: FetchResponse = http
                     .get(format!("{base}/records?offset={offset}&max_records={max_records}&max_bytes=4194304"))
                     .send()
                     .await?
                     .json()
                     .await?;
                 lat.push(t.elapsed());
-                let recs = v["records"].as_array().cloned().unwrap_or_default();
-                if recs.is_empty() {
+                if v.records.is_empty() {
                     break;
                 }
-                n += recs.len();
-                bytes += recs.iter().map(|r| r["value"].as_str().map_or(0, str::len)).sum::<usize>();
-                offset = v["next_offset"].as_u64().unwrap_or(hw);
+                n += v.records.len();
+                bytes += v.records.iter().map(|r| r.value.as_ref().map_or(0, String::len)).sum::<usize>();
+                offset = v.next_offset;
             }
             anyhow::Ok((n, bytes, lat))
         }));
