@@ -8,8 +8,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use ferry_deploy::stats::percentile;
 use ferry_common::records::FetchResponse;
+use ferry_deploy::stats::percentile;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,7 +87,15 @@ async fn main() -> Result<()> {
             // Room for a whole request's batch per partition.
             let max_message_bytes = (batch * (record_size + 64) + 4096).max(1_048_588);
             let (c, t) = (&cli.controller, &cli.topic);
-            ensure_topic(&http, c, t, partitions, replication_factor, max_message_bytes).await?;
+            ensure_topic(
+                &http,
+                c,
+                t,
+                partitions,
+                replication_factor,
+                max_message_bytes,
+            )
+            .await?;
             let leaders = leaders(&http, &cli.broker, &cli.topic).await?;
             produce(
                 &http,
@@ -161,7 +169,10 @@ async fn leaders(
             // Leaders open their replicas right after the metadata arrives; wait for them.
             let mut all_open = true;
             for (p, url) in &map {
-                let r = http.get(format!("{url}/v1/topics/{topic}/partitions/{p}/offsets")).send().await?;
+                let r = http
+                    .get(format!("{url}/v1/topics/{topic}/partitions/{p}/offsets"))
+                    .send()
+                    .await?;
                 all_open &= r.status().is_success();
             }
             if all_open {
