@@ -28,6 +28,10 @@ pub struct BrokerConfig {
     pub fetch_max_wait_ms: u64,
     /// Default acks=all wait before `REQUEST_TIMED_OUT`.
     pub produce_timeout_ms: u64,
+    /// A follower not caught up for this long leaves the ISR (Kafka's `replica.lag.time.max.ms`).
+    pub replica_lag_time_max_ms: u64,
+    /// On SIGTERM, how long to wait for the controller to move leadership away.
+    pub controlled_shutdown_timeout_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -45,6 +49,8 @@ impl Default for BrokerConfig {
             retention_check_interval_ms: 30_000,
             fetch_max_wait_ms: 30_000,
             produce_timeout_ms: 30_000,
+            replica_lag_time_max_ms: 10_000,
+            controlled_shutdown_timeout_ms: 10_000,
         }
     }
 }
@@ -74,7 +80,10 @@ impl BrokerConfig {
                 "controller url '{bad}' must start with http://"
             )));
         }
-        if self.heartbeat_interval_ms == 0 || self.retention_check_interval_ms == 0 {
+        if self.heartbeat_interval_ms == 0
+            || self.retention_check_interval_ms == 0
+            || self.replica_lag_time_max_ms == 0
+        {
             return Err(ConfigInvalid("intervals must be > 0".into()));
         }
         if self.max_request_bytes < 1024 {

@@ -30,6 +30,10 @@ pub enum BrokerError {
     #[error("{0}")]
     LeaderNotAvailable(String),
     #[error("{0}")]
+    FencedLeaderEpoch(String),
+    #[error("{0}")]
+    UnknownLeaderEpoch(String),
+    #[error("{0}")]
     MessageTooLarge(String),
     #[error("offset {requested} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
@@ -69,6 +73,8 @@ impl BrokerError {
                 ErrorCode::LeaderNotAvailable
             }
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
+            BrokerError::FencedLeaderEpoch(_) => ErrorCode::FencedLeaderEpoch,
+            BrokerError::UnknownLeaderEpoch(_) => ErrorCode::UnknownLeaderEpoch,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             BrokerError::NotEnoughReplicas(_) => ErrorCode::NotEnoughReplicas,
             BrokerError::TimedOut(_) => ErrorCode::RequestTimedOut,

@@ -6,7 +6,8 @@
 //!   produce and fetch paths, Kafka's partitioners.
 //! - [`storage`]: append-only segmented partition logs (files, not sled).
 //! - [`membership`]: identity, the controller client, register/heartbeat/reconcile tasks.
-//! - [`peer_client`]: broker-to-broker HTTP (forwarding produce to leaders).
+//! - [`replication`]: follower fetch loops and ISR changes.
+//! - [`peer_client`]: broker-to-broker HTTP (forwarding produce, replica fetches).
 //! - [`config`], [`error`], [`metrics`].
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod membership;
 pub mod metrics;
 pub mod peer_client;
+pub mod replication;
 pub mod service;
 pub mod storage;
 
@@ -48,8 +50,13 @@ pub async fn run(
     let controllers = cfg.validate()?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let advertised = cfg.advertised(listener.local_addr()?);
-    let broker = Broker::new(cfg, advertised, Arc::new(metrics::Metrics::new()?));
     let controller = Arc::new(ControllerClient::new(controllers));
+    let broker = Broker::new(
+        cfg,
+        advertised,
+        controller.clone(),
+        Arc::new(metrics::Metrics::new()?),
+    );
     let app = api::router(api::AppState {
         broker: broker.clone(),
         controller: controller.clone(),
@@ -96,7 +103,16 @@ pub async fn run(
                 broker.clone(),
                 stop_rx.clone(),
             )));
+            tasks.push(tokio::spawn(replication::isr::shrink_loop(
+                broker.clone(),
+                stop_rx.clone(),
+            )));
+            tasks.push(tokio::spawn(replication::isr::checkpoint_loop(
+                broker.clone(),
+                stop_rx.clone(),
+            )));
             shutdown.await;
+            lifecycle::controlled_shutdown(&broker).await;
         }
         Some(Err(e)) => {
             let _ = stop_tx.send(true);
@@ -107,6 +123,7 @@ pub async fn run(
     }
     tracing::info!("broker shutting down");
     let _ = stop_tx.send(true);
+    broker.fetchers.stop();
     for t in tasks {
         let _ = t.await;
     }

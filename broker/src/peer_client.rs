@@ -1,6 +1,7 @@
-//! HTTP client for broker -> broker calls (forwarding produce requests to a
-//! partition's leader).
+//! HTTP client for broker -> broker calls: forwarding produce requests to a
+//! partition's leader, and replica fetches.
 
+use ferry_common::internal::{ReplicaFetchRequest, ReplicaFetchResponse};
 use ferry_common::records::{ProduceRequest, ProduceResponse};
 use ferry_common::ErrorBody;
 use std::time::Duration;
@@ -55,6 +56,36 @@ impl PeerClient {
             .map_err(|e| PeerError::Transport(e.to_string()))?;
         let status = res.status();
         if status.is_success() || status.as_u16() == 207 {
+            return res
+                .json()
+                .await
+                .map_err(|e| PeerError::Transport(format!("bad answer from {url}: {e}")));
+        }
+        let body: ErrorBody = res
+            .json()
+            .await
+            .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
+        Err(PeerError::Api(body))
+    }
+
+    /// A follower's long-poll fetch from a leader.
+    pub async fn replica_fetch(
+        &self,
+        leader_url: &str,
+        req: &ReplicaFetchRequest,
+    ) -> Result<ReplicaFetchResponse, PeerError> {
+        let url = format!("{leader_url}/internal/v1/replica/fetch");
+        let timeout = Duration::from_millis(req.max_wait_ms) + Duration::from_secs(10);
+        let res = self
+            .http
+            .post(&url)
+            .json(req)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| PeerError::Transport(e.to_string()))?;
+        let status = res.status();
+        if status.is_success() {
             return res
                 .json()
                 .await

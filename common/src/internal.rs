@@ -85,3 +85,67 @@ pub struct MetadataPush {
 pub struct MetadataPushResponse {
     pub applied_offset: MetadataOffset,
 }
+
+/// `POST /internal/v1/replica/fetch` on a partition leader: a follower's
+/// long-poll fetch for every partition it follows from that leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaFetchRequest {
+    pub replica_id: BrokerId,
+    pub max_wait_ms: u64,
+    pub max_bytes: usize,
+    pub partitions: Vec<ReplicaFetchPartition>,
+}
+
+/// One partition of a replica fetch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaFetchPartition {
+    pub topic: String,
+    pub partition: PartitionId,
+    /// The leader epoch the follower believes current (fencing).
+    pub current_leader_epoch: LeaderEpoch,
+    /// The follower's log end offset: where to read from, and its LEO for the leader.
+    pub fetch_offset: u64,
+    /// Epoch of the follower's last batch, for divergence detection.
+    pub last_fetched_epoch: Option<LeaderEpoch>,
+}
+
+/// Where the leader's log for `epoch` ends (Kafka's DivergingEpoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochEndOffset {
+    pub epoch: LeaderEpoch,
+    pub end_offset: u64,
+}
+
+/// The leader's answer for one partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaFetchPartitionResult {
+    pub topic: String,
+    pub partition: PartitionId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<crate::ErrorCode>,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+    pub log_end_offset: u64,
+    /// Set when the follower's log diverged: truncate, then fetch again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverging_epoch: Option<EpochEndOffset>,
+    /// Encoded record batches, base64.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub records_b64: String,
+}
+
+/// Answer to a replica fetch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaFetchResponse {
+    pub partitions: Vec<ReplicaFetchPartitionResult>,
+}
+
+/// `POST /internal/v1/brokers/{id}/shutdown`: a broker asks to be moved out of
+/// leadership before it exits (controlled shutdown).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlledShutdownRequest {
+    pub broker_epoch: BrokerEpoch,
+}

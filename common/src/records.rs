@@ -48,6 +48,11 @@ pub struct ProduceRequest {
     /// How long acks=all may wait for replication before `REQUEST_TIMED_OUT`.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The partition leader epoch the client expects (strict partition endpoint):
+    /// an older one is refused with `FENCED_LEADER_EPOCH`, a newer one with
+    /// `UNKNOWN_LEADER_EPOCH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_epoch: Option<LeaderEpoch>,
 }
 
 /// Producer acknowledgement level.

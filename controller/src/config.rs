@@ -25,6 +25,10 @@ pub struct ControllerConfig {
     /// Recent metadata deltas kept in memory for pushing to brokers; a broker
     /// further behind resyncs from a snapshot.
     pub delta_ring_entries: usize,
+    /// Move leadership back to preferred replicas once they are in sync.
+    pub auto_leader_rebalance_enable: bool,
+    /// How often the active controller checks for that.
+    pub leader_rebalance_interval_ms: u64,
     pub raft: RaftSettings,
 }
 
@@ -52,6 +56,8 @@ impl Default for ControllerConfig {
             write_timeout_ms: 5_000,
             max_request_bytes: 1024 * 1024,
             delta_ring_entries: 4096,
+            auto_leader_rebalance_enable: true,
+            leader_rebalance_interval_ms: 10_000,
             raft: RaftSettings::default(),
         }
     }

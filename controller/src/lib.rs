@@ -54,6 +54,9 @@ pub async fn run(
         committed: node.committed,
         session_timeout: Duration::from_millis(cfg.broker_session_timeout_ms),
         write_timeout: Duration::from_millis(cfg.write_timeout_ms),
+        rebalance_interval: cfg
+            .auto_leader_rebalance_enable
+            .then(|| Duration::from_millis(cfg.leader_rebalance_interval_ms.max(100))),
     });
     let metrics = Arc::new(metrics::Metrics::new()?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -7,10 +7,14 @@ use crate::membership::lifecycle;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use ferry_common::internal::{MetadataPush, MetadataPushResponse};
+use ferry_common::internal::{
+    MetadataPush, MetadataPushResponse, ReplicaFetchRequest, ReplicaFetchResponse,
+};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/internal/v1/metadata/deltas", post(push))
+    Router::new()
+        .route("/internal/v1/metadata/deltas", post(push))
+        .route("/internal/v1/replica/fetch", post(replica_fetch))
 }
 
 /// Applies deltas in order; on a gap, pulls a snapshot and applies the rest.
@@ -31,4 +35,14 @@ async fn push(
     Ok(Json(MetadataPushResponse {
         applied_offset: outcome.applied_offset,
     }))
+}
+
+/// A follower's long-poll fetch (see `service::replica_fetch`).
+async fn replica_fetch(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ReplicaFetchRequest>,
+) -> Result<Json<ReplicaFetchResponse>, BrokerError> {
+    Ok(Json(
+        crate::service::replica_fetch::handle(&state.broker, req).await?,
+    ))
 }

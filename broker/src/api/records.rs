@@ -92,6 +92,7 @@ struct FetchQuery {
     max_records: Option<usize>,
     max_bytes: Option<usize>,
     max_wait_ms: Option<u64>,
+    leader_epoch: Option<u32>,
 }
 
 async fn fetch_records(
@@ -112,6 +113,7 @@ async fn fetch_records(
                 .unwrap_or(0)
                 .min(state.broker.config.fetch_max_wait_ms),
         ),
+        leader_epoch: q.leader_epoch,
     };
     Ok(Json(fetch::fetch(&state.broker, &topic, p, params).await?))
 }

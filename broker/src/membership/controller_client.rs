@@ -2,9 +2,10 @@
 //! following `NOT_CONTROLLER` hints and trying each configured URL.
 
 use ferry_common::internal::{
-    HeartbeatRequest, HeartbeatResponse, RegisterBrokerRequest, RegisterBrokerResponse,
+    AlterPartitionRequest, ControlledShutdownRequest, HeartbeatRequest, HeartbeatResponse,
+    RegisterBrokerRequest, RegisterBrokerResponse,
 };
-use ferry_common::metadata::MetadataImage;
+use ferry_common::metadata::{MetadataImage, PartitionState};
 use ferry_common::{BrokerId, ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -139,6 +140,34 @@ impl ControllerClient {
         self.call(
             reqwest::Method::POST,
             &format!("/internal/v1/brokers/{id}/heartbeat"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Asks the active controller to change a partition's ISR (compare-and-set
+    /// on the partition epoch); answers the committed state.
+    pub async fn alter_partition(
+        &self,
+        req: &AlterPartitionRequest,
+    ) -> Result<PartitionState, ControllerCallError> {
+        self.call(
+            reqwest::Method::POST,
+            "/internal/v1/alter-partition",
+            Some(req),
+        )
+        .await
+    }
+
+    /// Controlled shutdown: the controller moves leadership away from this broker.
+    pub async fn controlled_shutdown(
+        &self,
+        id: BrokerId,
+        req: &ControlledShutdownRequest,
+    ) -> Result<serde_json::Value, ControllerCallError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/v1/brokers/{id}/shutdown"),
             Some(req),
         )
         .await

@@ -107,6 +107,9 @@ pub async fn heartbeat_loop(
 ) {
     let interval = Duration::from_millis(broker.config.heartbeat_interval_ms);
     loop {
+        if broker.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(id) = broker.id() {
             let req = HeartbeatRequest {
                 broker_epoch: broker.epoch.load(Ordering::Acquire),
@@ -170,6 +173,7 @@ pub async fn reconcile_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
                     Err(e) => tracing::error!(error = %e, "reconcile task failed"),
                 }
                 first = false;
+                broker.fetchers.sync(&broker);
             }
         }
         tokio::select! {
@@ -178,6 +182,44 @@ pub async fn reconcile_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<b
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// On SIGTERM: stop heartbeating (so the controller does not unfence us
+/// again), ask the controller to move leadership away, and wait until this
+/// broker leads nothing or the timeout passes.
+pub async fn controlled_shutdown(broker: &Arc<Broker>) {
+    let Some(id) = broker.id() else { return };
+    broker.shutting_down.store(true, Ordering::Release);
+    broker.fenced.store(true, Ordering::Release);
+    let req = ferry_common::internal::ControlledShutdownRequest {
+        broker_epoch: broker.epoch.load(Ordering::Acquire),
+    };
+    if let Err(e) = broker.controller.controlled_shutdown(id, &req).await {
+        tracing::warn!(error = %e, "controlled shutdown request failed; exiting anyway");
+        return;
+    }
+    let timeout = Duration::from_millis(broker.config.controlled_shutdown_timeout_ms);
+    let leads_nothing = wait_until(timeout, || {
+        !broker.metadata.read(|img| {
+            img.topics
+                .values()
+                .any(|t| t.partitions.iter().any(|p| p.leader == Some(id)))
+        })
+    })
+    .await;
+    tracing::info!(broker_id = id.0, leads_nothing, "controlled shutdown done");
+}
+
+/// Polls `cond` every 50 ms until true or `timeout`; whether it became true.
+async fn wait_until(timeout: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
 }
 
 /// Deletes old segments per `retention.ms`/`retention.bytes`.

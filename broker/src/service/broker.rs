@@ -6,8 +6,10 @@ use super::partitioner::StickyPartitioner;
 use super::replica_manager::ReplicaManager;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::membership::controller_client::ControllerClient;
 use crate::metrics::Metrics;
 use crate::peer_client::PeerClient;
+use crate::replication::fetcher::ReplicaFetchers;
 use ferry_common::{BrokerId, TopicName};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,28 +22,43 @@ pub struct Broker {
     id: AtomicU32,
     pub epoch: AtomicU64,
     pub fenced: AtomicBool,
+    /// Set on SIGTERM: heartbeats stop so the controller keeps this broker fenced.
+    pub shutting_down: AtomicBool,
     pub cluster_id: std::sync::RwLock<Option<String>>,
     pub metadata: MetadataCache,
     pub replicas: ReplicaManager,
     pub peers: PeerClient,
+    pub controller: Arc<ControllerClient>,
     pub metrics: Arc<Metrics>,
+    /// Bumped on every local append: wakes replica fetches waiting for data.
+    pub appended: tokio::sync::watch::Sender<u64>,
     pub sticky: StickyPartitioner,
+    pub fetchers: ReplicaFetchers,
 }
 
 impl Broker {
-    pub fn new(config: BrokerConfig, advertised_url: String, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        config: BrokerConfig,
+        advertised_url: String,
+        controller: Arc<ControllerClient>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let replicas = ReplicaManager::new(&config.data_dir, config.flush_on_append);
         Arc::new(Broker {
             advertised_url,
             id: AtomicU32::new(0),
             epoch: AtomicU64::new(0),
             fenced: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
             cluster_id: std::sync::RwLock::new(None),
             metadata: MetadataCache::default(),
             replicas,
             peers: PeerClient::new(),
+            controller,
             metrics,
+            appended: tokio::sync::watch::channel(0).0,
             sticky: StickyPartitioner::default(),
+            fetchers: ReplicaFetchers::default(),
             config,
         })
     }
@@ -71,6 +88,11 @@ impl Broker {
                 "this broker has not registered with the controller yet; retry".into(),
             )
         })
+    }
+
+    /// Tells waiting replica fetches that some local log grew.
+    pub fn notify_appended(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Parses a topic name from a path; illegal names cannot exist.
@@ -106,6 +128,25 @@ impl Broker {
                 "the replica of {topic}-{partition} is still being opened here; retry"
             ))
         })
+    }
+
+    /// Refuses a request made for another leader epoch than the current one.
+    pub fn check_leader_epoch(part: &Partition, requested: Option<u32>) -> Result<(), BrokerError> {
+        let Some(req) = requested else { return Ok(()) };
+        let cur = part.state().leader_epoch;
+        if req < cur {
+            return Err(BrokerError::FencedLeaderEpoch(format!(
+                "leader epoch {req} of {}-{} is stale; the current epoch is {cur}; refresh metadata",
+                part.topic, part.partition
+            )));
+        }
+        if req > cur {
+            return Err(BrokerError::UnknownLeaderEpoch(format!(
+                "leader epoch {req} of {}-{} is newer than this broker's {cur}; retry",
+                part.topic, part.partition
+            )));
+        }
+        Ok(())
     }
 
     pub fn unknown(&self, topic: &TopicName, partition: u32) -> BrokerError {

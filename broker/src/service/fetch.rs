@@ -16,6 +16,8 @@ pub struct FetchParams {
     pub max_records: usize,
     pub max_bytes: usize,
     pub max_wait: Duration,
+    /// The leader epoch the consumer expects, if it says.
+    pub leader_epoch: Option<u32>,
 }
 
 /// Records of `topic`/`partition` from `offset`, only below the high watermark.
@@ -27,6 +29,7 @@ pub async fn fetch(
 ) -> Result<FetchResponse, BrokerError> {
     let topic = Broker::topic_name(topic)?;
     let part = broker.leader_replica(&topic, partition)?;
+    Broker::check_leader_epoch(&part, params.leader_epoch)?;
     let started = Instant::now();
     let log_start = part.log.log_start_offset();
     let leo = part.log.log_end_offset();

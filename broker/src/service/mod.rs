@@ -8,8 +8,10 @@
 
 pub mod broker;
 pub mod fetch;
+pub mod leader_state;
 pub mod metadata_cache;
 pub mod partition;
 pub mod partitioner;
 pub mod produce;
+pub mod replica_fetch;
 pub mod replica_manager;

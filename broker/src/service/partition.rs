@@ -1,17 +1,19 @@
 //! One local partition replica: its log, its view of the partition's state,
-//! and its high watermark.
+//! its high watermark and, while it leads, what it knows of its followers.
 //!
-//! HW = the smallest log end offset over the ISR. Until follower fetching
-//! lands (replication issue), a leader knows only its own LEO, so the HW moves
-//! only when the ISR is this broker alone; for RF > 1 it stays put, which is the
-//! correct answer without replication: nothing is committed.
+//! Leader: HW = the smallest LEO over the (maximal) ISR, where followers' LEOs
+//! come from their fetch positions; it never moves backwards and does not move
+//! while the ISR is smaller than `min.insync.replicas`. Follower: HW =
+//! min(leader's HW, own LEO). The HW is checkpointed to `DIR/high-watermark`.
 
+use super::leader_state::{self, FollowerState};
 use crate::storage::{AppendInfo, BatchMeta, LogConfig, PartitionLog, RecordIn, TimestampType};
 use ferry_common::metadata::PartitionState;
 use ferry_common::{topic_config, BrokerId, TopicName};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Topic configs a partition applies on every append.
@@ -58,31 +60,59 @@ impl PartitionSettings {
     }
 }
 
+/// The leader's bookkeeping while this replica leads.
+#[derive(Debug, Clone)]
+pub struct LeaderContext {
+    pub leader_epoch: u32,
+    pub since: Instant,
+    /// LEO when this leadership began: followers must reach it to join the ISR.
+    pub epoch_start_offset: u64,
+    pub followers: BTreeMap<BrokerId, FollowerState>,
+    /// ISR proposed to the controller and not answered yet (one change in flight).
+    pub pending_isr: Option<Vec<BrokerId>>,
+}
+
 /// A local replica of one partition.
 pub struct Partition {
     pub topic: TopicName,
     pub topic_id: String,
     pub partition: u32,
     pub log: Arc<PartitionLog>,
+    dir: PathBuf,
     state: RwLock<(PartitionState, PartitionSettings)>,
+    leader: Mutex<Option<LeaderContext>>,
     hw: watch::Sender<u64>,
+    /// Bumped on every change of the log end (append, truncate): wakes replica fetches.
+    leo: watch::Sender<u64>,
 }
+
+const HW_CHECKPOINT: &str = "high-watermark";
 
 impl Partition {
     pub fn new(
         topic: TopicName,
         topic_id: String,
         log: PartitionLog,
+        dir: PathBuf,
         state: PartitionState,
         settings: PartitionSettings,
     ) -> Self {
+        let leo = log.log_end_offset();
+        let hw = std::fs::read_to_string(dir.join(HW_CHECKPOINT))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            .min(leo);
         Partition {
             topic,
             topic_id,
             partition: state.partition,
             log: Arc::new(log),
+            dir,
             state: RwLock::new((state, settings)),
-            hw: watch::channel(0).0,
+            leader: Mutex::new(None),
+            hw: watch::channel(hw).0,
+            leo: watch::channel(leo).0,
         }
     }
 
@@ -102,9 +132,72 @@ impl Partition {
             .clone()
     }
 
-    /// Takes the latest metadata for this partition.
+    fn leader_ctx(&self) -> std::sync::MutexGuard<'_, Option<LeaderContext>> {
+        self.leader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the leader bookkeeping, if this replica leads.
+    pub fn leader_context(&self) -> Option<LeaderContext> {
+        self.leader_ctx().clone()
+    }
+
+    /// Takes the latest metadata for this partition and switches role when it
+    /// says so. Older states (lower partition and leader epochs) are ignored,
+    /// since an ISR change answered by the controller may arrive before its push.
     pub fn update(&self, state: PartitionState, settings: PartitionSettings, me: BrokerId) {
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = (state, settings);
+        {
+            let mut cur = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let older = state.leader_epoch < cur.0.leader_epoch
+                || (state.leader_epoch == cur.0.leader_epoch
+                    && state.partition_epoch < cur.0.partition_epoch);
+            if older {
+                cur.1 = settings;
+                return;
+            }
+            *cur = (state.clone(), settings);
+        }
+        let mut ctx = self.leader_ctx();
+        match (
+            state.leader == Some(me),
+            ctx.as_ref().map(|c| c.leader_epoch),
+        ) {
+            (true, Some(e)) if e == state.leader_epoch => {
+                if let Some(c) = ctx.as_mut() {
+                    // Our own ISR change landed (or someone else's): nothing pending any more.
+                    if c.pending_isr.as_ref().is_some_and(|p| *p == state.isr) {
+                        c.pending_isr = None;
+                    }
+                    for r in state.replicas.iter().filter(|r| **r != me) {
+                        c.followers
+                            .entry(*r)
+                            .or_insert_with(|| FollowerState::unknown(Instant::now()));
+                    }
+                }
+            }
+            (true, _) => {
+                let now = Instant::now();
+                tracing::info!(topic = %self.topic, partition = self.partition, leader_epoch = state.leader_epoch, "became leader");
+                *ctx = Some(LeaderContext {
+                    leader_epoch: state.leader_epoch,
+                    since: now,
+                    epoch_start_offset: self.log.log_end_offset(),
+                    followers: state
+                        .replicas
+                        .iter()
+                        .filter(|r| **r != me)
+                        .map(|r| (*r, FollowerState::unknown(now)))
+                        .collect(),
+                    pending_isr: None,
+                });
+            }
+            (false, was) => {
+                if was.is_some() {
+                    tracing::info!(topic = %self.topic, partition = self.partition, leader_epoch = state.leader_epoch, "became follower");
+                }
+                *ctx = None;
+            }
+        }
+        drop(ctx);
         self.maybe_advance_hw(me);
     }
 
@@ -119,17 +212,15 @@ impl Partition {
         self.high_watermark()
     }
 
-    /// HW = min LEO over the ISR, never backwards; with the leader alone in the
-    /// ISR that is its own LEO.
-    pub fn maybe_advance_hw(&self, me: BrokerId) {
-        let state = self.state();
-        if state.leader != Some(me) || state.isr != [me] {
-            return;
-        }
-        let leo = self.log.log_end_offset();
-        self.hw.send_if_modified(|hw| {
-            if leo > *hw {
-                *hw = leo;
+    /// Watches the log end offset (replica fetches long-poll on it).
+    pub fn subscribe_leo(&self) -> watch::Receiver<u64> {
+        self.leo.subscribe()
+    }
+
+    fn set_hw(&self, hw: u64) {
+        self.hw.send_if_modified(|cur| {
+            if hw > *cur {
+                *cur = hw;
                 true
             } else {
                 false
@@ -137,7 +228,111 @@ impl Partition {
         });
     }
 
-    /// Appends one batch (blocking file IO: call from a blocking context).
+    /// Leader: recompute HW from the maximal ISR. Followers: no-op.
+    pub fn maybe_advance_hw(&self, me: BrokerId) {
+        let (state, settings) = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let ctx = self.leader_ctx();
+        let Some(ctx) = ctx.as_ref() else { return };
+        if state.leader != Some(me) {
+            return;
+        }
+        // Maximal ISR: additions count at once, removals only once committed.
+        let mut isr = state.isr.clone();
+        if let Some(p) = &ctx.pending_isr {
+            isr.extend(p.iter().filter(|b| !state.isr.contains(b)));
+        }
+        if isr.len() < settings.min_insync_replicas {
+            return;
+        }
+        let hw = leader_state::high_watermark(
+            self.high_watermark(),
+            me,
+            self.log.log_end_offset(),
+            &isr,
+            &ctx.followers,
+        );
+        self.set_hw(hw);
+    }
+
+    /// Follower: HW = min(leader's HW, own LEO).
+    pub fn follower_hw(&self, leader_hw: u64) {
+        self.set_hw(leader_hw.min(self.log.log_end_offset()));
+    }
+
+    /// Leader: records a follower's fetch at `fetch_offset`; returns a new ISR
+    /// to propose when the follower may join it.
+    pub fn on_follower_fetch(
+        &self,
+        follower: BrokerId,
+        fetch_offset: u64,
+        me: BrokerId,
+    ) -> Option<Vec<BrokerId>> {
+        let state = self.state();
+        let proposal = {
+            let mut guard = self.leader_ctx();
+            let ctx = guard.as_mut()?;
+            let leo = self.log.log_end_offset();
+            ctx.followers
+                .entry(follower)
+                .or_insert_with(|| FollowerState::unknown(ctx.since))
+                .on_fetch(fetch_offset, leo, Instant::now());
+            let joiners = leader_state::isr_joiners(
+                &state.replicas,
+                &state.isr,
+                &ctx.followers,
+                self.high_watermark(),
+                ctx.epoch_start_offset,
+            );
+            if ctx.pending_isr.is_none() && !joiners.is_empty() {
+                let mut isr = state.isr.clone();
+                isr.extend(joiners);
+                ctx.pending_isr = Some(isr.clone());
+                Some(isr)
+            } else {
+                None
+            }
+        };
+        self.maybe_advance_hw(me);
+        proposal
+    }
+
+    /// Leader: an ISR without the followers that lagged longer than `max_lag`.
+    pub fn isr_shrink(&self, me: BrokerId, max_lag: Duration) -> Option<Vec<BrokerId>> {
+        let state = self.state();
+        let mut guard = self.leader_ctx();
+        let ctx = guard.as_mut()?;
+        if ctx.pending_isr.is_some() || state.leader != Some(me) {
+            return None;
+        }
+        let out = leader_state::isr_laggards(
+            me,
+            &state.isr,
+            &ctx.followers,
+            Instant::now(),
+            max_lag,
+            ctx.since,
+        );
+        if out.is_empty() {
+            return None;
+        }
+        let isr: Vec<BrokerId> = state
+            .isr
+            .iter()
+            .filter(|b| !out.contains(b))
+            .copied()
+            .collect();
+        ctx.pending_isr = Some(isr.clone());
+        Some(isr)
+    }
+
+    /// Leader: the proposed ISR change failed; allow another.
+    pub fn clear_pending_isr(&self) {
+        if let Some(c) = self.leader_ctx().as_mut() {
+            c.pending_isr = None;
+        }
+    }
+
+    /// Appends one batch as leader (blocking file IO: call from a blocking context).
     pub fn append(
         &self,
         records: &[RecordIn],
@@ -151,6 +346,31 @@ impl Partition {
             base_sequence: -1,
             timestamp_type: settings.timestamp_type,
         };
-        self.log.append(records, meta, now_ms)
+        let info = self.log.append(records, meta, now_ms)?;
+        self.leo.send_replace(self.log.log_end_offset());
+        Ok(info)
+    }
+
+    /// Appends a leader's batches as follower (blocking).
+    pub fn append_replicated(&self, batches: &[u8]) -> Result<u64, crate::storage::LogError> {
+        let leo = self.log.append_raw(batches)?;
+        self.leo.send_replace(leo);
+        Ok(leo)
+    }
+
+    /// Cuts a divergent suffix as follower (blocking).
+    pub fn truncate_to(&self, offset: u64) -> Result<(), crate::storage::LogError> {
+        tracing::info!(topic = %self.topic, partition = self.partition, offset, leo = self.log.log_end_offset(), "truncating divergent suffix");
+        self.log.truncate_to(offset)?;
+        self.leo.send_replace(self.log.log_end_offset());
+        Ok(())
+    }
+
+    /// Writes the HW to `DIR/high-watermark` (blocking; atomic replace).
+    pub fn checkpoint_hw(&self) -> std::io::Result<()> {
+        let tmp = self.dir.join("high-watermark.tmp");
+        std::fs::write(&tmp, self.high_watermark().to_string())?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(HW_CHECKPOINT))
     }
 }

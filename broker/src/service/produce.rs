@@ -63,6 +63,7 @@ pub async fn produce(
         };
         groups.entry(p).or_default().push((i, rec, r));
     }
+    let leader_epoch = req.leader_epoch;
     let timeout = Duration::from_millis(
         req.timeout_ms
             .unwrap_or(broker.config.produce_timeout_ms)
@@ -75,16 +76,13 @@ pub async fn produce(
         let topic = topic.clone();
         async move {
             let idx: Vec<usize> = group.iter().map(|(i, ..)| *i).collect();
-            let out = produce_partition(
-                &broker,
-                &topic,
-                p,
-                group,
+            let opts = ProduceOptions {
                 acks,
                 timeout,
-                strict_partition.is_some(),
-            )
-            .await;
+                strict: strict_partition.is_some(),
+                leader_epoch,
+            };
+            let out = produce_partition(&broker, &topic, p, group, opts).await;
             (p, idx, out)
         }
     });
@@ -125,17 +123,32 @@ pub async fn produce(
 
 /// Appends one partition's records here, or forwards them to the leader.
 /// Answers one offset per record (-1 when acks=0).
+/// How one partition's records are to be produced.
+#[derive(Debug, Clone, Copy)]
+struct ProduceOptions {
+    acks: Acks,
+    timeout: Duration,
+    /// Strict partition endpoint: no forwarding.
+    strict: bool,
+    leader_epoch: Option<u32>,
+}
+
 async fn produce_partition(
     broker: &Arc<Broker>,
     topic: &TopicName,
     p: u32,
     group: Vec<(usize, RecordIn, ProduceRecord)>,
-    acks: Acks,
-    timeout: Duration,
-    strict: bool,
+    opts: ProduceOptions,
 ) -> Result<Vec<i64>, BrokerError> {
+    let ProduceOptions {
+        acks,
+        timeout,
+        strict,
+        leader_epoch,
+    } = opts;
     match broker.leader_replica(topic, p) {
         Ok(part) => {
+            Broker::check_leader_epoch(&part, leader_epoch)?;
             let records: Vec<RecordIn> = group.into_iter().map(|(_, r, _)| r).collect();
             append_local(broker, &part, records, acks, timeout).await
         }
@@ -154,6 +167,7 @@ async fn produce_partition(
                     .collect(),
                 acks: Some(serde_json::Value::String(acks.label().into())),
                 timeout_ms: Some(timeout.as_millis() as u64),
+                leader_epoch: None,
             };
             let res = broker
                 .peers
@@ -242,7 +256,10 @@ async fn append_local(
         let (part, broker) = (part.clone(), broker.clone());
         tokio::spawn(async move {
             match append.await {
-                Ok(Ok(_)) => part.maybe_advance_hw(me),
+                Ok(Ok(_)) => {
+                    broker.notify_appended();
+                    part.maybe_advance_hw(me);
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "acks=0 append failed")
                 }
@@ -261,6 +278,7 @@ async fn append_local(
     let info = append
         .await
         .map_err(|e| BrokerError::Internal(format!("append task: {e}")))??;
+    broker.notify_appended();
     part.maybe_advance_hw(me);
     if acks == Acks::All {
         let hw = part.wait_hw_above(info.last_offset, timeout).await;

@@ -93,7 +93,13 @@ impl ReplicaManager {
             keys.iter().filter_map(|k| map.remove(k)).collect()
         };
         for p in stale {
-            match p.log.delete() {
+            let deleted_files = p.log.delete().map_err(|e| e.to_string()).and_then(|()| {
+                match std::fs::remove_dir_all(self.dir_for(&p.topic, p.partition)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                    _ => Ok(()),
+                }
+            });
+            match deleted_files {
                 Ok(()) => {
                     tracing::info!(topic = %p.topic, partition = p.partition, "deleted local replica")
                 }
@@ -115,6 +121,7 @@ impl ReplicaManager {
                         key.0.clone(),
                         topic_id,
                         log,
+                        self.dir_for(&key.0, key.1),
                         state.clone(),
                         settings.clone(),
                     ));

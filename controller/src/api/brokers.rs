@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_common::internal::{
-    AlterPartitionRequest, AlterPartitionResponse, HeartbeatRequest, HeartbeatResponse,
-    RegisterBrokerRequest, RegisterBrokerResponse,
+    AlterPartitionRequest, AlterPartitionResponse, ControlledShutdownRequest, HeartbeatRequest,
+    HeartbeatResponse, RegisterBrokerRequest, RegisterBrokerResponse,
 };
 use ferry_common::metadata::MetadataImage;
 use ferry_common::BrokerId;
@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/internal/v1/brokers/register", post(register))
         .route("/internal/v1/brokers/{id}/heartbeat", post(heartbeat))
+        .route("/internal/v1/brokers/{id}/shutdown", post(shutdown))
         .route("/internal/v1/alter-partition", post(alter_partition))
         .route("/internal/v1/metadata/snapshot", get(snapshot))
 }
@@ -37,6 +38,22 @@ async fn heartbeat(
         ControllerError::InvalidRequest(format!("broker id '{id}' is not a number"))
     })?;
     Ok(Json(state.svc.heartbeat(BrokerId(id), req).await?))
+}
+
+async fn shutdown(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ControlledShutdownRequest>,
+) -> Result<Json<serde_json::Value>, ControllerError> {
+    let id = parse_broker_id(&id)?;
+    state.svc.controlled_shutdown(id, req.broker_epoch).await?;
+    Ok(Json(serde_json::json!({ "broker_id": id, "fenced": true })))
+}
+
+fn parse_broker_id(raw: &str) -> Result<BrokerId, ControllerError> {
+    raw.parse()
+        .map(BrokerId)
+        .map_err(|_| ControllerError::InvalidRequest(format!("broker id '{raw}' is not a number")))
 }
 
 async fn alter_partition(

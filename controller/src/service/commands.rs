@@ -66,6 +66,8 @@ pub enum Command {
         broker_id: BrokerId,
         epoch: BrokerEpoch,
     },
+    /// Moves leadership back to preferred replicas that are in sync.
+    ElectPreferredLeaders,
     AlterPartition {
         broker_id: BrokerId,
         broker_epoch: BrokerEpoch,

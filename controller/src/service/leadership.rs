@@ -12,6 +12,7 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(250);
 pub async fn run(svc: Arc<MetadataService>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(CHECK_INTERVAL);
     let mut was_leader = false;
+    let mut last_rebalance = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -55,6 +56,19 @@ pub async fn run(svc: Arc<MetadataService>, mut shutdown: tokio::sync::watch::Re
                 .await
             {
                 tracing::warn!(broker_id = broker_id.0, error = %e, "fencing failed; will retry");
+            }
+        }
+        if let Some(every) = svc.rebalance_interval() {
+            if last_rebalance.elapsed() >= every {
+                last_rebalance = Instant::now();
+                match svc.rebalance_leaders().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        partitions = n,
+                        "moved leadership back to preferred replicas"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "preferred leader election failed"),
+                }
             }
         }
     }

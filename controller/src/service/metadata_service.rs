@@ -36,6 +36,7 @@ pub struct MetadataService {
     committed: Arc<AtomicU64>,
     session_timeout: Duration,
     write_timeout: Duration,
+    rebalance_interval: Option<Duration>,
 }
 
 /// Construction parameters for [`MetadataService`].
@@ -48,6 +49,8 @@ pub struct ServiceParts {
     pub committed: Arc<AtomicU64>,
     pub session_timeout: Duration,
     pub write_timeout: Duration,
+    /// `None` disables preferred-leader rebalancing.
+    pub rebalance_interval: Option<Duration>,
 }
 
 impl MetadataService {
@@ -62,6 +65,7 @@ impl MetadataService {
             committed: p.committed,
             session_timeout: p.session_timeout,
             write_timeout: p.write_timeout,
+            rebalance_interval: p.rebalance_interval,
         })
     }
 
@@ -83,6 +87,10 @@ impl MetadataService {
 
     pub fn session_timeout(&self) -> Duration {
         self.session_timeout
+    }
+
+    pub fn rebalance_interval(&self) -> Option<Duration> {
+        self.rebalance_interval
     }
 
     pub(crate) fn sessions(&self) -> std::sync::MutexGuard<'_, BrokerSessions> {
@@ -454,6 +462,45 @@ impl MetadataService {
             unfence_at_offset: epoch,
             controller_id: self.node_id,
         })
+    }
+
+    /// Controlled shutdown: fences the broker now (moving its leaderships and
+    /// ISR seats) instead of waiting for its session to expire.
+    pub async fn controlled_shutdown(
+        &self,
+        id: BrokerId,
+        broker_epoch: u64,
+    ) -> Result<(), ControllerError> {
+        if !self.is_leader() {
+            return Err(self.not_controller());
+        }
+        let current = self
+            .view
+            .read(|s| s.image.brokers.get(&id).map(|b| (b.epoch, b.fenced)));
+        let (epoch, _) = check_epoch(id, broker_epoch, current)?;
+        self.write(
+            None,
+            Command::FenceBroker {
+                broker_id: id,
+                epoch,
+            },
+        )
+        .await?;
+        tracing::info!(
+            broker_id = id.0,
+            broker_epoch = epoch,
+            "controlled shutdown: broker fenced, leadership moved"
+        );
+        Ok(())
+    }
+
+    /// Proposes preferred-leader elections when some partition qualifies.
+    pub async fn rebalance_leaders(&self) -> Result<usize, ControllerError> {
+        let n = self.view.read(|s| s.preferred_elections().len());
+        if n > 0 {
+            self.write(None, Command::ElectPreferredLeaders).await?;
+        }
+        Ok(n)
     }
 
     pub async fn alter_partition(

@@ -59,6 +59,22 @@ pub fn on_broker_unfenced(
     finish(p, next)
 }
 
+/// The partition led by its preferred replica (the first), when that replica
+/// is in the ISR and eligible but does not lead (Kafka's preferred-leader election).
+pub fn elect_preferred(
+    p: &PartitionState,
+    eligible: impl Fn(BrokerId) -> bool,
+) -> Option<PartitionState> {
+    let preferred = *p.replicas.first()?;
+    if p.leader == Some(preferred) || !p.isr.contains(&preferred) || !eligible(preferred) {
+        return None;
+    }
+    let mut next = p.clone();
+    next.leader = Some(preferred);
+    next.leader_epoch += 1;
+    finish(p, next)
+}
+
 /// First ISR member in replica order that is eligible; `(leader, was_unclean)`.
 fn elect(
     p: &PartitionState,
@@ -155,6 +171,26 @@ mod tests {
         let n = on_broker_unfenced(&p, BrokerId(2), true).unwrap();
         assert_eq!(n.leader, Some(BrokerId(2)));
         assert_eq!(n.isr, b(&[2]));
+    }
+
+    #[test]
+    fn preferred_leader_returns_once_in_sync() {
+        let p = part(Some(2), &[1, 2, 3], &[2, 3]);
+        assert!(
+            elect_preferred(&p, |_| true).is_none(),
+            "not in the ISR yet"
+        );
+        let p = part(Some(2), &[1, 2, 3], &[2, 3, 1]);
+        let n = elect_preferred(&p, |_| true).unwrap();
+        assert_eq!(
+            (n.leader, n.leader_epoch, n.partition_epoch),
+            (Some(BrokerId(1)), 6, 8)
+        );
+        assert!(
+            elect_preferred(&p, |b| b != BrokerId(1)).is_none(),
+            "fenced preferred replica"
+        );
+        assert!(elect_preferred(&n, |_| true).is_none(), "already leads");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! same [`ControllerState`]. Storage and Raft live elsewhere.
 
 use super::commands::{ClientRef, Command, CommandRequest, CommandResult, Outcome, Rejection};
-use super::partition_change::{on_broker_fenced, on_broker_unfenced};
+use super::partition_change::{elect_preferred, on_broker_fenced, on_broker_unfenced};
 use super::placement::{self, Candidate, PlacementStart};
 use ferry_common::internal::RegisterBrokerRequest;
 use ferry_common::metadata::{
@@ -158,6 +158,7 @@ impl ControllerState {
             }
             Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
             Command::RegisterBroker(req) => self.register_broker(offset, req),
+            Command::ElectPreferredLeaders => Ok((self.preferred_elections(), Outcome::Done)),
             Command::FenceBroker { broker_id, epoch } => {
                 Ok((self.fence(*broker_id, *epoch), Outcome::Done))
             }
@@ -437,6 +438,23 @@ impl ControllerState {
             }
         }
         records
+    }
+
+    /// Partition records that give leadership back to in-sync preferred replicas.
+    pub fn preferred_elections(&self) -> Vec<MetadataRecord> {
+        let eligible = |x: BrokerId| self.image.brokers.get(&x).is_some_and(|r| !r.fenced);
+        self.image
+            .topics
+            .values()
+            .flat_map(|t| {
+                t.partitions.iter().filter_map(move |p| {
+                    elect_preferred(p, eligible).map(|state| MetadataRecord::Partition {
+                        topic: t.name.clone(),
+                        state,
+                    })
+                })
+            })
+            .collect()
     }
 
     fn unfence(&self, id: BrokerId, epoch: BrokerEpoch) -> Vec<MetadataRecord> {

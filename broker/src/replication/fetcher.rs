@@ -1,0 +1,197 @@
+//! Follower side of pull replication: one fetch loop per leader broker.
+//!
+//! The loop sends one long-poll fetch covering every partition this broker
+//! follows from that leader (fetch offset = own LEO, last epoch = own latest
+//! epoch), then appends what came back, truncates where the leader reports a
+//! diverging epoch (never blindly to the HW), and takes min(leader HW, own LEO)
+//! as its HW.
+
+use crate::service::broker::Broker;
+use crate::service::leader_state::truncation_point;
+use crate::service::partition::Partition;
+use base64::Engine;
+use ferry_common::internal::{
+    ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest,
+};
+use ferry_common::{BrokerId, ErrorCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Long-poll wait per replica fetch.
+const FETCH_WAIT: Duration = Duration::from_millis(500);
+/// Bytes per replica fetch over all partitions.
+const FETCH_MAX_BYTES: usize = 8 * 1024 * 1024;
+const BACKOFF: Duration = Duration::from_millis(200);
+
+/// The running fetch loops, one per leader broker.
+#[derive(Default)]
+pub struct ReplicaFetchers {
+    workers: Mutex<HashMap<BrokerId, JoinHandle<()>>>,
+}
+
+impl ReplicaFetchers {
+    /// Starts a loop for every broker that leads a partition this broker
+    /// follows, and stops the others. Each loop re-reads its partition set on
+    /// every round, so only the set of leaders matters here.
+    pub fn sync(&self, broker: &Arc<Broker>) {
+        let Some(me) = broker.id() else { return };
+        let mut leaders: Vec<BrokerId> = broker
+            .replicas
+            .all()
+            .iter()
+            .filter_map(|p| p.state().leader.filter(|l| *l != me))
+            .collect();
+        leaders.sort();
+        leaders.dedup();
+        let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        workers.retain(|id, w| {
+            let keep = leaders.contains(id) && !w.is_finished();
+            if !keep {
+                w.abort();
+            }
+            keep
+        });
+        for l in leaders {
+            workers
+                .entry(l)
+                .or_insert_with(|| tokio::spawn(fetch_loop(broker.clone(), l)));
+        }
+    }
+
+    /// Stops every loop (shutdown).
+    pub fn stop(&self) {
+        for (_, w) in self
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            w.abort();
+        }
+    }
+}
+
+fn followed_from(broker: &Broker, me: BrokerId, leader: BrokerId) -> Vec<Arc<Partition>> {
+    broker
+        .replicas
+        .all()
+        .into_iter()
+        .filter(|p| {
+            let s = p.state();
+            s.leader == Some(leader) && s.replicas.contains(&me)
+        })
+        .collect()
+}
+
+async fn fetch_loop(broker: Arc<Broker>, leader: BrokerId) {
+    loop {
+        let Some(me) = broker.id() else { return };
+        let parts = followed_from(&broker, me, leader);
+        if parts.is_empty() {
+            return;
+        }
+        let Some(url) = broker.metadata.broker_url(leader) else {
+            tokio::time::sleep(BACKOFF).await;
+            continue;
+        };
+        let req = ReplicaFetchRequest {
+            replica_id: me,
+            max_wait_ms: FETCH_WAIT.as_millis() as u64,
+            max_bytes: FETCH_MAX_BYTES,
+            partitions: parts
+                .iter()
+                .map(|p| ReplicaFetchPartition {
+                    topic: p.topic.to_string(),
+                    partition: p.partition,
+                    current_leader_epoch: p.state().leader_epoch,
+                    fetch_offset: p.log.log_end_offset(),
+                    last_fetched_epoch: p.log.epoch_starts().last().map(|(e, _)| *e),
+                })
+                .collect(),
+        };
+        match broker.peers.replica_fetch(&url, &req).await {
+            Ok(res) => {
+                let mut backoff = false;
+                for r in res.partitions {
+                    let Some(part) = parts
+                        .iter()
+                        .find(|p| p.topic.as_str() == r.topic && p.partition == r.partition)
+                    else {
+                        continue;
+                    };
+                    backoff |= !apply(&broker, part.clone(), r).await;
+                }
+                if backoff {
+                    tokio::time::sleep(BACKOFF).await;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(leader = leader.0, error = %e, "replica fetch failed");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Applies one partition's answer; false when the caller should back off.
+async fn apply(broker: &Arc<Broker>, part: Arc<Partition>, r: ReplicaFetchPartitionResult) -> bool {
+    if let Some(code) = r.error_code {
+        match code {
+            ErrorCode::OffsetOutOfRange => {
+                // The leader no longer has what we need (retention): start at its log start.
+                let p = part.clone();
+                let start = r.log_start_offset;
+                let _ = tokio::task::spawn_blocking(move || p.log.advance_log_start(start)).await;
+                tracing::warn!(topic = %part.topic, partition = part.partition, log_start = start, "behind the leader's log start; restarting from it");
+            }
+            other => {
+                tracing::debug!(topic = %part.topic, partition = part.partition, code = %other, "replica fetch refused; waiting for metadata")
+            }
+        }
+        return false;
+    }
+    if let Some(div) = r.diverging_epoch {
+        let p = part.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let to = truncation_point(
+                &p.log.epoch_starts(),
+                p.log.log_end_offset(),
+                div.epoch,
+                div.end_offset,
+            );
+            p.truncate_to(to)
+        })
+        .await;
+        if !matches!(res, Ok(Ok(()))) {
+            tracing::error!(topic = %part.topic, partition = part.partition, "truncation failed");
+            return false;
+        }
+        return true;
+    }
+    if !r.records_b64.is_empty() {
+        let bytes = match base64::engine::general_purpose::STANDARD.decode(r.records_b64.as_bytes())
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable replica batches");
+                return false;
+            }
+        };
+        let p = part.clone();
+        match tokio::task::spawn_blocking(move || p.append_replicated(&bytes)).await {
+            Ok(Ok(_)) => broker.notify_appended(),
+            Ok(Err(e)) => {
+                tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "replica append failed");
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "replica append task failed");
+                return false;
+            }
+        }
+    }
+    part.follower_hw(r.high_watermark);
+    true
+}
