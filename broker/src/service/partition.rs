@@ -276,13 +276,18 @@ impl Partition {
                 .entry(follower)
                 .or_insert_with(|| FollowerState::unknown(ctx.since))
                 .on_fetch(fetch_offset, leo, Instant::now());
-            let joiners = leader_state::isr_joiners(
+            // Only the fetching follower is considered: it is alive right now,
+            // while a crashed one's last known LEO may still look caught up.
+            let joiners: Vec<BrokerId> = leader_state::isr_joiners(
                 &state.replicas,
                 &state.isr,
                 &ctx.followers,
                 self.high_watermark(),
                 ctx.epoch_start_offset,
-            );
+            )
+            .into_iter()
+            .filter(|b| *b == follower)
+            .collect();
             if ctx.pending_isr.is_none() && !joiners.is_empty() {
                 let mut isr = state.isr.clone();
                 isr.extend(joiners);

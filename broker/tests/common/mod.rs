@@ -6,6 +6,8 @@
 //! `cargo test --workspace` builds both.
 #![allow(dead_code)]
 
+pub mod replication;
+
 use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
 use serde_json::{json, Value};
 use std::path::PathBuf;
