@@ -25,6 +25,8 @@ pub struct Metrics {
     fenced: IntGauge,
     partitions: IntGauge,
     leaders: IntGauge,
+    under_replicated: IntGauge,
+    follower_lag: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -117,6 +119,18 @@ impl Metrics {
             "ferry_broker_leader_partitions",
             "Partitions this broker leads",
         )?;
+        let under_replicated = gauge(
+            "ferry_broker_under_replicated_partitions",
+            "Partitions led here whose ISR is smaller than their replica set",
+        )?;
+        let follower_lag = IntGaugeVec::new(
+            Opts::new(
+                "ferry_broker_follower_lag_records",
+                "Leader LEO minus follower LEO, per follower",
+            ),
+            &["topic", "partition", "follower"],
+        )?;
+        registry.register(Box::new(follower_lag.clone()))?;
         Ok(Metrics {
             registry,
             bytes_in,
@@ -133,6 +147,8 @@ impl Metrics {
             fenced,
             partitions,
             leaders,
+            under_replicated,
+            follower_lag,
         })
     }
 
@@ -189,6 +205,8 @@ impl Metrics {
                 .count() as i64,
         );
         self.leo.reset();
+        self.follower_lag.reset();
+        let mut under = 0;
         self.hw.reset();
         self.size.reset();
         for p in parts {
@@ -202,7 +220,23 @@ impl Metrics {
             self.size
                 .with_label_values(&labels)
                 .set(p.log.size_bytes() as i64);
+            let s = p.state();
+            if me.is_some() && s.leader == me {
+                if s.isr.len() < s.replicas.len() {
+                    under += 1;
+                }
+                if let Some(ctx) = p.leader_context() {
+                    let leo = p.log.log_end_offset();
+                    for (id, f) in &ctx.followers {
+                        let lag = leo.saturating_sub(f.leo) as i64;
+                        self.follower_lag
+                            .with_label_values(&[labels[0], labels[1], &id.to_string()])
+                            .set(lag);
+                    }
+                }
+            }
         }
+        self.under_replicated.set(under);
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::warn!(error = %e, "metrics encoding failed");

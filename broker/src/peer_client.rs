@@ -1,7 +1,7 @@
 //! HTTP client for broker -> broker calls: forwarding produce requests to a
 //! partition's leader, and replica fetches.
 
-use ferry_common::internal::{ReplicaFetchRequest, ReplicaFetchResponse};
+use ferry_common::internal::{decode_replica_fetch, ReplicaFetchRequest, ReplicaFetchResponse};
 use ferry_common::records::{ProduceRequest, ProduceResponse};
 use ferry_common::ErrorBody;
 use std::time::Duration;
@@ -68,12 +68,13 @@ impl PeerClient {
         Err(PeerError::Api(body))
     }
 
-    /// A follower's long-poll fetch from a leader.
+    /// A follower's long-poll fetch from a leader: the header and each
+    /// partition's raw batches, in header order.
     pub async fn replica_fetch(
         &self,
         leader_url: &str,
         req: &ReplicaFetchRequest,
-    ) -> Result<ReplicaFetchResponse, PeerError> {
+    ) -> Result<(ReplicaFetchResponse, Vec<Vec<u8>>), PeerError> {
         let url = format!("{leader_url}/internal/v1/replica/fetch");
         let timeout = Duration::from_millis(req.max_wait_ms) + Duration::from_secs(10);
         let res = self
@@ -86,10 +87,14 @@ impl PeerClient {
             .map_err(|e| PeerError::Transport(e.to_string()))?;
         let status = res.status();
         if status.is_success() {
-            return res
-                .json()
+            let body = res
+                .bytes()
                 .await
-                .map_err(|e| PeerError::Transport(format!("bad answer from {url}: {e}")));
+                .map_err(|e| PeerError::Transport(format!("reading {url}: {e}")))?;
+            let (header, parts) = decode_replica_fetch(&body)
+                .map_err(|e| PeerError::Transport(format!("bad answer from {url}: {e}")))?;
+            let parts = parts.into_iter().map(<[u8]>::to_vec).collect();
+            return Ok((header, parts));
         }
         let body: ErrorBody = res
             .json()

@@ -276,3 +276,43 @@ async fn given_repeated_leader_changes_no_acknowledged_record_is_lost_and_replic
     let records = tc.fetch_all(&leader, "churn", 0, 0).await;
     assert_acked_present_once(&records, &acked.lock().unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_sigterm_on_a_leader_leadership_should_move_before_it_exits() {
+    // A long session timeout: only controlled shutdown can move leadership quickly.
+    let tc = start(1, 3, &[("broker_session_timeout_ms", "60000")], BROKER).await;
+    tc.create_topic("graceful", 1, 3, json!({"min.insync.replicas": 2}))
+        .await;
+    let url = |tc: &TestCluster, b: &str| {
+        format!("{}/v1/topics/graceful/partitions/0/records", tc.url(b))
+    };
+    let p = partition_state(&tc, "graceful").await;
+    let leader = name_of(&p["leader"]);
+    let (s, v) = tc
+        .post(
+            &url(&tc, &leader),
+            &json!({"records": [{"value": "before"}], "acks": "all"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let started = std::time::Instant::now();
+    tc.cluster.stop(&leader).unwrap();
+    let moved = wait_for(Duration::from_secs(10), || async {
+        let q = partition_state(&tc, "graceful").await;
+        (!q["leader"].is_null() && q["leader"] != p["leader"]).then_some(q)
+    })
+    .await
+    .expect("leadership moved by controlled shutdown, well before the 60 s session timeout");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let new_leader = name_of(&moved["leader"]);
+    let (s, v) = tc
+        .post(
+            &url(&tc, &new_leader),
+            &json!({"records": [{"value": "after"}], "acks": "all", "timeout_ms": 5000}),
+        )
+        .await;
+    assert_eq!(s, 200, "acks=all continues on the new leader: {v}");
+    let records = tc.fetch_all(&tc.url(&new_leader), "graceful", 0, 0).await;
+    let values: Vec<&str> = records.iter().filter_map(|r| r["value"].as_str()).collect();
+    assert_eq!(values, vec!["before", "after"]);
+}

@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use ferry_common::internal::{
-    MetadataPush, MetadataPushResponse, ReplicaFetchRequest, ReplicaFetchResponse,
+    encode_replica_fetch, MetadataPush, MetadataPushResponse, ReplicaFetchRequest,
+    REPLICA_FETCH_CONTENT_TYPE,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -37,12 +38,19 @@ async fn push(
     }))
 }
 
-/// A follower's long-poll fetch (see `service::replica_fetch`).
+/// A follower's long-poll fetch (see `service::replica_fetch`); the answer is
+/// binary (`ferry_common::internal::encode_replica_fetch`).
 async fn replica_fetch(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReplicaFetchRequest>,
-) -> Result<Json<ReplicaFetchResponse>, BrokerError> {
-    Ok(Json(
-        crate::service::replica_fetch::handle(&state.broker, req).await?,
-    ))
+) -> Result<axum::response::Response, BrokerError> {
+    use axum::response::IntoResponse;
+    let (header, batches) = crate::service::replica_fetch::handle(&state.broker, req).await?;
+    let body = encode_replica_fetch(&header, &batches)
+        .map_err(|e| BrokerError::Internal(e.to_string()))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, REPLICA_FETCH_CONTENT_TYPE)],
+        body,
+    )
+        .into_response())
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`records`]: produce, fetch, offsets (`/v1/topics/...`).
 //! - [`metadata`]: this broker's cached metadata (`/v1/metadata`).
+//! - [`replicas`]: local replica status, follower lag (`/v1/replicas`).
 //! - [`internal`]: metadata pushes from the controller (`/internal/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 
@@ -11,6 +12,7 @@ pub mod internal;
 pub mod metadata;
 pub mod ops;
 pub mod records;
+pub mod replicas;
 
 use crate::error::BrokerError;
 use crate::membership::controller_client::ControllerClient;
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(records::routes())
         .merge(metadata::routes())
+        .merge(replicas::routes())
         .merge(internal::routes())
         .merge(ops::routes())
         .fallback(|uri: axum::http::Uri| async move {

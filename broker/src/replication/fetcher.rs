@@ -9,7 +9,6 @@
 use crate::service::broker::Broker;
 use crate::service::leader_state::truncation_point;
 use crate::service::partition::Partition;
-use base64::Engine;
 use ferry_common::internal::{
     ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest,
 };
@@ -112,16 +111,16 @@ async fn fetch_loop(broker: Arc<Broker>, leader: BrokerId) {
                 .collect(),
         };
         match broker.peers.replica_fetch(&url, &req).await {
-            Ok(res) => {
+            Ok((res, batches)) => {
                 let mut backoff = false;
-                for r in res.partitions {
+                for (r, bytes) in res.partitions.into_iter().zip(batches) {
                     let Some(part) = parts
                         .iter()
                         .find(|p| p.topic.as_str() == r.topic && p.partition == r.partition)
                     else {
                         continue;
                     };
-                    backoff |= !apply(&broker, part.clone(), r).await;
+                    backoff |= !apply(&broker, part.clone(), r, bytes).await;
                 }
                 if backoff {
                     tokio::time::sleep(BACKOFF).await;
@@ -136,7 +135,12 @@ async fn fetch_loop(broker: Arc<Broker>, leader: BrokerId) {
 }
 
 /// Applies one partition's answer; false when the caller should back off.
-async fn apply(broker: &Arc<Broker>, part: Arc<Partition>, r: ReplicaFetchPartitionResult) -> bool {
+async fn apply(
+    broker: &Arc<Broker>,
+    part: Arc<Partition>,
+    r: ReplicaFetchPartitionResult,
+    bytes: Vec<u8>,
+) -> bool {
     if let Some(code) = r.error_code {
         match code {
             ErrorCode::OffsetOutOfRange => {
@@ -170,15 +174,7 @@ async fn apply(broker: &Arc<Broker>, part: Arc<Partition>, r: ReplicaFetchPartit
         }
         return true;
     }
-    if !r.records_b64.is_empty() {
-        let bytes = match base64::engine::general_purpose::STANDARD.decode(r.records_b64.as_bytes())
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "undecodable replica batches");
-                return false;
-            }
-        };
+    if !bytes.is_empty() {
         let p = part.clone();
         match tokio::task::spawn_blocking(move || p.append_replicated(&bytes)).await {
             Ok(Ok(_)) => broker.notify_appended(),

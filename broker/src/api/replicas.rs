@@ -1,0 +1,108 @@
+//! `GET /v1/replicas`: this broker's local replicas with their offsets and,
+//! for partitions it leads, each follower's position and lag — what an
+//! operator looks at to find under-replicated partitions.
+
+use super::extract::ApiQuery;
+use super::AppState;
+use crate::error::BrokerError;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/replicas", get(replicas))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplicasQuery {
+    topic: Option<String>,
+}
+
+/// A follower as its leader sees it.
+#[derive(Debug, Serialize)]
+struct FollowerStatus {
+    broker_id: u32,
+    log_end_offset: u64,
+    lag: u64,
+    in_isr: bool,
+    caught_up_ms_ago: u64,
+}
+
+/// One local replica.
+#[derive(Debug, Serialize)]
+struct ReplicaStatus {
+    topic: String,
+    partition: u32,
+    role: &'static str,
+    leader: Option<u32>,
+    leader_epoch: u32,
+    replicas: Vec<u32>,
+    isr: Vec<u32>,
+    under_replicated: bool,
+    log_start_offset: u64,
+    log_end_offset: u64,
+    high_watermark: u64,
+    size_bytes: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    followers: Vec<FollowerStatus>,
+}
+
+async fn replicas(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ReplicasQuery>,
+) -> Result<Json<serde_json::Value>, BrokerError> {
+    let me = state.broker.id();
+    let now = Instant::now();
+    let mut out: Vec<ReplicaStatus> = state
+        .broker
+        .replicas
+        .all()
+        .into_iter()
+        .filter(|p| q.topic.as_deref().is_none_or(|t| t == p.topic.as_str()))
+        .map(|p| {
+            let s = p.state();
+            let leo = p.log.log_end_offset();
+            let leading = s.leader.is_some() && s.leader == me;
+            let followers = p
+                .leader_context()
+                .filter(|_| leading)
+                .map(|ctx| {
+                    ctx.followers
+                        .iter()
+                        .map(|(id, f)| FollowerStatus {
+                            broker_id: id.0,
+                            log_end_offset: f.leo,
+                            lag: leo.saturating_sub(f.leo),
+                            in_isr: s.isr.contains(id),
+                            caught_up_ms_ago: now
+                                .saturating_duration_since(f.caught_up_at)
+                                .as_millis() as u64,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            ReplicaStatus {
+                topic: p.topic.to_string(),
+                partition: p.partition,
+                role: if leading { "leader" } else { "follower" },
+                leader: s.leader.map(|b| b.0),
+                leader_epoch: s.leader_epoch,
+                replicas: s.replicas.iter().map(|b| b.0).collect(),
+                isr: s.isr.iter().map(|b| b.0).collect(),
+                under_replicated: s.isr.len() < s.replicas.len(),
+                log_start_offset: p.log.log_start_offset(),
+                log_end_offset: leo,
+                high_watermark: p.high_watermark(),
+                size_bytes: p.log.size_bytes(),
+                followers,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(Json(
+        serde_json::json!({ "broker_id": me, "replicas": out }),
+    ))
+}
