@@ -529,3 +529,45 @@ async fn given_an_empty_partition_a_long_poll_fetch_should_wake_on_append() {
     assert_eq!(o["offset"], 0);
     assert_eq!(o["high_watermark"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_a_deleted_topic_brokers_should_delete_its_data() {
+    let tc = start(1, 1, FAST_CONTROLLER, FAST_BROKER).await;
+    tc.create_topic("doomed", 2, 1, json!({})).await;
+    let b = tc.url("broker-1");
+    let (s, v) = tc
+        .post(
+            &format!("{b}/v1/topics/doomed/records"),
+            &json!({"records": [{"key": "k", "value": "v"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let logs = tc.dir.path().join("broker-1/data/logs");
+    assert!(logs.join("doomed-0").exists() && logs.join("doomed-1").exists());
+    let (s, v) = tc
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{}/v1/topics/doomed", tc.url("controller-1")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let gone = wait_for(Duration::from_secs(15), || async {
+        (!logs.join("doomed-0").exists() && !logs.join("doomed-1").exists()).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "partition directories removed");
+    let (_, v) = tc
+        .post(
+            &format!("{b}/v1/topics/doomed/records"),
+            &json!({"records": [{"value": "v"}]}),
+        )
+        .await;
+    assert_eq!(v["error_code"], "UNKNOWN_TOPIC_OR_PARTITION");
+    // Recreating the name starts empty.
+    tc.create_topic("doomed", 1, 1, json!({})).await;
+    let (_, o) = tc
+        .get(&format!("{b}/v1/topics/doomed/partitions/0/offsets"))
+        .await;
+    assert_eq!(o["log_end_offset"], 0, "{o}");
+}

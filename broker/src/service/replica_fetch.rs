@@ -14,6 +14,9 @@ use ferry_common::{BrokerId, ErrorCode, TopicName};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Upper bound on one replica fetch answer.
+const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
+
 /// Serves one replica fetch; waits up to `max_wait_ms` when no partition has
 /// data. Answers the header and each partition's raw batches, in order.
 pub async fn handle(
@@ -28,7 +31,8 @@ pub async fn handle(
     loop {
         let mut results = Vec::with_capacity(req.partitions.len());
         let mut batches = Vec::with_capacity(req.partitions.len());
-        let mut budget = req.max_bytes.max(1);
+        // Bounded whatever the caller asks: a fetch answer is held in memory.
+        let mut budget = req.max_bytes.clamp(1, MAX_FETCH_BYTES);
         let mut anything = false;
         for p in &req.partitions {
             let (r, bytes) =

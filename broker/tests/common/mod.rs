@@ -122,6 +122,15 @@ impl TestCluster {
             .await;
             assert!(ok.is_some(), "{} learned about {name}", b.name);
         }
+        // Leaders open their replicas right after the metadata arrives.
+        for (p, leader) in self.leaders(name).await.iter().enumerate() {
+            let url = format!("{leader}/v1/topics/{name}/partitions/{p}/offsets");
+            let open = wait_for(Duration::from_secs(20), || async {
+                (self.get(&url).await.0 == 200).then_some(())
+            })
+            .await;
+            assert!(open.is_some(), "{name}-{p} opened on its leader");
+        }
         v
     }
 
