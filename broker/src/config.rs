@@ -11,12 +11,18 @@ pub struct BrokerConfig {
     /// and the broker keeps it in `data_dir`.
     pub broker_id: Option<u32>,
     pub listen_addr: String,
-    /// URL other brokers and clients use to reach this broker (default: from `listen_addr`).
+    /// URL other brokers and clients use to reach this broker (default: from
+    /// `listen_addr`). `{hostname}` is replaced by the machine's host name, so
+    /// one setting serves every replica of a scaled container service.
     pub advertised_url: Option<String>,
     /// Controller URLs, comma-separated.
     pub controllers: String,
     pub rack: Option<String>,
     pub data_dir: PathBuf,
+    /// Treat `data_dir` as shared by several brokers (one volume for a scaled
+    /// service): each claims the first free `data_dir/slot-N` with an exclusive
+    /// file lock and keeps its identity there across restarts.
+    pub claim_data_slot: bool,
     pub heartbeat_interval_ms: u64,
     /// Largest accepted produce body.
     pub max_request_bytes: usize,
@@ -43,6 +49,7 @@ impl Default for BrokerConfig {
             controllers: "http://127.0.0.1:7101".into(),
             rack: None,
             data_dir: PathBuf::from("data/broker"),
+            claim_data_slot: false,
             heartbeat_interval_ms: 1_000,
             max_request_bytes: 16 * 1024 * 1024,
             flush_on_append: false,
@@ -97,8 +104,61 @@ impl BrokerConfig {
     /// The URL this broker registers with.
     pub fn advertised(&self, bound: std::net::SocketAddr) -> String {
         match &self.advertised_url {
+            Some(u) if u.contains("{hostname}") => u.trim_end_matches('/').replace("{hostname}", &hostname()),
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{bound}"),
         }
+    }
+}
+
+/// This machine's host name (a container's is its id or compose-given name).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Claims the first free `parent/slot-N` (N = 0, 1, ...) by taking an
+/// exclusive lock on its lock file; the returned file must stay open for the
+/// process lifetime. Slots are taken densely from 0, so after a restart of
+/// the whole service every slot that holds an identity is claimed again.
+pub fn claim_slot(parent: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    std::fs::create_dir_all(parent)?;
+    for n in 0..1024 {
+        let dir = parent.join(format!("slot-{n}"));
+        std::fs::create_dir_all(&dir)?;
+        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("slot.lock"))?;
+        match lock.try_lock() {
+            Ok(()) => return Ok((dir, lock)),
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free data slot among 1024"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_exclusive_and_reused_after_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lock_a) = claim_slot(dir.path()).unwrap();
+        let (b, _lock_b) = claim_slot(dir.path()).unwrap();
+        assert_ne!(a, b);
+        drop(lock_a);
+        let (c, _lock_c) = claim_slot(dir.path()).unwrap();
+        assert_eq!(a, c, "a released slot is taken again");
+    }
+
+    #[test]
+    fn hostname_template() {
+        let cfg = BrokerConfig { advertised_url: Some("http://{hostname}:7201/".into()), ..Default::default() };
+        let url = cfg.advertised("0.0.0.0:7201".parse().unwrap());
+        assert!(url.starts_with("http://") && url.ends_with(":7201") && !url.contains('{'), "{url}");
     }
 }

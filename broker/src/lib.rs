@@ -47,8 +47,18 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let mut cfg = cfg;
     let controllers = cfg.validate()?;
     std::fs::create_dir_all(&cfg.data_dir)?;
+    // Held until the process exits: the slot's exclusive lock.
+    let _slot_lock = if cfg.claim_data_slot {
+        let (dir, lock) = config::claim_slot(&cfg.data_dir)?;
+        tracing::info!(data_dir = %dir.display(), "claimed data slot");
+        cfg.data_dir = dir;
+        Some(lock)
+    } else {
+        None
+    };
     let advertised = cfg.advertised(listener.local_addr()?);
     let controller = Arc::new(ControllerClient::new(controllers));
     let broker = Broker::new(
