@@ -104,7 +104,9 @@ impl BrokerConfig {
     /// The URL this broker registers with.
     pub fn advertised(&self, bound: std::net::SocketAddr) -> String {
         match &self.advertised_url {
-            Some(u) if u.contains("{hostname}") => u.trim_end_matches('/').replace("{hostname}", &hostname()),
+            Some(u) if u.contains("{hostname}") => {
+                u.trim_end_matches('/').replace("{hostname}", &hostname())
+            }
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{bound}"),
         }
@@ -130,7 +132,11 @@ pub fn claim_slot(parent: &std::path::Path) -> std::io::Result<(PathBuf, std::fs
     for n in 0..1024 {
         let dir = parent.join(format!("slot-{n}"));
         std::fs::create_dir_all(&dir)?;
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("slot.lock"))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("slot.lock"))?;
         match lock.try_lock() {
             Ok(()) => return Ok((dir, lock)),
             Err(std::fs::TryLockError::WouldBlock) => continue,
@@ -157,8 +163,14 @@ mod tests {
 
     #[test]
     fn hostname_template() {
-        let cfg = BrokerConfig { advertised_url: Some("http://{hostname}:7201/".into()), ..Default::default() };
+        let cfg = BrokerConfig {
+            advertised_url: Some("http://{hostname}:7201/".into()),
+            ..Default::default()
+        };
         let url = cfg.advertised("0.0.0.0:7201".parse().unwrap());
-        assert!(url.starts_with("http://") && url.ends_with(":7201") && !url.contains('{'), "{url}");
+        assert!(
+            url.starts_with("http://") && url.ends_with(":7201") && !url.contains('{'),
+            "{url}"
+        );
     }
 }

@@ -7,9 +7,15 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 fn main() {
-    let urls: Vec<String> = match std::env::args().nth(1).or_else(|| std::env::var("FERRY_PROBE_URL").ok()) {
+    let urls: Vec<String> = match std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("FERRY_PROBE_URL").ok())
+    {
         Some(u) => vec![u],
-        None => vec!["http://127.0.0.1:7201/readyz".into(), "http://127.0.0.1:7101/readyz".into()],
+        None => vec![
+            "http://127.0.0.1:7201/readyz".into(),
+            "http://127.0.0.1:7101/readyz".into(),
+        ],
     };
     for url in &urls {
         match probe(url) {
@@ -26,7 +32,9 @@ fn probe(url: &str) -> std::io::Result<bool> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let addr = std::net::ToSocketAddrs::to_socket_addrs(host)?
         .next()
         .ok_or_else(|| std::io::Error::other("no address"))?;
