@@ -32,6 +32,10 @@ pub enum BrokerError {
     #[error("{0}")]
     FencedLeaderEpoch(String),
     #[error("{0}")]
+    OutOfOrderSequence(String),
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
+    #[error("{0}")]
     UnknownLeaderEpoch(String),
     #[error("{0}")]
     MessageTooLarge(String),
@@ -74,6 +78,8 @@ impl BrokerError {
             }
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
             BrokerError::FencedLeaderEpoch(_) => ErrorCode::FencedLeaderEpoch,
+            BrokerError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
+            BrokerError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
             BrokerError::UnknownLeaderEpoch(_) => ErrorCode::UnknownLeaderEpoch,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             BrokerError::NotEnoughReplicas(_) => ErrorCode::NotEnoughReplicas,

@@ -77,6 +77,10 @@ pub enum MetadataRecord {
         name: TopicName,
         topic_id: String,
     },
+    /// Producer ids below `next` are taken (Kafka's ProducerIdsRecord).
+    ProducerIds {
+        next: u64,
+    },
 }
 
 /// The records of one committed metadata-log entry, as pushed to brokers.
@@ -125,6 +129,9 @@ pub struct MetadataImage {
     pub last_record_offset: MetadataOffset,
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
     pub topics: BTreeMap<TopicName, TopicImage>,
+    /// The next producer id to hand out (idempotent producers).
+    #[serde(default)]
+    pub next_producer_id: u64,
 }
 
 impl MetadataImage {
@@ -199,6 +206,9 @@ impl MetadataImage {
                         t.partitions.push(state.clone());
                     }
                 }
+            }
+            MetadataRecord::ProducerIds { next } => {
+                self.next_producer_id = self.next_producer_id.max(*next);
             }
             MetadataRecord::RemoveTopic { name, topic_id } => {
                 if self

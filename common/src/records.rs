@@ -53,6 +53,15 @@ pub struct ProduceRequest {
     /// `UNKNOWN_LEADER_EPOCH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_epoch: Option<LeaderEpoch>,
+    /// Idempotent producer (strict partition endpoint): id from the
+    /// controller's `POST /v1/producer-ids`, its epoch, and the sequence number
+    /// of the first record; the records are one batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer_epoch: Option<i16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_sequence: Option<i32>,
 }
 
 /// Producer acknowledgement level.

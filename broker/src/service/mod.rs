@@ -13,5 +13,6 @@ pub mod metadata_cache;
 pub mod partition;
 pub mod partitioner;
 pub mod produce;
+pub mod producer_state;
 pub mod replica_fetch;
 pub mod replica_manager;

@@ -7,6 +7,7 @@
 //! min(leader's HW, own LEO). The HW is checkpointed to `DIR/high-watermark`.
 
 use super::leader_state::{self, FollowerState};
+use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
 use crate::storage::{AppendInfo, BatchMeta, LogConfig, PartitionLog, RecordIn, TimestampType};
 use ferry_common::metadata::PartitionState;
 use ferry_common::{topic_config, BrokerId, TopicName};
@@ -60,6 +61,23 @@ impl PartitionSettings {
     }
 }
 
+/// What an append did.
+#[derive(Debug, Clone, Copy)]
+pub enum AppendOutcome {
+    Appended(AppendInfo),
+    /// An idempotent retry of a batch already in the log.
+    Duplicate {
+        base_offset: u64,
+        last_offset: u64,
+    },
+    OutOfOrder {
+        expected: i32,
+    },
+    FencedEpoch {
+        current: i16,
+    },
+}
+
 /// The leader's bookkeeping while this replica leads.
 #[derive(Debug, Clone)]
 pub struct LeaderContext {
@@ -81,6 +99,9 @@ pub struct Partition {
     dir: PathBuf,
     state: RwLock<(PartitionState, PartitionSettings)>,
     leader: Mutex<Option<LeaderContext>>,
+    /// Idempotent producers' recent batches; held across check + append so two
+    /// retries of one batch cannot both be written.
+    producers: Mutex<ProducerStates>,
     hw: watch::Sender<u64>,
     /// Bumped on every change of the log end (append, truncate): wakes replica fetches.
     leo: watch::Sender<u64>,
@@ -111,6 +132,7 @@ impl Partition {
             dir,
             state: RwLock::new((state, settings)),
             leader: Mutex::new(None),
+            producers: Mutex::new(ProducerStates::default()),
             hw: watch::channel(hw).0,
             leo: watch::channel(leo).0,
         }
@@ -337,28 +359,107 @@ impl Partition {
         }
     }
 
-    /// Appends one batch as leader (blocking file IO: call from a blocking context).
+    /// Appends one batch as leader (blocking file IO: call from a blocking
+    /// context). With `producer` = (id, epoch, first sequence) the batch is
+    /// checked against the producer's recent batches first.
     pub fn append(
         &self,
         records: &[RecordIn],
         now_ms: i64,
-    ) -> Result<AppendInfo, crate::storage::LogError> {
+        producer: Option<(i64, i16, i32)>,
+    ) -> Result<AppendOutcome, crate::storage::LogError> {
         let (state, settings) = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
+        if producer.is_some() {
+            match producers.check(
+                producer_id,
+                producer_epoch,
+                base_sequence,
+                records.len() as u32,
+            ) {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => {
+                    return Ok(AppendOutcome::Duplicate {
+                        base_offset,
+                        last_offset,
+                    })
+                }
+                SequenceCheck::OutOfOrder { expected } => {
+                    return Ok(AppendOutcome::OutOfOrder { expected })
+                }
+                SequenceCheck::FencedEpoch { current } => {
+                    return Ok(AppendOutcome::FencedEpoch { current })
+                }
+            }
+        }
         let meta = BatchMeta {
             leader_epoch: state.leader_epoch,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
+            producer_id,
+            producer_epoch,
+            base_sequence,
             timestamp_type: settings.timestamp_type,
         };
         let info = self.log.append(records, meta, now_ms)?;
+        if producer.is_some() {
+            let last_seq = base_sequence.saturating_add(records.len().saturating_sub(1) as i32);
+            let batch = ProducerBatch {
+                first_seq: base_sequence,
+                last_seq,
+                base_offset: info.base_offset,
+                last_offset: info.last_offset,
+            };
+            producers.record(producer_id, producer_epoch, batch);
+        }
+        drop(producers);
         self.leo.send_replace(self.log.log_end_offset());
-        Ok(info)
+        Ok(AppendOutcome::Appended(info))
+    }
+
+    /// Learns idempotent producers' batches from encoded batches (log scan or replication).
+    fn observe_batches(&self, bytes: &[u8]) {
+        let Ok(batches) = crate::storage::decode_batches(bytes) else {
+            return;
+        };
+        let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        for (h, _) in batches.iter().filter(|(h, _)| h.producer_id >= 0) {
+            let batch = ProducerBatch {
+                first_seq: h.base_sequence,
+                last_seq: h.base_sequence.saturating_add(h.last_offset_delta as i32),
+                base_offset: h.base_offset,
+                last_offset: h.last_offset(),
+            };
+            producers.record(h.producer_id, h.producer_epoch, batch);
+        }
+    }
+
+    /// Rebuilds producer state from the whole log (on open; blocking).
+    pub fn rebuild_producer_state(&self) {
+        let mut offset = self.log.log_start_offset();
+        let leo = self.log.log_end_offset();
+        while offset < leo {
+            let Ok(bytes) = self.log.read_batches(offset, u64::MAX, 8 * 1024 * 1024) else {
+                return;
+            };
+            let Ok(batches) = crate::storage::decode_batches(&bytes) else {
+                return;
+            };
+            let Some((last, _)) = batches.last() else {
+                return;
+            };
+            offset = last.last_offset() + 1;
+            self.observe_batches(&bytes);
+        }
     }
 
     /// Appends a leader's batches as follower (blocking).
     pub fn append_replicated(&self, batches: &[u8]) -> Result<u64, crate::storage::LogError> {
         let leo = self.log.append_raw(batches)?;
+        // A follower keeps producer state too, so it dedups after a failover.
+        self.observe_batches(batches);
         self.leo.send_replace(leo);
         Ok(leo)
     }
@@ -367,6 +468,10 @@ impl Partition {
     pub fn truncate_to(&self, offset: u64) -> Result<(), crate::storage::LogError> {
         tracing::info!(topic = %self.topic, partition = self.partition, offset, leo = self.log.log_end_offset(), "truncating divergent suffix");
         self.log.truncate_to(offset)?;
+        self.producers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .truncate(offset);
         self.leo.send_replace(self.log.log_end_offset());
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! broker leads, forward the rest to their leaders, answer per record.
 
 use super::broker::Broker;
-use super::partition::Partition;
+use super::partition::{AppendOutcome, Partition};
 use super::partitioner::partition_for_key;
 use crate::error::BrokerError;
 use crate::storage::RecordIn;
@@ -64,6 +64,22 @@ pub async fn produce(
         groups.entry(p).or_default().push((i, rec, r));
     }
     let leader_epoch = req.leader_epoch;
+    let producer = match (req.producer_id, req.producer_epoch, req.base_sequence) {
+        (None, None, None) => None,
+        (Some(id), Some(epoch), Some(seq)) if id >= 0 && epoch >= 0 && seq >= 0 => {
+            if strict_partition.is_none() {
+                return Err(BrokerError::InvalidRequest(
+                    "idempotent batches go to the partition endpoint /v1/topics/{topic}/partitions/{p}/records".into(),
+                ));
+            }
+            Some((id, epoch, seq))
+        }
+        _ => {
+            return Err(BrokerError::InvalidRequest(
+                "send producer_id, producer_epoch and base_sequence together, each >= 0".into(),
+            ))
+        }
+    };
     let timeout = Duration::from_millis(
         req.timeout_ms
             .unwrap_or(broker.config.produce_timeout_ms)
@@ -77,6 +93,7 @@ pub async fn produce(
         async move {
             let idx: Vec<usize> = group.iter().map(|(i, ..)| *i).collect();
             let opts = ProduceOptions {
+                producer,
                 acks,
                 timeout,
                 strict: strict_partition.is_some(),
@@ -131,6 +148,8 @@ struct ProduceOptions {
     /// Strict partition endpoint: no forwarding.
     strict: bool,
     leader_epoch: Option<u32>,
+    /// Idempotent producer (id, epoch, first sequence).
+    producer: Option<(i64, i16, i32)>,
 }
 
 async fn produce_partition(
@@ -145,12 +164,13 @@ async fn produce_partition(
         timeout,
         strict,
         leader_epoch,
+        producer,
     } = opts;
     match broker.leader_replica(topic, p) {
         Ok(part) => {
             Broker::check_leader_epoch(&part, leader_epoch)?;
             let records: Vec<RecordIn> = group.into_iter().map(|(_, r, _)| r).collect();
-            append_local(broker, &part, records, acks, timeout).await
+            append_local(broker, &part, records, acks, timeout, producer).await
         }
         Err(BrokerError::NotLeader {
             leader_url: Some(url),
@@ -168,6 +188,9 @@ async fn produce_partition(
                 acks: Some(serde_json::Value::String(acks.label().into())),
                 timeout_ms: Some(timeout.as_millis() as u64),
                 leader_epoch: None,
+                producer_id: None,
+                producer_epoch: None,
+                base_sequence: None,
             };
             let res = broker
                 .peers
@@ -223,6 +246,7 @@ async fn append_local(
     records: Vec<RecordIn>,
     acks: Acks,
     timeout: Duration,
+    producer: Option<(i64, i16, i32)>,
 ) -> Result<Vec<i64>, BrokerError> {
     let me = broker.require_id()?;
     let state = part.state();
@@ -250,7 +274,8 @@ async fn append_local(
         .map(|r| r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len))
         .sum();
     let task_part = part.clone();
-    let append = tokio::task::spawn_blocking(move || task_part.append(&records, now_ms()));
+    let append =
+        tokio::task::spawn_blocking(move || task_part.append(&records, now_ms(), producer));
     if acks == Acks::None {
         // acks=0: the producer does not wait; failures are only logged.
         let (part, broker) = (part.clone(), broker.clone());
@@ -275,10 +300,35 @@ async fn append_local(
         });
         return Ok(vec![-1; n]);
     }
-    let info = append
+    let outcome = append
         .await
         .map_err(|e| BrokerError::Internal(format!("append task: {e}")))??;
-    broker.notify_appended();
+    let (base_offset, last_offset) = match outcome {
+        AppendOutcome::Appended(info) => {
+            broker.notify_appended();
+            (info.base_offset, info.last_offset)
+        }
+        // A retry of a batch already written: its original offsets, once committed.
+        AppendOutcome::Duplicate { base_offset, last_offset } => (base_offset, last_offset),
+        AppendOutcome::OutOfOrder { expected } => {
+            return Err(BrokerError::OutOfOrderSequence(format!(
+                "{}-{}: the producer's next sequence number is {expected}; a batch is missing",
+                part.topic, part.partition
+            )))
+        }
+        AppendOutcome::FencedEpoch { current } => {
+            return Err(BrokerError::InvalidProducerEpoch(format!(
+                "{}-{}: producer epoch is older than the current {current}; this producer was fenced",
+                part.topic, part.partition
+            )))
+        }
+    };
+    let info = crate::storage::AppendInfo {
+        base_offset,
+        last_offset,
+        log_append_time: -1,
+        batch_bytes: 0,
+    };
     part.maybe_advance_hw(me);
     if acks == Acks::All {
         let hw = part.wait_hw_above(info.last_offset, timeout).await;

@@ -125,6 +125,7 @@ impl ReplicaManager {
                         state.clone(),
                         settings.clone(),
                     ));
+                    part.rebuild_producer_state();
                     part.update(state, settings, me);
                     self.replicas
                         .write()

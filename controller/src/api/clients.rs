@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
             get(describe_topic).delete(delete_topic),
         )
         .route("/v1/topics/{name}/partitions", post(add_partitions))
+        .route("/v1/producer-ids", post(allocate_producer_id))
 }
 
 async fn read_point(state: &AppState, opts: &ReadOptions) -> Result<(), ControllerError> {
@@ -94,5 +95,17 @@ async fn add_partitions(
 ) -> Result<Json<TopicDescription>, ControllerError> {
     Ok(Json(
         state.svc.add_partitions(&name, req.count, client).await?,
+    ))
+}
+
+/// `POST /v1/producer-ids`: a new producer id for an idempotent producer
+/// (epoch 0; brokers fence older epochs of the same id).
+async fn allocate_producer_id(
+    State(state): State<AppState>,
+    ClientIdentity(client): ClientIdentity,
+) -> Result<Json<Value>, ControllerError> {
+    let producer_id = state.svc.allocate_producer_id(client).await?;
+    Ok(Json(
+        json!({ "producer_id": producer_id, "producer_epoch": 0 }),
     ))
 }

@@ -64,6 +64,7 @@ fn header_for(
         cluster_id: state.image.cluster_id.clone(),
         offset: state.image.offset,
         last_record_offset: state.image.last_record_offset,
+        next_producer_id: state.image.next_producer_id,
     }
 }
 

@@ -68,6 +68,8 @@ pub enum Command {
     },
     /// Moves leadership back to preferred replicas that are in sync.
     ElectPreferredLeaders,
+    /// Hands out a new producer id (Kafka's InitProducerId, no transactions).
+    AllocateProducerId,
     AlterPartition {
         broker_id: BrokerId,
         broker_epoch: BrokerEpoch,
@@ -96,6 +98,9 @@ pub enum Outcome {
     Partition {
         topic: TopicName,
         partition: PartitionId,
+    },
+    ProducerId {
+        producer_id: u64,
     },
 }
 

@@ -464,6 +464,19 @@ impl MetadataService {
         })
     }
 
+    /// A fresh producer id, committed through the metadata log.
+    pub async fn allocate_producer_id(
+        &self,
+        client: Option<ClientRef>,
+    ) -> Result<u64, ControllerError> {
+        match self.write(client, Command::AllocateProducerId).await? {
+            Outcome::ProducerId { producer_id } => Ok(producer_id),
+            other => Err(ControllerError::Internal(format!(
+                "producer id allocation answered {other:?}"
+            ))),
+        }
+    }
+
     /// Controlled shutdown: fences the broker now (moving its leaderships and
     /// ISR seats) instead of waiting for its session to expire.
     pub async fn controlled_shutdown(

@@ -159,6 +159,16 @@ impl ControllerState {
             Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
             Command::RegisterBroker(req) => self.register_broker(offset, req),
             Command::ElectPreferredLeaders => Ok((self.preferred_elections(), Outcome::Done)),
+            Command::AllocateProducerId => {
+                let producer_id = self.image.next_producer_id;
+                let next = producer_id.checked_add(1).ok_or_else(|| {
+                    Rejection::new(ErrorCode::UnknownServerError, "producer ids are exhausted")
+                })?;
+                Ok((
+                    vec![MetadataRecord::ProducerIds { next }],
+                    Outcome::ProducerId { producer_id },
+                ))
+            }
             Command::FenceBroker { broker_id, epoch } => {
                 Ok((self.fence(*broker_id, *epoch), Outcome::Done))
             }

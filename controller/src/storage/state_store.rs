@@ -26,6 +26,8 @@ pub struct StateHeader {
     pub cluster_id: Option<String>,
     pub offset: u64,
     pub last_record_offset: u64,
+    #[serde(default)]
+    pub next_producer_id: u64,
 }
 
 /// A topic without its partitions (those are stored one per key).
@@ -127,6 +129,7 @@ impl StateStore {
         state.image.cluster_id = header.cluster_id.clone();
         state.image.offset = header.offset;
         state.image.last_record_offset = header.last_record_offset;
+        state.image.next_producer_id = header.next_producer_id;
         Ok((state, header))
     }
 
@@ -166,7 +169,7 @@ impl StateStore {
         r: &MetadataRecord,
     ) -> Result<(), StorageError> {
         match r {
-            MetadataRecord::ClusterId { .. } => {}
+            MetadataRecord::ClusterId { .. } | MetadataRecord::ProducerIds { .. } => {}
             MetadataRecord::RegisterBroker(BrokerRegistration { id, .. })
             | MetadataRecord::FenceBroker { broker_id: id, .. }
             | MetadataRecord::UnfenceBroker { broker_id: id, .. } => {
@@ -330,6 +333,7 @@ mod tests {
             cluster_id: s.image.cluster_id.clone(),
             offset: s.image.offset,
             last_record_offset: s.image.last_record_offset,
+            next_producer_id: s.image.next_producer_id,
             ..Default::default()
         };
         store.persist(&s, &applied, &header).unwrap();
