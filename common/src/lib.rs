@@ -5,6 +5,7 @@
 //! - [`api`]: public REST request/response bodies (see `shared/design/API.md`).
 //! - [`metadata`]: metadata-log records, deltas and the image brokers and controllers
 //!   replay them into (Kafka's `__cluster_metadata` model).
+//! - [`partitioner`]: Kafka's murmur2 key partitioner.
 //! - [`records`]: broker REST bodies (produce, fetch, offsets, metadata) and the
 //!   key/value encoding rules.
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
@@ -16,6 +17,7 @@ pub mod body;
 pub mod error;
 pub mod internal;
 pub mod metadata;
+pub mod partitioner;
 pub mod records;
 pub mod settings;
 pub mod telemetry;

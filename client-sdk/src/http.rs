@@ -1,0 +1,53 @@
+//! One HTTP call with the cluster's error body decoded.
+
+use crate::error::FerryError;
+use ferry_common::ErrorBody;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// A reqwest client that does not follow redirects (we follow leader hints ourselves).
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap_or_default()
+}
+
+/// Sends `body` with `method` to `url`; a failure after the request went out
+/// is `OutcomeUnknown` for writes.
+pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Req>,
+) -> Result<Resp, FerryError> {
+    let write = method != reqwest::Method::GET;
+    let mut req = http.request(method, url);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req.send().await.map_err(|e| {
+        if e.is_connect() || !write {
+            FerryError::Transport(format!("{url}: {e}"))
+        } else {
+            FerryError::OutcomeUnknown(format!("{url}: {e}"))
+        }
+    })?;
+    let status = res.status();
+    let bytes = res
+        .bytes()
+        .await
+        .map_err(|e| FerryError::Transport(format!("{url}: {e}")))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| FerryError::Transport(format!("{url}: unexpected answer: {e}")));
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(b) => Err(b.into()),
+        Err(_) => Err(FerryError::Transport(format!("{url} answered {status}"))),
+    }
+}

@@ -1,0 +1,353 @@
+//! The producer: per-partition batching with linger, Kafka's partitioner,
+//! acks, retries with metadata refresh, idempotence, bounded memory.
+//!
+//! Each partition has its own queue and at most one request in flight, so
+//! records of a partition are written in send order even across retries; with
+//! idempotence (the default with acks=all) a retried batch keeps its sequence
+//! numbers, so the broker writes it once.
+
+use crate::admin::AdminClient;
+use crate::error::FerryError;
+use crate::http;
+use crate::metadata::MetadataCache;
+use ferry_common::partitioner::partition_for_key;
+use ferry_common::records::{
+    bytes_to_json, Acks, ProduceRecord, ProduceRequest, ProduceResponse, ProduceResult,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
+
+/// Producer settings (Kafka's names where they exist).
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Broker URLs to read metadata from.
+    pub brokers: Vec<String>,
+    /// Controller URLs, for the idempotent producer id.
+    pub controllers: Vec<String>,
+    pub acks: Acks,
+    /// Wait up to this long to fill a batch.
+    pub linger_ms: u64,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// Records buffered before `send` waits (backpressure).
+    pub buffer_records: usize,
+    /// Attempts per batch before its records fail.
+    pub retries: u32,
+    pub retry_backoff_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Idempotence: on by default with acks=all, as in Kafka.
+    pub idempotence: bool,
+}
+
+impl ProducerConfig {
+    pub fn new(brokers: Vec<String>, controllers: Vec<String>) -> Self {
+        ProducerConfig {
+            brokers,
+            controllers,
+            acks: Acks::All,
+            linger_ms: 5,
+            batch_size: 500,
+            buffer_records: 100_000,
+            retries: 20,
+            retry_backoff_ms: 100,
+            request_timeout_ms: 30_000,
+            idempotence: true,
+        }
+    }
+}
+
+/// Where a record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub partition: u32,
+    /// -1 with acks=0.
+    pub offset: i64,
+}
+
+/// Resolves when the record is acknowledged or has failed.
+pub type DeliveryFuture = oneshot::Receiver<Result<RecordMetadata, FerryError>>;
+
+struct Pending {
+    record: ProduceRecord,
+    done: oneshot::Sender<Result<RecordMetadata, FerryError>>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+struct Shared {
+    config: ProducerConfig,
+    http: reqwest::Client,
+    metadata: MetadataCache,
+    producer: Option<(i64, i16)>,
+}
+
+/// An async producer; cheap to share behind an `Arc`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), ferry_client::FerryError> {
+/// use ferry_client::{Producer, ProducerConfig};
+/// let cfg = ProducerConfig::new(vec!["http://127.0.0.1:7201".into()], vec!["http://127.0.0.1:7101".into()]);
+/// let producer = Producer::connect(cfg).await?;
+/// let delivery = producer.send("orders", Some(b"customer-7".to_vec()), b"{\"total\": 12}".to_vec()).await?;
+/// let meta = delivery.await.map_err(|_| ferry_client::FerryError::Config("producer closed".into()))??;
+/// println!("written to partition {} at offset {}", meta.partition, meta.offset);
+/// producer.flush().await;
+/// # Ok(()) }
+/// ```
+pub struct Producer {
+    shared: Arc<Shared>,
+    queues: Mutex<HashMap<(String, u32), mpsc::UnboundedSender<Pending>>>,
+    buffer: Arc<Semaphore>,
+    sticky: AtomicU32,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Producer {
+    /// Connects; with idempotence, obtains a producer id from the controllers.
+    pub async fn connect(config: ProducerConfig) -> Result<Producer, FerryError> {
+        if config.brokers.is_empty() {
+            return Err(FerryError::Config("no broker URL configured".into()));
+        }
+        let idempotent = config.idempotence && config.acks == Acks::All;
+        let producer = if idempotent {
+            Some(
+                AdminClient::new(config.controllers.clone())
+                    .allocate_producer_id()
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let http = http::client(Duration::from_millis(config.request_timeout_ms + 5_000));
+        let buffer = Arc::new(Semaphore::new(config.buffer_records.max(1)));
+        let shared = Arc::new(Shared {
+            metadata: MetadataCache::new(config.brokers.clone(), http.clone()),
+            http,
+            producer,
+            config,
+        });
+        Ok(Producer {
+            shared,
+            queues: Mutex::new(HashMap::new()),
+            buffer,
+            sticky: AtomicU32::new(0),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Queues a record; waits while `buffer_records` records are in flight.
+    /// The key picks the partition as Kafka's producer would.
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<DeliveryFuture, FerryError> {
+        let partitions = self.partitions(topic).await?;
+        let partition = match &key {
+            Some(k) => partition_for_key(k, partitions),
+            None => {
+                self.sticky.fetch_add(1, Ordering::Relaxed)
+                    / self.shared.config.batch_size.max(1) as u32
+                    % partitions
+            }
+        };
+        self.send_to(topic, partition, key, value).await
+    }
+
+    /// Queues a record for an explicit partition.
+    pub async fn send_to(
+        &self,
+        topic: &str,
+        partition: u32,
+        key: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<DeliveryFuture, FerryError> {
+        let permit = self
+            .buffer
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| FerryError::Config("producer closed".into()))?;
+        let (k, kb) = bytes_to_json(key.as_deref());
+        let (v, vb) = bytes_to_json(Some(&value));
+        let record = ProduceRecord {
+            key: k.map(serde_json::Value::String),
+            key_b64: kb,
+            value: Some(v.map_or(serde_json::Value::Null, serde_json::Value::String)),
+            value_b64: vb,
+            ..Default::default()
+        };
+        let (tx, rx) = oneshot::channel();
+        let queue = self.queue(topic, partition).await;
+        queue
+            .send(Pending {
+                record,
+                done: tx,
+                _permit: permit,
+            })
+            .map_err(|_| FerryError::Config("producer closed".into()))?;
+        Ok(rx)
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<u32, FerryError> {
+        let mut last = None;
+        for attempt in 0..self.shared.config.retries.max(1) {
+            match self.shared.metadata.partitions(topic).await {
+                Ok(n) if n > 0 => return Ok(n),
+                Ok(_) => {}
+                Err(e) if e.is_retriable() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+            self.shared.metadata.invalidate(topic);
+            tokio::time::sleep(Duration::from_millis(
+                self.shared.config.retry_backoff_ms * u64::from(attempt + 1),
+            ))
+            .await;
+        }
+        Err(last.unwrap_or_else(|| FerryError::Transport(format!("no metadata for topic {topic}"))))
+    }
+
+    async fn queue(&self, topic: &str, partition: u32) -> mpsc::UnboundedSender<Pending> {
+        let mut queues = self.queues.lock().await;
+        if let Some(q) = queues.get(&(topic.to_string(), partition)) {
+            return q.clone();
+        }
+        // Unbounded channel, bounded by the buffer semaphore above.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(partition_loop(
+            self.shared.clone(),
+            topic.to_string(),
+            partition,
+            rx,
+        ));
+        self.tasks.lock().await.push(task);
+        queues.insert((topic.to_string(), partition), tx.clone());
+        tx
+    }
+
+    /// Waits until every record sent so far is acknowledged or failed.
+    pub async fn flush(&self) {
+        let all = self.shared.config.buffer_records.max(1) as u32;
+        if let Ok(p) = self.buffer.acquire_many(all).await {
+            drop(p);
+        }
+    }
+}
+
+/// One partition's sender: batches with linger, one request in flight.
+async fn partition_loop(
+    shared: Arc<Shared>,
+    topic: String,
+    partition: u32,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+) {
+    let mut next_sequence: i32 = 0;
+    let linger = Duration::from_millis(shared.config.linger_ms);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < shared.config.batch_size.max(1) {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(p)) => batch.push(p),
+                _ => break,
+            }
+        }
+        let base_sequence = next_sequence;
+        next_sequence = next_sequence.wrapping_add(batch.len() as i32);
+        let result = send_batch(&shared, &topic, partition, &batch, base_sequence).await;
+        match result {
+            Ok(offsets) => {
+                for (p, offset) in batch.into_iter().zip(offsets) {
+                    let _ = p
+                        .done
+                        .send(offset.map(|offset| RecordMetadata { partition, offset }));
+                }
+            }
+            Err(e) => {
+                for p in batch {
+                    let _ = p.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Sends one batch to the partition leader, retrying retriable failures with
+/// the same sequence numbers. Answers one result per record.
+async fn send_batch(
+    shared: &Shared,
+    topic: &str,
+    partition: u32,
+    batch: &[Pending],
+    base_sequence: i32,
+) -> Result<Vec<Result<i64, FerryError>>, FerryError> {
+    let cfg = &shared.config;
+    let req = ProduceRequest {
+        records: batch.iter().map(|p| p.record.clone()).collect(),
+        acks: Some(serde_json::Value::String(cfg.acks.label().into())),
+        timeout_ms: Some(cfg.request_timeout_ms),
+        leader_epoch: None,
+        producer_id: shared.producer.map(|(id, _)| id),
+        producer_epoch: shared.producer.map(|(_, e)| e),
+        base_sequence: shared.producer.map(|_| base_sequence),
+    };
+    let mut last = FerryError::Transport("not sent".into());
+    for attempt in 0..cfg.retries.max(1) {
+        let leader = match shared.metadata.leader(topic, partition).await {
+            Ok(l) => l,
+            Err(e) => {
+                last = e;
+                shared.metadata.invalidate(topic);
+                tokio::time::sleep(Duration::from_millis(
+                    cfg.retry_backoff_ms * u64::from(attempt + 1),
+                ))
+                .await;
+                continue;
+            }
+        };
+        let url = format!("{leader}/v1/topics/{topic}/partitions/{partition}/records");
+        match http::call::<_, ProduceResponse>(
+            &shared.http,
+            reqwest::Method::POST,
+            &url,
+            Some(&req),
+        )
+        .await
+        {
+            Ok(res) => {
+                return Ok(res
+                    .offsets
+                    .into_iter()
+                    .map(|r| match r {
+                        ProduceResult::Ok { offset, .. } => Ok(offset),
+                        ProduceResult::Err {
+                            error_code,
+                            message,
+                            ..
+                        } => Err(FerryError::Api {
+                            code: error_code,
+                            message,
+                            leader_url: None,
+                        }),
+                    })
+                    .collect());
+            }
+            // Without idempotence a retry after an unknown outcome could duplicate.
+            Err(e @ FerryError::OutcomeUnknown(_)) if shared.producer.is_none() => return Err(e),
+            Err(e) if e.is_retriable() => {
+                tracing::debug!(topic, partition, error = %e, "produce failed; retrying");
+                last = e;
+                shared.metadata.invalidate(topic);
+                tokio::time::sleep(Duration::from_millis(
+                    cfg.retry_backoff_ms * u64::from(attempt + 1),
+                ))
+                .await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
