@@ -30,6 +30,8 @@ pub enum BrokerError {
     #[error("{0}")]
     LeaderNotAvailable(String),
     #[error("{0}")]
+    CoordinatorNotAvailable(String),
+    #[error("{0}")]
     FencedLeaderEpoch(String),
     #[error("{0}")]
     OutOfOrderSequence(String),
@@ -77,6 +79,7 @@ impl BrokerError {
                 ErrorCode::LeaderNotAvailable
             }
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
+            BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
             BrokerError::FencedLeaderEpoch(_) => ErrorCode::FencedLeaderEpoch,
             BrokerError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
             BrokerError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,

@@ -102,4 +102,34 @@ impl PeerClient {
             .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
         Err(PeerError::Api(body))
     }
+
+    /// Forwards a JSON request to another broker (the group coordinator) and
+    /// returns its answer as is.
+    pub async fn forward<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Req>,
+    ) -> Result<Resp, PeerError> {
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req
+            .send()
+            .await
+            .map_err(|e| PeerError::Transport(e.to_string()))?;
+        let status = res.status();
+        if status.is_success() {
+            return res
+                .json()
+                .await
+                .map_err(|e| PeerError::Transport(format!("bad answer from {url}: {e}")));
+        }
+        let body: ErrorBody = res
+            .json()
+            .await
+            .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
+        Err(PeerError::Api(body))
+    }
 }

@@ -344,3 +344,41 @@ mod tests {
         assert!(headers_from_json(Some(&json!(3))).is_err());
     }
 }
+
+/// One committed offset in `POST /v1/groups/{group}/offsets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetCommit {
+    pub topic: String,
+    pub partition: PartitionId,
+    /// The next offset the group will read.
+    pub offset: u64,
+    #[serde(default)]
+    pub metadata: Option<String>,
+}
+
+/// `POST /v1/groups/{group}/offsets`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetCommitRequest {
+    pub offsets: Vec<OffsetCommit>,
+}
+
+/// One committed offset as `GET /v1/groups/{group}/offsets` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: PartitionId,
+    pub offset: u64,
+    pub metadata: Option<String>,
+    pub commit_timestamp: i64,
+    /// High watermark minus the committed offset, when the answering broker knows the HW.
+    pub lag: Option<u64>,
+}
+
+/// `GET /v1/groups/{group}/offsets` (and the answer to a commit).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupOffsetsResponse {
+    pub group: String,
+    pub offsets: Vec<CommittedOffset>,
+}

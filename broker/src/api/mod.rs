@@ -2,12 +2,14 @@
 //!
 //! - [`records`]: produce, fetch, offsets (`/v1/topics/...`).
 //! - [`metadata`]: this broker's cached metadata (`/v1/metadata`).
+//! - [`groups`]: consumer-group committed offsets (`/v1/groups/...`).
 //! - [`replicas`]: local replica status, follower lag (`/v1/replicas`).
 //! - [`internal`]: metadata pushes from the controller (`/internal/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod error;
 pub mod extract;
+pub mod groups;
 pub mod internal;
 pub mod metadata;
 pub mod ops;
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(records::routes())
         .merge(metadata::routes())
         .merge(replicas::routes())
+        .merge(groups::routes())
         .merge(internal::routes())
         .merge(ops::routes())
         .fallback(|uri: axum::http::Uri| async move {

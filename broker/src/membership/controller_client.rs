@@ -173,6 +173,15 @@ impl ControllerClient {
         .await
     }
 
+    /// Creates a topic (used for the internal `__consumer_offsets` topic).
+    pub async fn create_topic(
+        &self,
+        req: &ferry_common::api::CreateTopicRequest,
+    ) -> Result<serde_json::Value, ControllerCallError> {
+        self.call(reqwest::Method::POST, "/v1/topics", Some(req))
+            .await
+    }
+
     /// The full metadata image from the active controller.
     pub async fn snapshot(&self) -> Result<MetadataImage, ControllerCallError> {
         self.call::<(), _>(reqwest::Method::GET, "/internal/v1/metadata/snapshot", None)

@@ -34,6 +34,7 @@ pub struct Broker {
     pub appended: tokio::sync::watch::Sender<u64>,
     pub sticky: StickyPartitioner,
     pub fetchers: ReplicaFetchers,
+    pub group_offsets: super::group_offsets::GroupOffsets,
 }
 
 impl Broker {
@@ -59,6 +60,7 @@ impl Broker {
             appended: tokio::sync::watch::channel(0).0,
             sticky: StickyPartitioner::default(),
             fetchers: ReplicaFetchers::default(),
+            group_offsets: Default::default(),
             config,
         })
     }

@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod fetch;
+pub mod group_offsets;
 pub mod leader_state;
 pub mod metadata_cache;
 pub mod partition;

@@ -240,7 +240,7 @@ fn forwarded_error(b: ferry_common::ErrorBody) -> BrokerError {
     }
 }
 
-async fn append_local(
+pub(crate) async fn append_local(
     broker: &Arc<Broker>,
     part: &Arc<Partition>,
     records: Vec<RecordIn>,

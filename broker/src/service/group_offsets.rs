@@ -1,0 +1,331 @@
+//! Consumer-group committed offsets, stored in the internal, replicated
+//! `__consumer_offsets` topic so they survive coordinator failover.
+//!
+//! A group's coordinator is the leader of partition `murmur2(group) % N` of
+//! that topic (Kafka's rule, with Kafka's hash). Commits are appended there with
+//! acks=all semantics; the coordinator keeps the latest value per
+//! (group, topic, partition) in memory, rebuilt from the partition (up to its
+//! high watermark) whenever it starts leading it in a new leader epoch.
+//! Requests reaching another broker are forwarded to the coordinator.
+
+use super::broker::Broker;
+use super::partition::Partition;
+use super::produce::{append_local, now_ms};
+use crate::error::BrokerError;
+use crate::storage::RecordIn;
+use ferry_common::api::CreateTopicRequest;
+use ferry_common::partitioner::partition_for_key;
+use ferry_common::records::{Acks, CommittedOffset, GroupOffsetsResponse, OffsetCommitRequest};
+use ferry_common::TopicName;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The internal topic holding committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Its partition count when this broker creates it.
+const OFFSETS_PARTITIONS: u32 = 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredCommit {
+    offset: u64,
+    metadata: Option<String>,
+    commit_timestamp: i64,
+}
+
+type GroupTable = BTreeMap<(String, u32), StoredCommit>;
+
+/// Loaded state of one coordinator partition.
+struct Loaded {
+    leader_epoch: u32,
+    groups: HashMap<String, GroupTable>,
+}
+
+/// The coordinator's in-memory view, per `__consumer_offsets` partition.
+#[derive(Default)]
+pub struct GroupOffsets {
+    loaded: Mutex<HashMap<u32, Loaded>>,
+}
+
+fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+    format!("{group}\u{0}{topic}\u{0}{partition}").into_bytes()
+}
+
+fn parse_key(key: &[u8]) -> Option<(String, String, u32)> {
+    let s = std::str::from_utf8(key).ok()?;
+    let mut it = s.split('\u{0}');
+    let (g, t, p) = (it.next()?, it.next()?, it.next()?.parse().ok()?);
+    Some((g.to_string(), t.to_string(), p))
+}
+
+/// Group ids follow topic-name rules so they are safe in URLs and keys.
+fn check_group(group: &str) -> Result<(), BrokerError> {
+    TopicName::new(group).map(|_| ()).map_err(|e| {
+        BrokerError::InvalidRequest(format!("group id '{group}' is not valid: {}", e.0))
+    })
+}
+
+/// Where a group's requests must go.
+enum Route {
+    Local(Arc<Partition>),
+    Remote(String),
+}
+
+async fn route(broker: &Arc<Broker>, group: &str) -> Result<Route, BrokerError> {
+    let topic = TopicName::new(OFFSETS_TOPIC).map_err(|e| BrokerError::Internal(e.0))?;
+    let Some(t) = broker.metadata.topic(&topic) else {
+        ensure_offsets_topic(broker).await;
+        return Err(BrokerError::CoordinatorNotAvailable(
+            "the __consumer_offsets topic is being created; retry".into(),
+        ));
+    };
+    let p = partition_for_key(group.as_bytes(), t.partitions.len() as u32);
+    match broker.leader_replica(&topic, p) {
+        Ok(part) => Ok(Route::Local(part)),
+        Err(BrokerError::NotLeader {
+            leader_url: Some(url),
+            ..
+        }) => Ok(Route::Remote(url)),
+        Err(e) => Err(BrokerError::CoordinatorNotAvailable(format!(
+            "the coordinator of group '{group}' is not available: {e}"
+        ))),
+    }
+}
+
+/// Asks the controller for `__consumer_offsets` (RF up to 3); "already exists" is fine.
+async fn ensure_offsets_topic(broker: &Arc<Broker>) {
+    let brokers = broker.metadata.read(|i| i.unfenced_brokers().count()) as i64;
+    let rf = brokers.clamp(1, 3);
+    let mut configs = BTreeMap::new();
+    configs.insert("retention.ms".to_string(), "-1".to_string());
+    configs.insert(
+        "min.insync.replicas".to_string(),
+        if rf >= 3 { "2" } else { "1" }.to_string(),
+    );
+    let req = CreateTopicRequest {
+        name: OFFSETS_TOPIC.into(),
+        partitions: i64::from(OFFSETS_PARTITIONS),
+        replication_factor: rf,
+        configs,
+    };
+    if let Err(e) = broker.controller.create_topic(&req).await {
+        tracing::debug!(error = %e, "creating __consumer_offsets");
+    }
+}
+
+impl GroupOffsets {
+    /// Runs `f` on the loaded state of `part`, (re)loading it from the log first
+    /// when this leader epoch has not loaded it yet.
+    async fn with_loaded<R>(
+        &self,
+        part: &Arc<Partition>,
+        f: impl FnOnce(&mut Loaded) -> R,
+    ) -> Result<R, BrokerError> {
+        let epoch = part.state().leader_epoch;
+        let fresh = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&part.partition)
+            .is_some_and(|l| l.leader_epoch == epoch);
+        if !fresh {
+            // A new leader's HW trails its log until the followers fetch from it:
+            // load only once everything it holds is committed, never a prefix.
+            let leo = part.log.log_end_offset();
+            if part.high_watermark() < leo
+                && part.wait_hw_above(leo - 1, Duration::from_secs(5)).await < leo
+            {
+                return Err(BrokerError::CoordinatorNotAvailable(
+                    "the group coordinator is still loading offsets; retry".into(),
+                ));
+            }
+            let (p2, hw) = (part.clone(), part.high_watermark());
+            let groups = tokio::task::spawn_blocking(move || load(&p2, hw))
+                .await
+                .map_err(|e| BrokerError::Internal(e.to_string()))??;
+            self.loaded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    part.partition,
+                    Loaded {
+                        leader_epoch: epoch,
+                        groups,
+                    },
+                );
+        }
+        let mut map = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let loaded = map
+            .get_mut(&part.partition)
+            .ok_or_else(|| BrokerError::Internal("offsets cache vanished".into()))?;
+        Ok(f(loaded))
+    }
+}
+
+/// Replays a coordinator partition up to `hw`: the last commit per key wins.
+fn load(part: &Partition, hw: u64) -> Result<HashMap<String, GroupTable>, BrokerError> {
+    let mut groups: HashMap<String, GroupTable> = HashMap::new();
+    let mut offset = part.log.log_start_offset();
+    while offset < hw {
+        let records = part.log.read(offset, hw, 10_000, 8 * 1024 * 1024)?;
+        let Some(last) = records.last() else { break };
+        offset = last.offset + 1;
+        for r in records {
+            let (Some(key), Some(value)) = (r.key.as_deref().and_then(parse_key), r.value) else {
+                continue;
+            };
+            let Ok(commit) = serde_json::from_slice::<StoredCommit>(&value) else {
+                continue;
+            };
+            groups
+                .entry(key.0)
+                .or_default()
+                .insert((key.1, key.2), commit);
+        }
+    }
+    Ok(groups)
+}
+
+/// Commits `req` for `group`; answers the group's offsets after the commit.
+pub async fn commit(
+    broker: &Arc<Broker>,
+    group: &str,
+    req: OffsetCommitRequest,
+) -> Result<GroupOffsetsResponse, BrokerError> {
+    check_group(group)?;
+    if req.offsets.is_empty() {
+        return Err(BrokerError::InvalidRequest("offsets is empty".into()));
+    }
+    for o in &req.offsets {
+        let topic = Broker::topic_name(&o.topic)?;
+        if broker.metadata.partition(&topic, o.partition).is_none() {
+            return Err(broker.unknown(&topic, o.partition));
+        }
+    }
+    let part = match route(broker, group).await? {
+        Route::Local(p) => p,
+        Route::Remote(url) => {
+            return forward(
+                broker,
+                reqwest::Method::POST,
+                &format!("{url}/v1/groups/{group}/offsets"),
+                Some(&req),
+            )
+            .await
+        }
+    };
+    let now = now_ms();
+    let records: Vec<RecordIn> = req
+        .offsets
+        .iter()
+        .map(|o| RecordIn {
+            timestamp: now,
+            key: Some(record_key(group, &o.topic, o.partition)),
+            value: serde_json::to_vec(&StoredCommit {
+                offset: o.offset,
+                metadata: o.metadata.clone(),
+                commit_timestamp: now,
+            })
+            .ok(),
+            headers: Vec::new(),
+        })
+        .collect();
+    // Load first, so the cache reflects the log before this commit is added to it.
+    broker.group_offsets.with_loaded(&part, |_| ()).await?;
+    append_local(
+        broker,
+        &part,
+        records,
+        Acks::All,
+        Duration::from_millis(broker.config.produce_timeout_ms),
+        None,
+    )
+    .await?;
+    broker
+        .group_offsets
+        .with_loaded(&part, |l| {
+            let table = l.groups.entry(group.to_string()).or_default();
+            for o in &req.offsets {
+                let c = StoredCommit {
+                    offset: o.offset,
+                    metadata: o.metadata.clone(),
+                    commit_timestamp: now,
+                };
+                table.insert((o.topic.clone(), o.partition), c);
+            }
+        })
+        .await?;
+    fetch(broker, group, None).await
+}
+
+/// The committed offsets of `group` (optionally one topic), with lag where
+/// this broker knows the partition's high watermark.
+pub async fn fetch(
+    broker: &Arc<Broker>,
+    group: &str,
+    topic: Option<&str>,
+) -> Result<GroupOffsetsResponse, BrokerError> {
+    check_group(group)?;
+    let part = match route(broker, group).await? {
+        Route::Local(p) => p,
+        Route::Remote(url) => {
+            let q = topic.map(|t| format!("?topic={t}")).unwrap_or_default();
+            return forward::<()>(
+                broker,
+                reqwest::Method::GET,
+                &format!("{url}/v1/groups/{group}/offsets{q}"),
+                None,
+            )
+            .await;
+        }
+    };
+    let table = broker
+        .group_offsets
+        .with_loaded(&part, |l| l.groups.get(group).cloned().unwrap_or_default())
+        .await?;
+    let offsets = table
+        .into_iter()
+        .filter(|((t, _), _)| topic.is_none_or(|x| x == t))
+        .map(|((t, p), c)| {
+            let hw = TopicName::new(t.clone())
+                .ok()
+                .and_then(|n| broker.replicas.get(&n, p))
+                .filter(|r| r.state().leader == broker.id())
+                .map(|r| r.high_watermark());
+            CommittedOffset {
+                lag: hw.map(|h| h.saturating_sub(c.offset)),
+                topic: t,
+                partition: p,
+                offset: c.offset,
+                metadata: c.metadata,
+                commit_timestamp: c.commit_timestamp,
+            }
+        })
+        .collect();
+    Ok(GroupOffsetsResponse {
+        group: group.to_string(),
+        offsets,
+    })
+}
+
+async fn forward<Req: Serialize>(
+    broker: &Arc<Broker>,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Req>,
+) -> Result<GroupOffsetsResponse, BrokerError> {
+    broker
+        .peers
+        .forward(method, url, body)
+        .await
+        .map_err(|e| match e {
+            crate::peer_client::PeerError::Api(b) => BrokerError::CoordinatorNotAvailable(format!(
+                "from the coordinator: {}: {}",
+                b.error_code, b.message
+            )),
+            crate::peer_client::PeerError::Transport(m) => {
+                BrokerError::CoordinatorNotAvailable(format!("coordinator unreachable: {m}"))
+            }
+        })
+}

@@ -1,0 +1,136 @@
+//! Committed group offsets: stored in the replicated `__consumer_offsets`
+//! topic, answered by any broker, surviving the coordinator's SIGKILL.
+
+mod common;
+
+use common::{start, wait_for};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator_failover() {
+    let tc = start(
+        1,
+        3,
+        &[("broker_session_timeout_ms", "2000")],
+        &[
+            ("heartbeat_interval_ms", "250"),
+            ("replica_lag_time_max_ms", "2000"),
+        ],
+    )
+    .await;
+    tc.create_topic("events", 2, 3, json!({})).await;
+    let (s, v) = tc.post(&format!("{}/v1/topics/events/records", tc.url("broker-1")), &json!({"records": [{"value": "a", "partition": 0}, {"value": "b", "partition": 0}, {"value": "c", "partition": 1}]})).await;
+    assert_eq!(s, 200, "{v}");
+
+    let commit = json!({"offsets": [{"topic": "events", "partition": 0, "offset": 1, "metadata": "m"}, {"topic": "events", "partition": 1, "offset": 1}]});
+    // The offsets topic is created on first use: retriable until it exists.
+    let committed = wait_for(Duration::from_secs(30), || async {
+        let (s, v) = tc
+            .post(
+                &format!("{}/v1/groups/billing/offsets", tc.url("broker-1")),
+                &commit,
+            )
+            .await;
+        if s != 200 {
+            assert_eq!(v["retriable"], true, "{v}");
+        }
+        (s == 200).then_some(v)
+    })
+    .await
+    .expect("commit accepted");
+    assert_eq!(
+        committed["offsets"].as_array().unwrap().len(),
+        2,
+        "{committed}"
+    );
+
+    for b in ["broker-1", "broker-2", "broker-3"] {
+        let (s, v) = tc
+            .get(&format!(
+                "{}/v1/groups/billing/offsets?topic=events",
+                tc.url(b)
+            ))
+            .await;
+        assert_eq!(s, 200, "{b}: {v}");
+        let p0 = v["offsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["partition"] == 0)
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (p0["offset"].as_u64(), p0["metadata"].as_str()),
+            (Some(1), Some("m")),
+            "{b}: {v}"
+        );
+    }
+
+    // Kill the coordinator: the offsets live on in the replicated topic.
+    let (_, meta) = tc
+        .get(&format!(
+            "{}/v1/metadata?topics=__consumer_offsets",
+            tc.url("broker-1")
+        ))
+        .await;
+    let n = meta["topics"][0]["partitions"].as_array().unwrap().len() as u32;
+    let p = ferry_common::partitioner::partition_for_key(b"billing", n) as usize;
+    let coordinator = format!("broker-{}", meta["topics"][0]["partitions"][p]["leader"]);
+    tc.cluster.kill(&coordinator).unwrap();
+    let survivor = ["broker-1", "broker-2", "broker-3"]
+        .into_iter()
+        .find(|b| *b != coordinator)
+        .unwrap();
+    let after = wait_for(Duration::from_secs(30), || async {
+        let (s, v) = tc
+            .get(&format!("{}/v1/groups/billing/offsets", tc.url(survivor)))
+            .await;
+        (s == 200).then_some(v)
+    })
+    .await
+    .expect("a new coordinator answers");
+    let offsets: Vec<(u64, u64)> = after["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_u64().unwrap(),
+                o["offset"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(offsets, vec![(0, 1), (1, 1)], "{after}");
+
+    // Bad input gets its code.
+    let bad = |v: Value| v["error_code"].as_str().unwrap_or_default().to_string();
+    let (_, v) = tc
+        .post(
+            &format!("{}/v1/groups/billing/offsets", tc.url(survivor)),
+            &json!({"offsets": []}),
+        )
+        .await;
+    assert_eq!(bad(v), "INVALID_REQUEST");
+    let (_, v) = tc
+        .post(
+            &format!("{}/v1/groups/billing/offsets", tc.url(survivor)),
+            &json!({"offsets": [{"topic": "nope", "partition": 0, "offset": 1}]}),
+        )
+        .await;
+    assert_eq!(bad(v), "UNKNOWN_TOPIC_OR_PARTITION");
+    let (_, v) = tc
+        .post(
+            &format!("{}/v1/groups/bad%20group/offsets", tc.url(survivor)),
+            &commit,
+        )
+        .await;
+    assert_eq!(bad(v), "INVALID_REQUEST");
+    let (_, v) = tc
+        .post(
+            &format!("{}/v1/groups/billing/offsets", tc.url(survivor)),
+            &json!({"offsets": [{"topic": "events", "partition": 0, "offset": -1}]}),
+        )
+        .await;
+    assert_eq!(bad(v), "INVALID_REQUEST");
+}
