@@ -60,6 +60,9 @@ pub enum BrokerError {
     /// Another broker or the controller failed.
     #[error("{0}")]
     Upstream(String),
+    /// Another broker's answer, passed on with its code.
+    #[error("{message}")]
+    Relayed { code: ErrorCode, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -88,6 +91,7 @@ impl BrokerError {
             BrokerError::NotEnoughReplicas(_) => ErrorCode::NotEnoughReplicas,
             BrokerError::TimedOut(_) => ErrorCode::RequestTimedOut,
             BrokerError::Storage(_) => ErrorCode::KafkaStorageError,
+            BrokerError::Relayed { code, .. } => *code,
             BrokerError::Upstream(_) | BrokerError::Internal(_) => ErrorCode::UnknownServerError,
         }
     }

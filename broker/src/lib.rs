@@ -113,6 +113,10 @@ pub async fn run(
                 broker.clone(),
                 stop_rx.clone(),
             )));
+            tasks.push(tokio::spawn(service::group_coordinator::expiry_loop(
+                broker.clone(),
+                stop_rx.clone(),
+            )));
             tasks.push(tokio::spawn(replication::isr::shrink_loop(
                 broker.clone(),
                 stop_rx.clone(),

@@ -25,6 +25,11 @@ impl MetadataCache {
         }
     }
 
+    /// The configured broker URLs.
+    pub fn brokers(&self) -> &[String] {
+        &self.brokers
+    }
+
     /// Re-reads `topic` from the first broker that answers.
     pub async fn refresh(&self, topic: &str) -> Result<(), FerryError> {
         let mut last = FerryError::Transport("no broker configured".into());

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     CoordinatorNotAvailable,
     OutOfOrderSequenceNumber,
     InvalidProducerEpoch,
+    UnknownMemberId,
+    IllegalGeneration,
 }
 
 impl ErrorCode {
@@ -77,6 +79,8 @@ impl ErrorCode {
             CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            UnknownMemberId => "UNKNOWN_MEMBER_ID",
+            IllegalGeneration => "ILLEGAL_GENERATION",
         }
     }
 
@@ -101,7 +105,9 @@ impl ErrorCode {
             | FencedLeaderEpoch
             | UnknownLeaderEpoch
             | OutOfOrderSequenceNumber
-            | InvalidProducerEpoch => 409,
+            | InvalidProducerEpoch
+            | IllegalGeneration => 409,
+            UnknownMemberId => 404,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
             UnsupportedMediaType => 415,

@@ -8,6 +8,7 @@
 //! - [`partitioner`]: Kafka's murmur2 key partitioner.
 //! - [`records`]: broker REST bodies (produce, fetch, offsets, metadata) and the
 //!   key/value encoding rules.
+//! - [`groups`]: consumer-group membership bodies.
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
 //! - [`body`]: JSON body rules (content types, parse errors).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod body;
 pub mod error;
+pub mod groups;
 pub mod internal;
 pub mod metadata;
 pub mod partitioner;

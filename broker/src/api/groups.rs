@@ -1,13 +1,16 @@
-//! Consumer-group committed offsets (`/v1/groups/{group}/offsets`); any broker
-//! answers, forwarding to the group's coordinator.
+//! Consumer groups: committed offsets and membership (join, heartbeat, leave,
+//! describe, list). Any broker answers, forwarding to the group's coordinator.
 
 use super::extract::{ApiJson, ApiQuery};
 use super::AppState;
 use crate::error::BrokerError;
-use crate::service::group_offsets;
+use crate::service::{group_coordinator, group_offsets};
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
+use ferry_common::groups::{
+    GroupDescription, GroupList, GroupListing, JoinGroupRequest, MemberAssignment,
+};
 use ferry_common::records::{GroupOffsetsResponse, OffsetCommitRequest};
 use serde::Deserialize;
 
@@ -39,4 +42,69 @@ async fn fetch(
     Ok(Json(
         group_offsets::fetch(&state.broker, &group, q.topic.as_deref()).await?,
     ))
+}
+
+pub fn membership_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/groups", axum::routing::get(list))
+        .route("/v1/groups/{group}", axum::routing::get(describe))
+        .route("/v1/groups/{group}/members", post(join))
+        .route(
+            "/v1/groups/{group}/members/{member}",
+            axum::routing::delete(leave),
+        )
+        .route(
+            "/v1/groups/{group}/members/{member}/heartbeat",
+            post(heartbeat),
+        )
+        .route("/internal/v1/groups", axum::routing::get(list_local))
+}
+
+async fn join(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    ApiJson(req): ApiJson<JoinGroupRequest>,
+) -> Result<Json<MemberAssignment>, BrokerError> {
+    Ok(Json(
+        group_coordinator::join(&state.broker, &group, req).await?,
+    ))
+}
+
+async fn heartbeat(
+    State(state): State<AppState>,
+    Path((group, member)): Path<(String, String)>,
+) -> Result<Json<MemberAssignment>, BrokerError> {
+    Ok(Json(
+        group_coordinator::heartbeat(&state.broker, &group, &member).await?,
+    ))
+}
+
+async fn leave(
+    State(state): State<AppState>,
+    Path((group, member)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, BrokerError> {
+    group_coordinator::leave(&state.broker, &group, &member).await?;
+    Ok(Json(
+        serde_json::json!({ "group": group, "member_id": member, "left": true }),
+    ))
+}
+
+async fn describe(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+) -> Result<Json<GroupDescription>, BrokerError> {
+    Ok(Json(
+        group_coordinator::describe(&state.broker, &group).await?,
+    ))
+}
+
+async fn list(State(state): State<AppState>) -> Json<GroupList> {
+    Json(GroupList {
+        groups: group_coordinator::list(&state.broker).await,
+    })
+}
+
+/// Groups coordinated by this broker (for `GET /v1/groups` on any broker).
+async fn list_local(State(state): State<AppState>) -> Json<Vec<GroupListing>> {
+    Json(state.broker.coordinator.list_local())
 }

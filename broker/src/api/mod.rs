@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata::routes())
         .merge(replicas::routes())
         .merge(groups::routes())
+        .merge(groups::membership_routes())
         .merge(internal::routes())
         .merge(ops::routes())
         .fallback(|uri: axum::http::Uri| async move {

@@ -35,6 +35,7 @@ pub struct Broker {
     pub sticky: StickyPartitioner,
     pub fetchers: ReplicaFetchers,
     pub group_offsets: super::group_offsets::GroupOffsets,
+    pub coordinator: super::group_coordinator::GroupCoordinator,
 }
 
 impl Broker {
@@ -61,6 +62,7 @@ impl Broker {
             sticky: StickyPartitioner::default(),
             fetchers: ReplicaFetchers::default(),
             group_offsets: Default::default(),
+            coordinator: Default::default(),
             config,
         })
     }

@@ -60,19 +60,19 @@ fn parse_key(key: &[u8]) -> Option<(String, String, u32)> {
 }
 
 /// Group ids follow topic-name rules so they are safe in URLs and keys.
-fn check_group(group: &str) -> Result<(), BrokerError> {
+pub(crate) fn check_group(group: &str) -> Result<(), BrokerError> {
     TopicName::new(group).map(|_| ()).map_err(|e| {
         BrokerError::InvalidRequest(format!("group id '{group}' is not valid: {}", e.0))
     })
 }
 
 /// Where a group's requests must go.
-enum Route {
+pub(crate) enum Route {
     Local(Arc<Partition>),
     Remote(String),
 }
 
-async fn route(broker: &Arc<Broker>, group: &str) -> Result<Route, BrokerError> {
+pub(crate) async fn route(broker: &Arc<Broker>, group: &str) -> Result<Route, BrokerError> {
     let topic = TopicName::new(OFFSETS_TOPIC).map_err(|e| BrokerError::Internal(e.0))?;
     let Some(t) = broker.metadata.topic(&topic) else {
         ensure_offsets_topic(broker).await;
@@ -271,7 +271,7 @@ pub async fn fetch(
         Route::Local(p) => p,
         Route::Remote(url) => {
             let q = topic.map(|t| format!("?topic={t}")).unwrap_or_default();
-            return forward::<()>(
+            return forward::<(), _>(
                 broker,
                 reqwest::Method::GET,
                 &format!("{url}/v1/groups/{group}/offsets{q}"),
@@ -309,21 +309,22 @@ pub async fn fetch(
     })
 }
 
-async fn forward<Req: Serialize>(
+/// Relays a request to the group's coordinator; its errors keep their codes.
+pub(crate) async fn forward<Req: Serialize, Resp: serde::de::DeserializeOwned>(
     broker: &Arc<Broker>,
     method: reqwest::Method,
     url: &str,
     body: Option<&Req>,
-) -> Result<GroupOffsetsResponse, BrokerError> {
+) -> Result<Resp, BrokerError> {
     broker
         .peers
         .forward(method, url, body)
         .await
         .map_err(|e| match e {
-            crate::peer_client::PeerError::Api(b) => BrokerError::CoordinatorNotAvailable(format!(
-                "from the coordinator: {}: {}",
-                b.error_code, b.message
-            )),
+            crate::peer_client::PeerError::Api(b) => BrokerError::Relayed {
+                code: b.error_code,
+                message: b.message,
+            },
             crate::peer_client::PeerError::Transport(m) => {
                 BrokerError::CoordinatorNotAvailable(format!("coordinator unreachable: {m}"))
             }

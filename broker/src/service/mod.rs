@@ -8,6 +8,8 @@
 
 pub mod broker;
 pub mod fetch;
+pub mod group_coordinator;
+pub mod group_membership;
 pub mod group_offsets;
 pub mod leader_state;
 pub mod metadata_cache;

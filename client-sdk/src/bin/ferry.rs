@@ -62,12 +62,22 @@ enum Cmd {
         offset: Option<u64>,
         #[arg(long)]
         max_messages: Option<usize>,
-        /// Consumer group (not supported yet).
+        /// Consume as a member of this group: partitions are shared with the
+        /// other members and positions are committed as records are printed.
         #[arg(long)]
         group: Option<String>,
     },
-    /// Consumer groups (not supported yet).
-    Groups,
+    /// List and describe consumer groups.
+    Groups {
+        #[command(subcommand)]
+        cmd: GroupsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupsCmd {
+    List,
+    Describe { group: String },
 }
 
 #[derive(Subcommand)]
@@ -266,25 +276,30 @@ async fn run(cli: Cli) -> Result<()> {
             max_messages,
             group,
         } => {
-            if group.is_some() {
-                bail!("consumer groups are not supported yet; use --partition/--offset");
-            }
             let reset = if from_beginning {
                 OffsetReset::Earliest
             } else {
                 OffsetReset::Latest
             };
             let mut consumer = Consumer::new(ep.brokers.clone(), reset);
-            let partitions: Vec<u32> = match partition {
-                Some(p) => vec![p],
-                None => {
-                    (0..admin()?.describe_topic(&topic).await?.partitions.len() as u32).collect()
+            match &group {
+                Some(g) => {
+                    consumer
+                        .subscribe(g, &[topic.as_str()], Duration::from_secs(10))
+                        .await?
                 }
-            };
-            for p in &partitions {
-                consumer.assign(&topic, *p);
-                if let Some(o) = offset {
-                    consumer.seek(&topic, *p, o);
+                None => {
+                    let partitions: Vec<u32> = match partition {
+                        Some(p) => vec![p],
+                        None => (0..admin()?.describe_topic(&topic).await?.partitions.len() as u32)
+                            .collect(),
+                    };
+                    for p in &partitions {
+                        consumer.assign(&topic, *p);
+                        if let Some(o) = offset {
+                            consumer.seek(&topic, *p, o);
+                        }
+                    }
                 }
             }
             let mut printed = 0;
@@ -301,12 +316,21 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                     printed += 1;
                     if max_messages.is_some_and(|m| printed >= m) {
-                        return Ok(());
+                        break;
                     }
+                }
+                if group.is_some() {
+                    consumer.commit().await?;
+                }
+                if max_messages.is_some_and(|m| printed >= m) {
+                    if group.is_some() {
+                        consumer.close().await?;
+                    }
+                    return Ok(());
                 }
             }
         }
-        Cmd::Groups => bail!("consumer groups are not supported yet"),
+        Cmd::Groups { cmd } => groups(&ep, cmd, cli.json).await?,
     }
     Ok(())
 }
@@ -400,6 +424,64 @@ async fn topics(admin: &AdminClient, cmd: TopicsCmd, json: bool) -> Result<()> {
                 t.topic,
                 t.partitions.len()
             );
+        }
+    }
+    Ok(())
+}
+
+async fn groups(ep: &Endpoints, cmd: GroupsCmd, json: bool) -> Result<()> {
+    let broker = ep.brokers.first().context("no broker found")?;
+    let http = reqwest::Client::new();
+    match cmd {
+        GroupsCmd::List => {
+            let l: ferry_common::groups::GroupList = http
+                .get(format!("{broker}/v1/groups"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if json {
+                return print_json(&l);
+            }
+            for g in l.groups {
+                println!(
+                    "{:<40} members {:<4} generation {}",
+                    g.group, g.members, g.generation
+                );
+            }
+        }
+        GroupsCmd::Describe { group } => {
+            let res = http
+                .get(format!("{broker}/v1/groups/{group}"))
+                .send()
+                .await?;
+            if !res.status().is_success() {
+                let e: ferry_common::ErrorBody = res.json().await?;
+                return Err(FerryError::from(e).into());
+            }
+            let d: ferry_common::groups::GroupDescription = res.json().await?;
+            if json {
+                return print_json(&d);
+            }
+            println!(
+                "Group {}  state {}  generation {}  assignor {}",
+                d.group, d.state, d.generation, d.assignor
+            );
+            for m in &d.members {
+                let parts: Vec<String> = m
+                    .assignment
+                    .iter()
+                    .map(|tp| format!("{}-{}", tp.topic, tp.partition))
+                    .collect();
+                println!("  member {:<50} {}", m.member_id, parts.join(" "));
+            }
+            for o in &d.offsets {
+                let lag = o.lag.map_or("?".to_string(), |l| l.to_string());
+                println!(
+                    "  {}-{:<4} committed {:<10} lag {lag}",
+                    o.topic, o.partition, o.offset
+                );
+            }
         }
     }
     Ok(())
