@@ -38,6 +38,10 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// On SIGTERM, how long to wait for the controller to move leadership away.
     pub controlled_shutdown_timeout_ms: u64,
+    /// Fault injection for tests: every Nth produce request is appended but
+    /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
+    /// back (0 = off).
+    pub fault_lose_produce_ack_every: u64,
 }
 
 impl Default for BrokerConfig {
@@ -58,6 +62,7 @@ impl Default for BrokerConfig {
             produce_timeout_ms: 30_000,
             replica_lag_time_max_ms: 10_000,
             controlled_shutdown_timeout_ms: 10_000,
+            fault_lose_produce_ack_every: 0,
         }
     }
 }

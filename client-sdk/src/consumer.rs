@@ -57,7 +57,13 @@ pub struct Consumer {
     /// (topic, partition) -> next offset to read (None: apply `reset`).
     positions: BTreeMap<(String, u32), Option<u64>>,
     pub max_records: usize,
+    /// With a group: commit positions from `poll` at this interval (Kafka's
+    /// `enable.auto.commit`); `None` leaves commits to the caller.
+    pub auto_commit_interval: Option<Duration>,
     group: Option<GroupState>,
+    /// Last high watermark seen per partition, for `lag`.
+    high_watermarks: BTreeMap<(String, u32), u64>,
+    last_auto_commit: Instant,
 }
 
 struct GroupState {
@@ -78,8 +84,96 @@ impl Consumer {
             reset,
             positions: BTreeMap::new(),
             max_records: 500,
+            auto_commit_interval: Some(Duration::from_secs(5)),
             group: None,
+            high_watermarks: BTreeMap::new(),
+            last_auto_commit: Instant::now(),
         }
+    }
+
+    /// Reads `topic`/`partition` from its first retained record.
+    pub async fn seek_to_beginning(
+        &mut self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(), FerryError> {
+        let o = self.offsets(topic, partition).await?;
+        self.seek(topic, partition, o.log_start_offset);
+        Ok(())
+    }
+
+    /// Reads only records written from now on.
+    pub async fn seek_to_end(&mut self, topic: &str, partition: u32) -> Result<(), FerryError> {
+        let o = self.offsets(topic, partition).await?;
+        self.seek(topic, partition, o.high_watermark);
+        Ok(())
+    }
+
+    /// Reads from the first record at or after `timestamp_ms` (the end if none yet).
+    pub async fn seek_to_timestamp(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        timestamp_ms: i64,
+    ) -> Result<(), FerryError> {
+        let leader = self.metadata.leader(topic, partition).await?;
+        let url = format!(
+            "{leader}/v1/topics/{topic}/partitions/{partition}/offsets?timestamp={timestamp_ms}"
+        );
+        let o: OffsetsResponse =
+            http::call::<(), _>(&self.http, reqwest::Method::GET, &url, None).await?;
+        self.seek(
+            topic,
+            partition,
+            o.offset.flatten().unwrap_or(o.high_watermark),
+        );
+        Ok(())
+    }
+
+    /// Records between the position and the last seen high watermark.
+    pub fn lag(&self, topic: &str, partition: u32) -> Option<u64> {
+        let key = (topic.to_string(), partition);
+        let hw = self.high_watermarks.get(&key)?;
+        Some(hw.saturating_sub(self.positions.get(&key).copied().flatten()?))
+    }
+
+    /// Commits in the background; the handle reports the outcome.
+    pub fn commit_async(&self) -> tokio::task::JoinHandle<Result<(), FerryError>> {
+        let request = self.commit_request();
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            let Some((url, req)) = request? else {
+                return Ok(());
+            };
+            http::call::<_, GroupOffsetsResponse>(&http, reqwest::Method::POST, &url, Some(&req))
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn commit_request(&self) -> Result<Option<(String, OffsetCommitRequest)>, FerryError> {
+        let Some(g) = &self.group else {
+            return Err(FerryError::Config("commit needs subscribe(group)".into()));
+        };
+        let offsets: Vec<OffsetCommit> = self
+            .positions
+            .iter()
+            .filter_map(|((t, p), o)| {
+                o.map(|offset| OffsetCommit {
+                    topic: t.clone(),
+                    partition: *p,
+                    offset,
+                    metadata: None,
+                })
+            })
+            .collect();
+        if offsets.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((
+            format!("{}/v1/groups/{}/offsets", self.broker()?, g.group),
+            OffsetCommitRequest { offsets },
+        )))
     }
 
     fn broker(&self) -> Result<&str, FerryError> {
@@ -133,26 +227,9 @@ impl Consumer {
 
     /// Commits the current positions for the group (synchronously).
     pub async fn commit(&self) -> Result<(), FerryError> {
-        let Some(g) = &self.group else {
-            return Err(FerryError::Config("commit needs subscribe(group)".into()));
-        };
-        let offsets: Vec<OffsetCommit> = self
-            .positions
-            .iter()
-            .filter_map(|((t, p), o)| {
-                o.map(|offset| OffsetCommit {
-                    topic: t.clone(),
-                    partition: *p,
-                    offset,
-                    metadata: None,
-                })
-            })
-            .collect();
-        if offsets.is_empty() {
+        let Some((url, req)) = self.commit_request()? else {
             return Ok(());
-        }
-        let url = format!("{}/v1/groups/{}/offsets", self.broker()?, g.group);
-        let req = OffsetCommitRequest { offsets };
+        };
         retry(|| {
             http::call::<_, GroupOffsetsResponse>(
                 &self.http,
@@ -290,6 +367,16 @@ impl Consumer {
     /// there are none. Leader changes are followed transparently.
     pub async fn poll(&mut self, wait: Duration) -> Result<Vec<ConsumerRecord>, FerryError> {
         self.group_tick().await?;
+        if self.group.is_some()
+            && self
+                .auto_commit_interval
+                .is_some_and(|i| self.last_auto_commit.elapsed() >= i)
+        {
+            self.last_auto_commit = Instant::now();
+            if let Err(e) = self.commit().await {
+                tracing::warn!(error = %e, "auto commit failed");
+            }
+        }
         let mut out = Vec::new();
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
         let per = wait / keys.len().max(1) as u32;
@@ -328,6 +415,8 @@ impl Consumer {
                 Ok(res) => {
                     self.positions
                         .insert((topic.clone(), partition), Some(res.next_offset));
+                    self.high_watermarks
+                        .insert((topic.clone(), partition), res.high_watermark);
                     out.extend(res.records.into_iter().map(|r| ConsumerRecord {
                         topic: topic.clone(),
                         partition,

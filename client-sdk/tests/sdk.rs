@@ -1,6 +1,7 @@
 //! The SDK against a real local cluster (controller and broker processes):
-//! keyed acks=all production through a leader SIGKILL is delivered exactly
-//! once and in per-key order, thanks to the idempotent producer.
+//! keyed acks=all production through lost acknowledgements (retriable
+//! errors after the append) and a leader SIGKILL is delivered exactly once and
+//! in per-key order, thanks to the idempotent producer.
 
 use ferry_client::{AdminClient, Consumer, OffsetReset, Producer, ProducerConfig};
 use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
@@ -27,7 +28,7 @@ fn bin_dir() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn given_keyed_acks_all_records_and_a_leader_sigkill_every_record_is_delivered_once_in_key_order(
+async fn given_keyed_acks_all_records_lost_acks_and_a_leader_sigkill_every_record_is_delivered_once_in_key_order(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let spec = ClusterSpec {
@@ -39,6 +40,8 @@ async fn given_keyed_acks_all_records_and_a_leader_sigkill_every_record_is_deliv
         broker_settings: vec![
             ("heartbeat_interval_ms".into(), "250".into()),
             ("replica_lag_time_max_ms".into(), "2000".into()),
+            // Every 7th produce request loses its acknowledgement: retries must not duplicate.
+            ("fault_lose_produce_ack_every".into(), "7".into()),
         ],
     };
     let cluster = LocalCluster::create(dir.path(), spec)
@@ -61,10 +64,10 @@ async fn given_keyed_acks_all_records_and_a_leader_sigkill_every_record_is_deliv
 
     let mut cfg = ProducerConfig::new(cluster.broker_urls(), cluster.controller_urls());
     cfg.linger_ms = 2;
-    cfg.batch_size = 200;
+    cfg.batch_size = 500;
     let producer = Producer::connect(cfg).await.unwrap();
     let keys = 50;
-    let total = 20_000;
+    let total = 100_000;
     let mut deliveries = Vec::with_capacity(total);
     let victim = topic.partitions[0]
         .leader

@@ -36,6 +36,8 @@ pub struct Broker {
     pub fetchers: ReplicaFetchers,
     pub group_offsets: super::group_offsets::GroupOffsets,
     pub coordinator: super::group_coordinator::GroupCoordinator,
+    /// Counts produce requests for `fault_lose_produce_ack_every`.
+    pub produce_requests: AtomicU64,
 }
 
 impl Broker {
@@ -63,6 +65,7 @@ impl Broker {
             fetchers: ReplicaFetchers::default(),
             group_offsets: Default::default(),
             coordinator: Default::default(),
+            produce_requests: AtomicU64::new(0),
             config,
         })
     }

@@ -323,6 +323,18 @@ pub(crate) async fn append_local(
             )))
         }
     };
+    let every = broker.config.fault_lose_produce_ack_every;
+    if every > 0
+        && broker
+            .produce_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % every
+            == every - 1
+    {
+        return Err(BrokerError::TimedOut(format!(
+            "fault injection: offsets {base_offset}..={last_offset} appended, acknowledgement dropped"
+        )));
+    }
     let info = crate::storage::AppendInfo {
         base_offset,
         last_offset,
