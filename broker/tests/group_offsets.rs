@@ -134,3 +134,82 @@ async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator
         .await;
     assert_eq!(bad(v), "INVALID_REQUEST");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_many_commits_of_few_keys_the_offsets_partition_is_compacted_and_survives_failover() {
+    let tc = start(
+        1,
+        3,
+        &[("broker_session_timeout_ms", "2000")],
+        &[
+            ("heartbeat_interval_ms", "250"),
+            ("replica_lag_time_max_ms", "2000"),
+        ],
+    )
+    .await;
+    tc.create_topic("busy", 1, 1, json!({})).await;
+    let url = format!("{}/v1/groups/hot/offsets", tc.url("broker-1"));
+    let commit = |n: u64| json!({"offsets": [{"topic": "busy", "partition": 0, "offset": n}]});
+    wait_for(Duration::from_secs(30), || async {
+        (tc.post(&url, &commit(0)).await.0 == 200).then_some(())
+    })
+    .await
+    .expect("first commit");
+    for n in 1..=1300u64 {
+        let (s, v) = tc.post(&url, &commit(n)).await;
+        assert_eq!(s, 200, "commit {n}: {v}");
+    }
+    // The coordinator's partition was compacted: its log start moved past the old commits.
+    let (_, meta) = tc
+        .get(&format!(
+            "{}/v1/metadata?topics=__consumer_offsets",
+            tc.url("broker-1")
+        ))
+        .await;
+    let n = meta["topics"][0]["partitions"].as_array().unwrap().len() as u32;
+    let p = ferry_common::partitioner::partition_for_key(b"hot", n) as u64;
+    let coordinator = format!(
+        "broker-{}",
+        meta["topics"][0]["partitions"][p as usize]["leader"]
+    );
+    let (_, replicas) = tc
+        .get(&format!(
+            "{}/v1/replicas?topic=__consumer_offsets",
+            tc.url(&coordinator)
+        ))
+        .await;
+    let status: Value = replicas["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["partition"] == p)
+        .cloned()
+        .unwrap();
+    assert!(
+        status["log_start_offset"].as_u64().unwrap() > 1000,
+        "compacted: {status}"
+    );
+    assert!(
+        status["log_end_offset"].as_u64().unwrap() - status["log_start_offset"].as_u64().unwrap()
+            < 1100,
+        "{status}"
+    );
+
+    tc.cluster.kill(&coordinator).unwrap();
+    let survivor = ["broker-1", "broker-2", "broker-3"]
+        .into_iter()
+        .find(|b| *b != coordinator)
+        .unwrap();
+    let after = wait_for(Duration::from_secs(30), || async {
+        let (s, v) = tc
+            .get(&format!("{}/v1/groups/hot/offsets", tc.url(survivor)))
+            .await;
+        (s == 200).then_some(v)
+    })
+    .await
+    .expect("a new coordinator answers");
+    assert_eq!(
+        after["offsets"][0]["offset"], 1300,
+        "the latest commit survived compaction and failover: {after}"
+    );
+}

@@ -189,5 +189,15 @@ async fn apply(
         }
     }
     part.follower_hw(r.high_watermark);
+    // Follow the leader's log start (retention, compaction), but never past
+    // what this replica knows to be committed.
+    let target = r.log_start_offset.min(part.high_watermark());
+    if target > part.log.log_start_offset() {
+        let log = part.log.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || log.advance_log_start(target)).await
+        {
+            tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "advancing log start failed");
+        }
+    }
     true
 }

@@ -7,6 +7,12 @@
 //! (group, topic, partition) in memory, rebuilt from the partition (up to its
 //! high watermark) whenever it starts leading it in a new leader epoch.
 //! Requests reaching another broker are forwarded to the coordinator.
+//!
+//! Compaction by key: when a coordinator partition holds many more records
+//! than live keys, the coordinator appends the latest commit of every key (a
+//! consolidated copy) and, once that copy is committed, moves the log start to
+//! it, so the log stays proportional to the live keys. Followers follow the
+//! leader's log start.
 
 use super::broker::Broker;
 use super::partition::Partition;
@@ -26,6 +32,10 @@ use std::time::Duration;
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Its partition count when this broker creates it.
 const OFFSETS_PARTITIONS: u32 = 10;
+/// Records beyond twice the live keys before a partition is compacted.
+const COMPACTION_SLACK: u64 = 1000;
+/// Records per batch of a consolidated copy.
+const COPY_BATCH: usize = 500;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredCommit {
@@ -46,6 +56,9 @@ struct Loaded {
 #[derive(Default)]
 pub struct GroupOffsets {
     loaded: Mutex<HashMap<u32, Loaded>>,
+    /// Serialises commit appends with compaction, so a compaction copy never
+    /// misses a commit appended before it.
+    append_lock: tokio::sync::Mutex<()>,
 }
 
 fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
@@ -231,6 +244,7 @@ pub async fn commit(
             headers: Vec::new(),
         })
         .collect();
+    let _appending = broker.group_offsets.append_lock.lock().await;
     // Load first, so the cache reflects the log before this commit is added to it.
     broker.group_offsets.with_loaded(&part, |_| ()).await?;
     append_local(
@@ -256,7 +270,67 @@ pub async fn commit(
             }
         })
         .await?;
+    maybe_compact(broker, &part).await;
+    drop(_appending);
     fetch(broker, group, None).await
+}
+
+/// Compacts `part` by key when it holds far more records than live keys
+/// (called with the append lock held).
+async fn maybe_compact(broker: &Arc<Broker>, part: &Arc<Partition>) {
+    let Ok(latest) = broker
+        .group_offsets
+        .with_loaded(part, |l| {
+            let mut all: Vec<(String, String, u32, StoredCommit)> = Vec::new();
+            for (g, table) in &l.groups {
+                for ((t, p), c) in table {
+                    all.push((g.clone(), t.clone(), *p, c.clone()));
+                }
+            }
+            all
+        })
+        .await
+    else {
+        return;
+    };
+    let span = part
+        .log
+        .log_end_offset()
+        .saturating_sub(part.log.log_start_offset());
+    if span <= 2 * latest.len() as u64 + COMPACTION_SLACK {
+        return;
+    }
+    let copy_start = part.log.log_end_offset();
+    for chunk in latest.chunks(COPY_BATCH) {
+        let records: Vec<RecordIn> = chunk
+            .iter()
+            .map(|(g, t, p, c)| RecordIn {
+                timestamp: c.commit_timestamp,
+                key: Some(record_key(g, t, *p)),
+                value: serde_json::to_vec(c).ok(),
+                headers: Vec::new(),
+            })
+            .collect();
+        let timeout = Duration::from_millis(broker.config.produce_timeout_ms);
+        if let Err(e) = append_local(broker, part, records, Acks::All, timeout, None).await {
+            tracing::warn!(partition = part.partition, error = %e, "offsets compaction copy failed; will retry later");
+            return;
+        }
+    }
+    // Every in-sync replica has the whole copy now: older records can go.
+    let log = part.log.clone();
+    match tokio::task::spawn_blocking(move || log.advance_log_start(copy_start)).await {
+        Ok(Ok(())) => tracing::info!(
+            partition = part.partition,
+            keys = latest.len(),
+            log_start = copy_start,
+            "compacted __consumer_offsets partition"
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(partition = part.partition, error = %e, "offsets compaction failed")
+        }
+        Err(e) => tracing::warn!(error = %e, "offsets compaction task failed"),
+    }
 }
 
 /// The committed offsets of `group` (optionally one topic), with lag where

@@ -247,6 +247,9 @@ async fn run(cli: Cli) -> Result<()> {
                     None => producer.send(&topic, key, value).await?,
                 };
                 pending.push(d);
+                if pending.len() % 10_000 == 0 {
+                    eprintln!("… {} records sent", pending.len());
+                }
             }
             let (mut ok, mut failed) = (0, 0);
             for d in pending {
