@@ -38,7 +38,8 @@ impl PeerClient {
         PeerClient { http }
     }
 
-    /// Sends records to the leader's strict partition endpoint.
+    /// Sends records to the leader's strict partition endpoint (a partial
+    /// failure answers 207, which is a success here: the body has per-record results).
     pub async fn produce(
         &self,
         leader_url: &str,
@@ -47,25 +48,7 @@ impl PeerClient {
         req: &ProduceRequest,
     ) -> Result<ProduceResponse, PeerError> {
         let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/records");
-        let res = self
-            .http
-            .post(&url)
-            .json(req)
-            .send()
-            .await
-            .map_err(|e| PeerError::Transport(e.to_string()))?;
-        let status = res.status();
-        if status.is_success() || status.as_u16() == 207 {
-            return res
-                .json()
-                .await
-                .map_err(|e| PeerError::Transport(format!("bad answer from {url}: {e}")));
-        }
-        let body: ErrorBody = res
-            .json()
-            .await
-            .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
-        Err(PeerError::Api(body))
+        self.forward(reqwest::Method::POST, &url, Some(req)).await
     }
 
     /// A follower's long-poll fetch from a leader: the header and each

@@ -3,22 +3,40 @@
 
 mod common;
 
-use common::{start, wait_for};
+use common::{start, wait_for, TestCluster};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator_failover() {
-    let tc = start(
+async fn rf3_cluster() -> TestCluster {
+    let controller = &[("broker_session_timeout_ms", "2000")];
+    start(
         1,
         3,
-        &[("broker_session_timeout_ms", "2000")],
+        controller,
         &[
             ("heartbeat_interval_ms", "250"),
             ("replica_lag_time_max_ms", "2000"),
         ],
     )
-    .await;
+    .await
+}
+
+/// The broker coordinating `group` and its `__consumer_offsets` partition.
+async fn coordinator_of(tc: &TestCluster, group: &str) -> (String, u32) {
+    let (_, meta) = tc
+        .get(&format!(
+            "{}/v1/metadata?topics=__consumer_offsets",
+            tc.url("broker-1")
+        ))
+        .await;
+    let parts = meta["topics"][0]["partitions"].as_array().unwrap();
+    let p = ferry_common::partitioner::partition_for_key(group.as_bytes(), parts.len() as u32);
+    (format!("broker-{}", parts[p as usize]["leader"]), p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator_failover() {
+    let tc = rf3_cluster().await;
     tc.create_topic("events", 2, 3, json!({})).await;
     let (s, v) = tc.post(&format!("{}/v1/topics/events/records", tc.url("broker-1")), &json!({"records": [{"value": "a", "partition": 0}, {"value": "b", "partition": 0}, {"value": "c", "partition": 1}]})).await;
     assert_eq!(s, 200, "{v}");
@@ -68,15 +86,7 @@ async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator
     }
 
     // Kill the coordinator: the offsets live on in the replicated topic.
-    let (_, meta) = tc
-        .get(&format!(
-            "{}/v1/metadata?topics=__consumer_offsets",
-            tc.url("broker-1")
-        ))
-        .await;
-    let n = meta["topics"][0]["partitions"].as_array().unwrap().len() as u32;
-    let p = ferry_common::partitioner::partition_for_key(b"billing", n) as usize;
-    let coordinator = format!("broker-{}", meta["topics"][0]["partitions"][p]["leader"]);
+    let (coordinator, _) = coordinator_of(&tc, "billing").await;
     tc.cluster.kill(&coordinator).unwrap();
     let survivor = ["broker-1", "broker-2", "broker-3"]
         .into_iter()
@@ -137,16 +147,7 @@ async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_many_commits_of_few_keys_the_offsets_partition_is_compacted_and_survives_failover() {
-    let tc = start(
-        1,
-        3,
-        &[("broker_session_timeout_ms", "2000")],
-        &[
-            ("heartbeat_interval_ms", "250"),
-            ("replica_lag_time_max_ms", "2000"),
-        ],
-    )
-    .await;
+    let tc = rf3_cluster().await;
     tc.create_topic("busy", 1, 1, json!({})).await;
     let url = format!("{}/v1/groups/hot/offsets", tc.url("broker-1"));
     let commit = |n: u64| json!({"offsets": [{"topic": "busy", "partition": 0, "offset": n}]});
@@ -160,18 +161,8 @@ async fn given_many_commits_of_few_keys_the_offsets_partition_is_compacted_and_s
         assert_eq!(s, 200, "commit {n}: {v}");
     }
     // The coordinator's partition was compacted: its log start moved past the old commits.
-    let (_, meta) = tc
-        .get(&format!(
-            "{}/v1/metadata?topics=__consumer_offsets",
-            tc.url("broker-1")
-        ))
-        .await;
-    let n = meta["topics"][0]["partitions"].as_array().unwrap().len() as u32;
-    let p = ferry_common::partitioner::partition_for_key(b"hot", n) as u64;
-    let coordinator = format!(
-        "broker-{}",
-        meta["topics"][0]["partitions"][p as usize]["leader"]
-    );
+    let (coordinator, p) = coordinator_of(&tc, "hot").await;
+    let p = p as u64;
     let (_, replicas) = tc
         .get(&format!(
             "{}/v1/replicas?topic=__consumer_offsets",

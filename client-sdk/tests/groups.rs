@@ -1,25 +1,11 @@
 //! Consumer groups against a real local cluster: balanced assignment,
 //! reassignment when a member dies or joins, and resuming from committed offsets.
 
-use ferry_client::{AdminClient, Consumer, OffsetReset, Producer, ProducerConfig};
-use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod common;
 
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .to_path_buf();
-    assert!(
-        dir.join("ferry-broker").exists(),
-        "run `cargo test --workspace` so the binaries are built"
-    );
-    dir
-}
+use ferry_client::{AdminClient, Consumer, OffsetReset, Producer, ProducerConfig};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 const SESSION: Duration = Duration::from_millis(2000);
 
@@ -57,19 +43,7 @@ fn balanced(sizes: &[usize]) -> impl Fn(&[Vec<(String, u32)>]) -> bool + '_ {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_a_group_partitions_are_shared_moved_on_failure_and_offsets_resume_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = ClusterSpec {
-        controllers: 1,
-        brokers: 3,
-        base_port: free_base_port(1, 3).unwrap(),
-        bin_dir: bin_dir(),
-        controller_settings: vec![],
-        broker_settings: vec![("heartbeat_interval_ms".into(), "250".into())],
-    };
-    let cluster = LocalCluster::create(dir.path(), spec)
-        .unwrap()
-        .kill_on_drop();
-    cluster.up(Duration::from_secs(60)).await.unwrap();
+    let (_dir, cluster) = common::cluster(3, &[], &[("heartbeat_interval_ms", "250")]).await;
     AdminClient::new(cluster.controller_urls())
         .create_topic("work", 6, 1, [])
         .await

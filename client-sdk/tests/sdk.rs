@@ -3,51 +3,26 @@
 //! errors after the append) and a leader SIGKILL is delivered exactly once and
 //! in per-key order, thanks to the idempotent producer.
 
-use ferry_client::{AdminClient, Consumer, OffsetReset, Producer, ProducerConfig};
-use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
-/// The workspace's binaries sit next to the test's `deps` directory.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .to_path_buf();
-    for bin in ["ferry-controller", "ferry-broker"] {
-        assert!(
-            dir.join(bin).exists(),
-            "{bin} is not built in {}; run `cargo test --workspace`",
-            dir.display()
-        );
-    }
-    dir
-}
+use ferry_client::{AdminClient, Consumer, OffsetReset, Producer, ProducerConfig};
+use std::collections::HashMap;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_keyed_acks_all_records_lost_acks_and_a_leader_sigkill_every_record_is_delivered_once_in_key_order(
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = ClusterSpec {
-        controllers: 1,
-        brokers: 3,
-        base_port: free_base_port(1, 3).unwrap(),
-        bin_dir: bin_dir(),
-        controller_settings: vec![("broker_session_timeout_ms".into(), "2000".into())],
-        broker_settings: vec![
-            ("heartbeat_interval_ms".into(), "250".into()),
-            ("replica_lag_time_max_ms".into(), "2000".into()),
+    let (_dir, cluster) = common::cluster(
+        3,
+        &[("broker_session_timeout_ms", "2000")],
+        &[
+            ("heartbeat_interval_ms", "250"),
+            ("replica_lag_time_max_ms", "2000"),
             // Every 7th produce request loses its acknowledgement: retries must not duplicate.
-            ("fault_lose_produce_ack_every".into(), "7".into()),
+            ("fault_lose_produce_ack_every", "7"),
         ],
-    };
-    let cluster = LocalCluster::create(dir.path(), spec)
-        .unwrap()
-        .kill_on_drop();
-    cluster.up(Duration::from_secs(60)).await.unwrap();
+    )
+    .await;
     let admin = AdminClient::new(cluster.controller_urls());
     let topic = admin
         .create_topic("sdk", 6, 3, [("min.insync.replicas", "2")])
@@ -124,19 +99,7 @@ async fn given_keyed_acks_all_records_lost_acks_and_a_leader_sigkill_every_recor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_creates_describes_produces_and_consumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = ClusterSpec {
-        controllers: 1,
-        brokers: 1,
-        base_port: free_base_port(1, 1).unwrap(),
-        bin_dir: bin_dir(),
-        controller_settings: vec![],
-        broker_settings: vec![],
-    };
-    let cluster = LocalCluster::create(dir.path(), spec)
-        .unwrap()
-        .kill_on_drop();
-    cluster.up(Duration::from_secs(60)).await.unwrap();
+    let (_dir, cluster) = common::cluster(1, &[], &[]).await;
     let bootstrap = cluster.controller_urls().join(",");
     let ferry = |args: &[&str], stdin: &str| {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
