@@ -21,6 +21,26 @@ async fn rf3_cluster() -> TestCluster {
     .await
 }
 
+/// After the coordinator died: another broker and the offsets it answers for `group`.
+async fn offsets_after_failover(
+    tc: &TestCluster,
+    dead: &str,
+    group: &str,
+) -> (&'static str, Value) {
+    let survivor = ["broker-1", "broker-2", "broker-3"]
+        .into_iter()
+        .find(|b| *b != dead)
+        .unwrap();
+    let url = format!("{}/v1/groups/{group}/offsets", tc.url(survivor));
+    let after = wait_for(Duration::from_secs(30), || async {
+        let (s, v) = tc.get(&url).await;
+        (s == 200).then_some(v)
+    })
+    .await
+    .expect("a new coordinator answers");
+    (survivor, after)
+}
+
 /// The broker coordinating `group` and its `__consumer_offsets` partition.
 async fn coordinator_of(tc: &TestCluster, group: &str) -> (String, u32) {
     let (_, meta) = tc
@@ -88,18 +108,7 @@ async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator
     // Kill the coordinator: the offsets live on in the replicated topic.
     let (coordinator, _) = coordinator_of(&tc, "billing").await;
     tc.cluster.kill(&coordinator).unwrap();
-    let survivor = ["broker-1", "broker-2", "broker-3"]
-        .into_iter()
-        .find(|b| *b != coordinator)
-        .unwrap();
-    let after = wait_for(Duration::from_secs(30), || async {
-        let (s, v) = tc
-            .get(&format!("{}/v1/groups/billing/offsets", tc.url(survivor)))
-            .await;
-        (s == 200).then_some(v)
-    })
-    .await
-    .expect("a new coordinator answers");
+    let (survivor, after) = offsets_after_failover(&tc, &coordinator, "billing").await;
     let offsets: Vec<(u64, u64)> = after["offsets"]
         .as_array()
         .unwrap()
@@ -187,18 +196,7 @@ async fn given_many_commits_of_few_keys_the_offsets_partition_is_compacted_and_s
     );
 
     tc.cluster.kill(&coordinator).unwrap();
-    let survivor = ["broker-1", "broker-2", "broker-3"]
-        .into_iter()
-        .find(|b| *b != coordinator)
-        .unwrap();
-    let after = wait_for(Duration::from_secs(30), || async {
-        let (s, v) = tc
-            .get(&format!("{}/v1/groups/hot/offsets", tc.url(survivor)))
-            .await;
-        (s == 200).then_some(v)
-    })
-    .await
-    .expect("a new coordinator answers");
+    let (_, after) = offsets_after_failover(&tc, &coordinator, "hot").await;
     assert_eq!(
         after["offsets"][0]["offset"], 1300,
         "the latest commit survived compaction and failover: {after}"

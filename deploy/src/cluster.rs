@@ -437,6 +437,35 @@ impl Drop for LocalCluster {
     }
 }
 
+/// Lays out a cluster on free ports in `dir`, starts every node and waits
+/// until all are ready; every node is SIGKILLed when the cluster is dropped.
+/// For tests: settings are `(key, value)` pairs as in [`ClusterSpec`].
+pub async fn launch_for_tests(
+    dir: &Path,
+    controllers: usize,
+    brokers: usize,
+    bin_dir: &Path,
+    controller_settings: &[(&str, &str)],
+    broker_settings: &[(&str, &str)],
+) -> Result<LocalCluster> {
+    let own = |s: &[(&str, &str)]| {
+        s.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let spec = ClusterSpec {
+        controllers,
+        brokers,
+        base_port: free_base_port(controllers as u16, brokers as u16)?,
+        bin_dir: bin_dir.to_path_buf(),
+        controller_settings: own(controller_settings),
+        broker_settings: own(broker_settings),
+    };
+    let cluster = LocalCluster::create(dir, spec)?.kill_on_drop();
+    cluster.up(Duration::from_secs(60)).await?;
+    Ok(cluster)
+}
+
 /// A base port whose controller (`base+1..`) and broker (`base+101..`) ports
 /// are all free right now; for tests running side by side.
 pub fn free_base_port(controllers: u16, brokers: u16) -> Result<u16> {

@@ -11,5 +11,6 @@ pub mod stats;
 pub mod wait;
 
 pub use cluster::{
-    free_base_port, ClusterLayout, ClusterSpec, LocalCluster, NodeKind, NodeSpec, NodeState,
+    free_base_port, launch_for_tests, ClusterLayout, ClusterSpec, LocalCluster, NodeKind, NodeSpec,
+    NodeState,
 };

@@ -335,20 +335,14 @@ pub(crate) async fn append_local(
             "fault injection: offsets {base_offset}..={last_offset} appended, acknowledgement dropped"
         )));
     }
-    let info = crate::storage::AppendInfo {
-        base_offset,
-        last_offset,
-        log_append_time: -1,
-        batch_bytes: 0,
-    };
     part.maybe_advance_hw(me);
     if acks == Acks::All {
-        let hw = part.wait_hw_above(info.last_offset, timeout).await;
-        if hw <= info.last_offset {
+        let hw = part.wait_hw_above(last_offset, timeout).await;
+        if hw <= last_offset {
             return Err(BrokerError::TimedOut(format!(
                 "records were appended at offsets {}..={} but not replicated to the ISR within {} ms; the outcome is unknown",
-                info.base_offset,
-                info.last_offset,
+                base_offset,
+                last_offset,
                 timeout.as_millis()
             )));
         }
@@ -356,9 +350,7 @@ pub(crate) async fn append_local(
     broker
         .metrics
         .record_produce(part.topic.as_str(), n, bytes_in, acks, started.elapsed());
-    Ok((info.base_offset..=info.last_offset)
-        .map(|o| o as i64)
-        .collect())
+    Ok((base_offset..=last_offset).map(|o| o as i64).collect())
 }
 
 /// Encoded size of one batch of `records` in the on-disk format (see `storage`).

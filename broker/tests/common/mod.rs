@@ -8,7 +8,7 @@
 
 pub mod replication;
 
-use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
+use ferry_deploy::{launch_for_tests, LocalCluster};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,26 +37,16 @@ pub async fn start(
     broker_settings: &[(&str, &str)],
 ) -> TestCluster {
     let dir = tempfile::tempdir().expect("tempdir");
-    let own = |s: &[(&str, &str)]| {
-        s.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let spec = ClusterSpec {
+    let cluster = launch_for_tests(
+        dir.path(),
         controllers,
         brokers,
-        base_port: free_base_port(controllers as u16, brokers as u16).expect("ports"),
-        bin_dir: bin_dir(),
-        controller_settings: own(controller_settings),
-        broker_settings: own(broker_settings),
-    };
-    let cluster = LocalCluster::create(dir.path(), spec)
-        .expect("layout")
-        .kill_on_drop();
-    cluster
-        .up(Duration::from_secs(60))
-        .await
-        .expect("cluster up");
+        &bin_dir(),
+        controller_settings,
+        broker_settings,
+    )
+    .await
+    .expect("cluster up");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

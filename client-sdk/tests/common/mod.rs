@@ -1,9 +1,8 @@
 //! A local cluster of real controller and broker processes for SDK tests.
 #![allow(dead_code)]
 
-use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
+use ferry_deploy::{launch_for_tests, LocalCluster};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// The workspace's binaries sit next to the test's `deps` directory
 /// (`cargo test --workspace` builds them).
@@ -31,24 +30,7 @@ pub async fn cluster(
     broker: &[(&str, &str)],
 ) -> (tempfile::TempDir, LocalCluster) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let own = |s: &[(&str, &str)]| {
-        s.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let spec = ClusterSpec {
-        controllers: 1,
-        brokers,
-        base_port: free_base_port(1, brokers as u16).expect("ports"),
-        bin_dir: bin_dir(),
-        controller_settings: own(controller),
-        broker_settings: own(broker),
-    };
-    let cluster = LocalCluster::create(dir.path(), spec)
-        .expect("layout")
-        .kill_on_drop();
-    cluster
-        .up(Duration::from_secs(60))
+    let cluster = launch_for_tests(dir.path(), 1, brokers, &bin_dir(), controller, broker)
         .await
         .expect("cluster up");
     (dir, cluster)

@@ -5,7 +5,7 @@
 
 pub mod broker_standin;
 
-use ferry_deploy::{free_base_port, ClusterSpec, LocalCluster};
+use ferry_deploy::{launch_for_tests, LocalCluster};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -21,26 +21,16 @@ pub struct TestCluster {
 pub async fn start_cluster(n: usize, settings: &[(&str, &str)]) -> TestCluster {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = Path::new(env!("CARGO_BIN_EXE_ferry-controller"));
-    let base = free_base_port(n as u16, 0).expect("free ports");
-    let settings = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let spec = ClusterSpec {
-        controllers: n,
-        brokers: 0,
-        base_port: base,
-        bin_dir: bin.parent().expect("bin dir").to_path_buf(),
-        controller_settings: settings,
-        broker_settings: Vec::new(),
-    };
-    let cluster = LocalCluster::create(dir.path(), spec)
-        .expect("layout")
-        .kill_on_drop();
-    cluster
-        .up(Duration::from_secs(60))
-        .await
-        .expect("cluster up");
+    let cluster = launch_for_tests(
+        dir.path(),
+        n,
+        0,
+        bin.parent().expect("bin dir"),
+        settings,
+        &[],
+    )
+    .await
+    .expect("cluster up");
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))
