@@ -1,6 +1,6 @@
 //! The controller's one error type; `code()` is the single place errors map to Kafka codes.
 
-use crate::service::commands::Rejection;
+use crate::metadata::commands::Rejection;
 use ferry_common::ErrorCode;
 
 /// Everything a controller request can fail with.

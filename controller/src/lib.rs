@@ -1,22 +1,26 @@
 //! Ferry controller: the Raft quorum that owns cluster metadata.
 //!
-//! Module map (calls go one way, api -> service -> storage):
-//! - [`api`]: axum routes for clients, brokers and Raft peers; the error mapping.
-//! - [`service`]: the metadata state machine, the write path, broker sessions,
-//!   fencing and metadata push.
-//! - [`raft`]: openraft wiring: types, HTTP network, state-machine glue.
-//! - [`storage`]: sled (log, vote, applied state) and snapshot files.
-//! - [`broker_client`]: HTTP client used to push deltas to brokers.
+//! Module map (calls go one way: api -> service -> raft -> storage -> metadata):
+//! - [`api`]: axum routes split by caller (clients, brokers, Raft peers); the error mapping.
+//! - [`service`]: the write path through Raft, reads, broker sessions and fencing.
+//! - [`tasks`]: background loops (active-controller duties, metadata push).
+//! - [`metadata`]: the pure, deterministic metadata core ([`metadata::ControllerState`]).
+//! - [`raft`]: openraft wiring: types, the sled log store and state-machine
+//!   adapters, the HTTP network, start-up.
+//! - [`storage`]: sled (applied state) and snapshot files.
+//! - [`peers`]: HTTP clients for calls to brokers (metadata push).
 //! - [`config`], [`error`], [`metrics`].
 
 pub mod api;
-pub mod broker_client;
 pub mod config;
 pub mod error;
+pub mod metadata;
 pub mod metrics;
+pub mod peers;
 pub mod raft;
 pub mod service;
 pub mod storage;
+pub mod tasks;
 
 use crate::config::ControllerConfig;
 use crate::service::metadata_service::{MetadataService, ServiceParts};
@@ -60,10 +64,10 @@ pub async fn run(
     });
     let metrics = Arc::new(metrics::Metrics::new()?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let leadership = tokio::spawn(service::leadership::run(svc.clone(), stop_rx.clone()));
-    let pusher = tokio::spawn(service::propagation::run(
+    let leadership = tokio::spawn(tasks::leadership::run(svc.clone(), stop_rx.clone()));
+    let pusher = tokio::spawn(tasks::metadata_push::run(
         svc.clone(),
-        Arc::new(broker_client::HttpDeltaSink::new()),
+        Arc::new(peers::broker_client::HttpDeltaSink::new()),
         stop_rx,
     ));
     let app = api::router(

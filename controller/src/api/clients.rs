@@ -1,4 +1,4 @@
-//! Public admin API: cluster, brokers, topics (`shared/design/API.md`).
+//! Public admin API: cluster, brokers, topics (README, section "API").
 //!
 //! Reads are served from this controller's applied state (possibly a little
 //! behind on a follower); `?consistent=true` makes them linearizable, served by

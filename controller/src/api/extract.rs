@@ -1,7 +1,7 @@
 //! Extractors whose failures are answered with our error body, not axum's text.
 
 use crate::error::ControllerError;
-use crate::service::commands::ClientRef;
+use crate::metadata::commands::ClientRef;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;

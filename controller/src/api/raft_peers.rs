@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde_json::Value;
 
-use crate::raft::TypeConfig;
+use crate::raft::types::TypeConfig;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

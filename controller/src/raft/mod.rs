@@ -1,32 +1,31 @@
-//! Raft plumbing: the openraft type config, the HTTP network and the state machine glue.
+//! openraft wiring: type config, storage adapters, the HTTP network, and start-up.
+//!
+//! - [`types`]: the openraft type config and [`types::MetadataRaft`] (a leaf).
+//! - [`log_store`]: `RaftLogStorage` over sled (log, vote, commit index).
+//! - [`state_machine_adapter`]: `RaftStateMachine` feeding the metadata core,
+//!   persisted through [`crate::storage::state_store`], snapshots as files.
+//! - [`network`]: Raft RPCs to the other controllers over HTTP.
+//! - [`peer_contacts`]: when this node last heard from each peer.
+//! - [`start`] (here): opens storage, starts the node, bootstraps the quorum.
 
+pub mod log_store;
 pub mod network;
-pub mod state_machine;
+pub mod peer_contacts;
+pub mod state_machine_adapter;
+pub mod types;
 
 use crate::config::{ControllerConfig, Voter};
-use crate::service::commands::{CommandRequest, CommandResult};
-use crate::service::state_view::StateView;
+use crate::metadata::state_view::StateView;
 use crate::storage::durable::DurableDb;
-use crate::storage::raft_log::SledLogStore;
 use crate::storage::state_store::StateStore;
+use log_store::SledLogStore;
 use openraft::{BasicNode, SnapshotPolicy};
+use peer_contacts::PeerContacts;
+use state_machine_adapter::MetadataStateMachine;
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-
-openraft::declare_raft_types!(
-    /// Ferry controller's Raft types: commands in, command results out.
-    pub TypeConfig:
-        D = CommandRequest,
-        R = CommandResult,
-        NodeId = u64,
-        Node = BasicNode,
-        SnapshotData = Cursor<Vec<u8>>,
-);
-
-/// A running Raft node.
-pub type MetadataRaft = openraft::Raft<TypeConfig>;
+use types::MetadataRaft;
 
 /// Why the Raft node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +42,7 @@ pub enum StartError {
 pub struct RaftNode {
     pub raft: MetadataRaft,
     pub view: Arc<StateView>,
-    pub contacts: Arc<network::PeerContacts>,
+    pub contacts: Arc<PeerContacts>,
     pub committed: Arc<AtomicU64>,
 }
 
@@ -52,8 +51,8 @@ pub async fn start(cfg: &ControllerConfig, voters: &[Voter]) -> Result<RaftNode,
     let durable = DurableDb::open(&cfg.data_dir, cfg.node_id)?;
     let log_store = SledLogStore::open(durable.clone())?;
     let committed = log_store.committed_index();
-    let contacts = Arc::new(network::PeerContacts::default());
-    let (sm, view) = state_machine::MetadataStateMachine::open(
+    let contacts = Arc::new(PeerContacts::default());
+    let (sm, view) = MetadataStateMachine::open(
         StateStore::open(durable)?,
         cfg.data_dir.clone(),
         cfg.delta_ring_entries,

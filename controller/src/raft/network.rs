@@ -3,7 +3,8 @@
 //! One reqwest client per peer, reused for every RPC. Connection failures map
 //! to `Unreachable` so openraft backs off instead of spinning.
 
-use crate::raft::TypeConfig;
+use super::peer_contacts::PeerContacts;
+use super::types::{NodeId, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -16,32 +17,8 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// When this node last had a successful exchange with each peer: RPC answers
-/// on the leader, AppendEntries from the leader on followers.
-#[derive(Debug, Default)]
-pub struct PeerContacts {
-    last: Mutex<HashMap<NodeId, Instant>>,
-}
-
-impl PeerContacts {
-    pub fn touch(&self, peer: NodeId) {
-        self.last
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(peer, Instant::now());
-    }
-
-    /// Milliseconds since the last exchange with `peer`, if any.
-    pub fn millis_since(&self, peer: NodeId) -> Option<u64> {
-        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        last.get(&peer).map(|t| t.elapsed().as_millis() as u64)
-    }
-}
-
-type NodeId = u64;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Creates (and caches) one HTTP client per peer.
 pub struct HttpNetwork {

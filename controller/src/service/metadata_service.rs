@@ -2,13 +2,13 @@
 //! applied state, and the broker-facing registry (register, heartbeat, ISR changes).
 
 use super::broker_sessions::{BrokerSessions, Contact};
-use super::commands::{ClientRef, Command, Outcome, Rejection};
-use super::state_machine::MAX_PARTITIONS;
-use super::state_view::StateView;
 use crate::config::Voter;
 use crate::error::ControllerError;
-use crate::raft::network::PeerContacts;
-use crate::raft::MetadataRaft;
+use crate::metadata::commands::{ClientRef, Command, CommandRequest, Outcome, Rejection};
+use crate::metadata::controller_state::MAX_PARTITIONS;
+use crate::metadata::state_view::StateView;
+use crate::raft::peer_contacts::PeerContacts;
+use crate::raft::types::MetadataRaft;
 use ferry_common::api::{
     BrokerInfo, ClusterInfo, ControllerMember, CreateTopicRequest, TopicDescription, TopicList,
     TopicListing,
@@ -135,7 +135,7 @@ impl MetadataService {
         if !self.is_leader() {
             return Err(self.not_controller());
         }
-        let req = super::commands::CommandRequest { client, command };
+        let req = CommandRequest { client, command };
         let res = tokio::time::timeout(self.write_timeout, self.raft.client_write(req)).await;
         match res {
             Err(_) => Err(ControllerError::TimedOut(format!(

@@ -1,19 +1,8 @@
-//! Domain logic, free of HTTP and storage types.
+//! The controller's service layer, free of HTTP and storage types: the write
+//! path through Raft, the reads, and broker sessions.
 //!
-//! - [`commands`], [`state_machine`], [`placement`], [`partition_change`]: the pure
-//!   replicated state machine.
 //! - [`metadata_service`]: the write path (propose, wait for apply, map errors) and reads.
-//! - [`broker_sessions`]: heartbeat bookkeeping and the fencing driver.
-//! - [`propagation`]: pushing metadata deltas to brokers.
-//! - [`leadership`]: active-controller duties (cluster id, fencing).
-//! - [`state_view`]: the applied state shared by handlers and tasks.
+//! - [`broker_sessions`]: heartbeat bookkeeping (pure, time passed in).
 
 pub mod broker_sessions;
-pub mod commands;
-pub mod leadership;
 pub mod metadata_service;
-pub mod partition_change;
-pub mod placement;
-pub mod propagation;
-pub mod state_machine;
-pub mod state_view;

@@ -1,4 +1,10 @@
-//! Durable storage: sled for the Raft log, vote and state machine; plain files for snapshots.
+//! Durable storage: the sled database, the applied metadata state in it, and
+//! crash-safe snapshot files. The openraft adapters over these live in
+//! [`crate::raft`]; this module depends only on the metadata core.
+//!
+//! - [`durable`]: sled plus a real `fdatasync`.
+//! - [`state_store`]: [`crate::metadata::ControllerState`] stored one value per entity.
+//! - [`snapshot_file`]: whole-file atomic writes.
 //!
 //! sled 0.34's `flush()` ends in `sync_file_range`, which is not a durability
 //! barrier, so [`durable::DurableDb::sync`] follows it with `fdatasync` of sled's
@@ -6,7 +12,6 @@
 //! them to its un-fsynced blob files.
 
 pub mod durable;
-pub mod raft_log;
 pub mod snapshot_file;
 pub mod state_store;
 

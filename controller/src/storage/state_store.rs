@@ -9,7 +9,9 @@
 
 use super::durable::DurableDb;
 use super::StorageError;
-use crate::service::state_machine::{Applied, ClientSession, ControllerState};
+use crate::metadata::client_sessions::ClientSession;
+use crate::metadata::controller_state::Applied;
+use crate::metadata::ControllerState;
 use ferry_common::metadata::{BrokerRegistration, MetadataRecord, PartitionState, TopicImage};
 use ferry_common::TopicName;
 use openraft::{BasicNode, LogId, StoredMembership};
@@ -255,7 +257,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::commands::{ClientRef, Command, CommandRequest};
+    use crate::metadata::commands::{ClientRef, Command, CommandRequest};
     use ferry_common::internal::RegisterBrokerRequest;
 
     fn apply(

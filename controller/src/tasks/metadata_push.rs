@@ -4,7 +4,7 @@
 //! so a slow or dead broker delays nobody else and never the quorum. A broker
 //! that finds a gap (or is behind the delta ring) pulls a snapshot itself.
 
-use super::metadata_service::MetadataService;
+use crate::service::metadata_service::MetadataService;
 use ferry_common::internal::MetadataPush;
 use ferry_common::BrokerId;
 use std::collections::HashMap;
@@ -20,7 +20,7 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// Idle re-push interval: also tells a quiet broker the current head.
 const IDLE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Where pushes go; the real one is HTTP (`crate::broker_client`).
+/// Where pushes go; the real one is HTTP ([`crate::peers::broker_client`]).
 pub trait DeltaSink: Send + Sync + 'static {
     /// Delivers `push` to the broker at `url`; answers the broker's applied offset.
     fn push(

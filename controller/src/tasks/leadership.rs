@@ -1,8 +1,8 @@
 //! Duties of the active controller that run in the background: initialising the
 //! cluster id once, and fencing brokers whose sessions expired.
 
-use super::commands::Command;
-use super::metadata_service::MetadataService;
+use crate::metadata::commands::Command;
+use crate::service::metadata_service::MetadataService;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! for short, non-async sections.
 
 use super::commands::CommandRequest;
-use super::state_machine::{Applied, ControllerState};
+use super::controller_state::{Applied, ControllerState};
 use ferry_common::metadata::MetadataDelta;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};

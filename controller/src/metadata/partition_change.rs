@@ -1,10 +1,12 @@
-//! Pure partition-state transitions: leader election on fencing and unfencing.
+//! Pure partition-state transitions: leader election on fencing and unfencing,
+//! preferred-leader election, and the checks of an ISR change (AlterPartition).
 //!
 //! Every change bumps `partition_epoch`; a leader change also bumps `leader_epoch`.
 //! Leaders come from the ISR only, unless the topic enables unclean election.
 
+use super::commands::Rejection;
 use ferry_common::metadata::PartitionState;
-use ferry_common::BrokerId;
+use ferry_common::{BrokerId, ErrorCode};
 
 /// The partition after `fenced` lost its session (or re-registered as a new
 /// incarnation): it leaves the ISR unless it is the last member, and if it led,
@@ -104,6 +106,72 @@ fn finish(before: &PartitionState, mut next: PartitionState) -> Option<Partition
     }
     next.partition_epoch += 1;
     Some(next)
+}
+
+/// Kafka's AlterPartition checks: the requester must be the current leader in the
+/// current leader epoch, the partition epoch must match (compare-and-set), and the
+/// new ISR must hold the leader and only unfenced replicas.
+pub fn alter_isr(
+    p: &PartitionState,
+    requester: BrokerId,
+    leader_epoch: u32,
+    partition_epoch: u32,
+    new_isr: &[BrokerId],
+    unfenced: impl Fn(BrokerId) -> bool,
+) -> Result<Option<PartitionState>, Rejection> {
+    if leader_epoch < p.leader_epoch || p.leader != Some(requester) {
+        return Err(Rejection::new(
+            ErrorCode::FencedLeaderEpoch,
+            format!(
+                "broker {requester} with leader epoch {leader_epoch} is not the leader; leader is {:?} at epoch {}",
+                p.leader.map(|b| b.0),
+                p.leader_epoch
+            ),
+        ));
+    }
+    if leader_epoch > p.leader_epoch {
+        return Err(Rejection::new(
+            ErrorCode::UnknownLeaderEpoch,
+            format!(
+                "leader epoch {leader_epoch} is newer than the controller's {}",
+                p.leader_epoch
+            ),
+        ));
+    }
+    if partition_epoch != p.partition_epoch {
+        return Err(Rejection::new(
+            ErrorCode::InvalidUpdateVersion,
+            format!(
+                "partition epoch {partition_epoch} does not match the current {}",
+                p.partition_epoch
+            ),
+        ));
+    }
+    if !new_isr.contains(&requester) {
+        return Err(Rejection::new(
+            ErrorCode::InvalidRequest,
+            "the new ISR must contain the leader",
+        ));
+    }
+    let mut isr: Vec<BrokerId> = Vec::with_capacity(new_isr.len());
+    for b in new_isr {
+        if !p.replicas.contains(b) || !unfenced(*b) {
+            return Err(Rejection::new(
+                ErrorCode::IneligibleReplica,
+                format!("broker {b} cannot join the ISR: it is not an unfenced replica of this partition"),
+            ));
+        }
+        if !isr.contains(b) {
+            isr.push(*b);
+        }
+    }
+    if isr == p.isr {
+        return Ok(None);
+    }
+    let mut next = p.clone();
+    next.isr = isr;
+    next.partition_epoch += 1;
+    Ok(Some(next))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The Raft log, vote and commit index in sled (openraft's `RaftLogStorage`).
+//! openraft's `RaftLogStorage` adapter: the Raft log, vote and commit index in sled.
 //!
 //! Appends and votes are made durable ([`DurableDb::sync`]) before openraft is
 //! told they are done: `LogFlushed` fires only after `fdatasync`.
@@ -6,8 +6,9 @@
 // openraft's trait fixes the (large) error type; boxing it here would only add a conversion.
 #![allow(clippy::result_large_err)]
 
-use super::durable::DurableDb;
-use crate::raft::TypeConfig;
+use super::types::{NodeId, TypeConfig};
+use crate::storage::durable::DurableDb;
+use crate::storage::StorageError;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
     Entry, LogId, LogState, RaftLogReader, StorageError as RaftStorageError, StorageIOError, Vote,
@@ -17,7 +18,6 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-type NodeId = u64;
 type Result<T> = std::result::Result<T, RaftStorageError<NodeId>>;
 
 const VOTE: &[u8] = b"vote";
@@ -35,15 +35,15 @@ pub struct SledLogStore {
 }
 
 impl SledLogStore {
-    pub fn open(durable: DurableDb) -> std::result::Result<Self, super::StorageError> {
+    pub fn open(durable: DurableDb) -> std::result::Result<Self, StorageError> {
         let log = durable
             .db
             .open_tree("raft_log")
-            .map_err(super::StorageError::sled("open raft_log"))?;
+            .map_err(StorageError::sled("open raft_log"))?;
         let meta = durable
             .db
             .open_tree("raft_meta")
-            .map_err(super::StorageError::sled("open raft_meta"))?;
+            .map_err(StorageError::sled("open raft_meta"))?;
         let store = SledLogStore {
             durable,
             log,
@@ -53,7 +53,7 @@ impl SledLogStore {
         let committed: Option<Option<LogId<NodeId>>> =
             store
                 .get_meta(COMMITTED)
-                .map_err(|e| super::StorageError::Corrupt {
+                .map_err(|e| StorageError::Corrupt {
                     what: "committed",
                     detail: e.to_string(),
                 })?;

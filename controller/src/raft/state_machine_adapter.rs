@@ -1,10 +1,11 @@
-//! openraft's `RaftStateMachine`: applies committed entries to the metadata state,
-//! persists it in sled, and builds/installs snapshots as files.
+//! openraft's `RaftStateMachine` adapter: applies committed entries to the
+//! metadata core through [`StateView`], persists the result in sled
+//! ([`StateStore`]), and builds and installs snapshots as files.
 
-use crate::raft::TypeConfig;
-use crate::service::commands::{CommandResult, Outcome};
-use crate::service::state_machine::ControllerState;
-use crate::service::state_view::StateView;
+use super::types::{NodeId, TypeConfig};
+use crate::metadata::commands::{CommandResult, Outcome};
+use crate::metadata::state_view::StateView;
+use crate::metadata::ControllerState;
 use crate::storage::snapshot_file::{read_optional, write_atomic};
 use crate::storage::state_store::{StateHeader, StateStore};
 use openraft::storage::RaftStateMachine;
@@ -16,8 +17,6 @@ use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-type NodeId = u64;
 
 /// The snapshot file: Raft's metadata plus the whole state.
 #[derive(Serialize, Deserialize)]

@@ -1,10 +1,12 @@
-//! The replicated metadata state machine: commands in, records and answers out.
+//! [`ControllerState`]: the replicated metadata state machine, commands in,
+//! records and answers out.
 //!
 //! Pure and deterministic: every controller applies the same log and reaches the
-//! same [`ControllerState`]. Storage and Raft live elsewhere.
+//! same state. Raft and storage live elsewhere and call [`ControllerState::apply`].
 
-use super::commands::{ClientRef, Command, CommandRequest, CommandResult, Outcome, Rejection};
-use super::partition_change::{elect_preferred, on_broker_fenced, on_broker_unfenced};
+use super::client_sessions::{self, ClientSession};
+use super::commands::{Command, CommandRequest, CommandResult, Outcome, Rejection};
+use super::partition_change::{alter_isr, elect_preferred, on_broker_fenced, on_broker_unfenced};
 use super::placement::{self, Candidate, PlacementStart};
 use ferry_common::internal::RegisterBrokerRequest;
 use ferry_common::metadata::{
@@ -17,16 +19,6 @@ use std::collections::BTreeMap;
 
 /// Upper bound on partitions per topic: beyond it one create would stall the quorum.
 pub const MAX_PARTITIONS: u32 = 10_000;
-/// Client sessions remembered for idempotent retries (least recently used evicted).
-pub const MAX_CLIENT_SESSIONS: usize = 10_000;
-
-/// The last write of one client, for answering its retry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientSession {
-    pub seq: u64,
-    pub offset: MetadataOffset,
-    pub result: CommandResult,
-}
 
 /// Everything the state machine holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -50,34 +42,18 @@ pub struct Applied {
 impl ControllerState {
     /// Applies the entry at `offset` (its Raft log index).
     pub fn apply(&mut self, offset: MetadataOffset, req: &CommandRequest) -> Applied {
-        if let Some(ClientRef { id, seq }) = &req.client {
-            if let Some(s) = self.sessions.get(id) {
-                if *seq == s.seq {
-                    self.image.replay(offset, &[]);
-                    return Applied {
-                        result: s.result.clone(),
-                        delta: None,
-                        session: None,
-                        evicted: vec![],
-                    };
-                }
-                if *seq < s.seq {
-                    self.image.replay(offset, &[]);
-                    let result = Err(Rejection::new(
-                        ErrorCode::InvalidRequest,
-                        format!(
-                            "sequence {seq} of client '{id}' is older than its last write {}",
-                            s.seq
-                        ),
-                    ));
-                    return Applied {
-                        result,
-                        delta: None,
-                        session: None,
-                        evicted: vec![],
-                    };
-                }
-            }
+        if let Some(result) = req
+            .client
+            .as_ref()
+            .and_then(|c| client_sessions::earlier_answer(&self.sessions, c))
+        {
+            self.image.replay(offset, &[]);
+            return Applied {
+                result,
+                delta: None,
+                session: None,
+                evicted: vec![],
+            };
         }
         let prev_offset = self.image.last_record_offset;
         let (records, result) = match self.decide(offset, &req.command) {
@@ -96,30 +72,10 @@ impl ControllerState {
             session: None,
             evicted: vec![],
         };
-        if let Some(ClientRef { id, seq }) = &req.client {
-            self.sessions.insert(
-                id.clone(),
-                ClientSession {
-                    seq: *seq,
-                    offset,
-                    result: applied.result.clone(),
-                },
-            );
-            applied.session = Some(id.clone());
-            while self.sessions.len() > MAX_CLIENT_SESSIONS {
-                let oldest = self
-                    .sessions
-                    .iter()
-                    .min_by_key(|(k, s)| (s.offset, (*k).clone()))
-                    .map(|(k, _)| k.clone());
-                match oldest {
-                    Some(k) => {
-                        self.sessions.remove(&k);
-                        applied.evicted.push(k);
-                    }
-                    None => break,
-                }
-            }
+        if let Some(client) = &req.client {
+            applied.evicted =
+                client_sessions::remember(&mut self.sessions, client, offset, &applied.result);
+            applied.session = Some(client.id.clone());
         }
         applied
     }
@@ -531,72 +487,6 @@ fn check_min_isr(configs: &BTreeMap<String, String>, rf: u16) -> Result<(), Reje
     Ok(())
 }
 
-/// Kafka's AlterPartition checks: the requester must be the current leader in the
-/// current leader epoch, the partition epoch must match (compare-and-set), and the
-/// new ISR must hold the leader and only unfenced replicas.
-pub fn alter_isr(
-    p: &PartitionState,
-    requester: BrokerId,
-    leader_epoch: u32,
-    partition_epoch: u32,
-    new_isr: &[BrokerId],
-    unfenced: impl Fn(BrokerId) -> bool,
-) -> Result<Option<PartitionState>, Rejection> {
-    if leader_epoch < p.leader_epoch || p.leader != Some(requester) {
-        return Err(Rejection::new(
-            ErrorCode::FencedLeaderEpoch,
-            format!(
-                "broker {requester} with leader epoch {leader_epoch} is not the leader; leader is {:?} at epoch {}",
-                p.leader.map(|b| b.0),
-                p.leader_epoch
-            ),
-        ));
-    }
-    if leader_epoch > p.leader_epoch {
-        return Err(Rejection::new(
-            ErrorCode::UnknownLeaderEpoch,
-            format!(
-                "leader epoch {leader_epoch} is newer than the controller's {}",
-                p.leader_epoch
-            ),
-        ));
-    }
-    if partition_epoch != p.partition_epoch {
-        return Err(Rejection::new(
-            ErrorCode::InvalidUpdateVersion,
-            format!(
-                "partition epoch {partition_epoch} does not match the current {}",
-                p.partition_epoch
-            ),
-        ));
-    }
-    if !new_isr.contains(&requester) {
-        return Err(Rejection::new(
-            ErrorCode::InvalidRequest,
-            "the new ISR must contain the leader",
-        ));
-    }
-    let mut isr: Vec<BrokerId> = Vec::with_capacity(new_isr.len());
-    for b in new_isr {
-        if !p.replicas.contains(b) || !unfenced(*b) {
-            return Err(Rejection::new(
-                ErrorCode::IneligibleReplica,
-                format!("broker {b} cannot join the ISR: it is not an unfenced replica of this partition"),
-            ));
-        }
-        if !isr.contains(b) {
-            isr.push(*b);
-        }
-    }
-    if isr == p.isr {
-        return Ok(None);
-    }
-    let mut next = p.clone();
-    next.isr = isr;
-    next.partition_epoch += 1;
-    Ok(Some(next))
-}
-
 #[cfg(test)]
-#[path = "state_machine_tests.rs"]
+#[path = "controller_state_tests.rs"]
 mod tests;

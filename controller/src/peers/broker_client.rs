@@ -1,6 +1,6 @@
 //! HTTP client for controller -> broker calls (metadata push).
 
-use crate::service::propagation::DeltaSink;
+use crate::tasks::metadata_push::DeltaSink;
 use ferry_common::internal::{MetadataPush, MetadataPushResponse};
 use std::time::Duration;
 

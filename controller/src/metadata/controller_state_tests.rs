@@ -1,5 +1,5 @@
 use super::*;
-use crate::service::commands::{ClientRef, Command, CommandRequest, Outcome};
+use crate::metadata::commands::{ClientRef, Command, CommandRequest, Outcome};
 use ferry_common::metadata::DeltaFit;
 
 fn req(command: Command) -> CommandRequest {
