@@ -14,6 +14,9 @@ pub mod peer_contacts;
 pub mod state_machine_adapter;
 pub mod types;
 
+#[cfg(test)]
+mod storage_suite_tests;
+
 use crate::config::{ControllerConfig, Voter};
 use crate::metadata::state_view::StateView;
 use crate::storage::durable::DurableDb;
