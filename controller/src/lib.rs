@@ -23,7 +23,10 @@ pub mod storage;
 pub mod tasks;
 
 use crate::config::ControllerConfig;
-use crate::service::metadata_service::{MetadataService, ServiceParts};
+use crate::service::admin::AdminService;
+use crate::service::broker_sessions::SessionTable;
+use crate::service::brokers::BrokerRegistry;
+use crate::service::write_path::WritePath;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,30 +52,51 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let voters = cfg.validate()?;
     let node = raft::start(&cfg, &voters).await?;
-    let svc = MetadataService::new(ServiceParts {
-        node_id: cfg.node_id,
+    let path = Arc::new(WritePath::new(
+        cfg.node_id,
         voters,
-        raft: node.raft.clone(),
-        view: node.view,
-        contacts: node.contacts,
-        committed: node.committed,
-        session_timeout: Duration::from_millis(cfg.broker_session_timeout_ms),
-        write_timeout: Duration::from_millis(cfg.write_timeout_ms),
-        rebalance_interval: cfg
-            .auto_leader_rebalance_enable
-            .then(|| Duration::from_millis(cfg.leader_rebalance_interval_ms.max(100))),
-    });
-    let metrics = Arc::new(metrics::Metrics::new()?);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let leadership = tokio::spawn(tasks::leadership::run(svc.clone(), stop_rx.clone()));
-    let pusher = tokio::spawn(tasks::metadata_push::run(
-        svc.clone(),
-        Arc::new(peers::broker_client::HttpDeltaSink::new()),
-        stop_rx,
+        node.raft.clone(),
+        Duration::from_millis(cfg.write_timeout_ms),
     ));
+    let sessions = Arc::new(SessionTable::default());
+    let session_timeout = Duration::from_millis(cfg.broker_session_timeout_ms);
+    let admin = Arc::new(AdminService::new(
+        path.clone(),
+        node.view.clone(),
+        sessions.clone(),
+        node.contacts.clone(),
+        node.committed,
+    ));
+    let brokers = Arc::new(BrokerRegistry::new(
+        path.clone(),
+        node.view.clone(),
+        sessions.clone(),
+        session_timeout,
+    ));
+    let metrics = Arc::new(metrics::Metrics::new()?);
+    let background = tasks::spawn(
+        tasks::leadership::Leadership {
+            path: path.clone(),
+            view: node.view.clone(),
+            sessions: sessions.clone(),
+            session_timeout,
+            rebalance_interval: cfg
+                .auto_leader_rebalance_enable
+                .then(|| Duration::from_millis(cfg.leader_rebalance_interval_ms.max(100))),
+        },
+        tasks::metadata_push::Pusher {
+            path,
+            view: node.view,
+            sessions,
+        },
+        Arc::new(peers::broker_client::HttpDeltaSink::new()),
+    );
     let app = api::router(
         api::AppState {
-            svc: svc.clone(),
+            admin,
+            brokers,
+            raft: node.raft.clone(),
+            contacts: node.contacts,
             metrics,
         },
         cfg.max_request_bytes,
@@ -81,9 +105,7 @@ pub async fn run(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    let _ = stop_tx.send(true);
-    let _ = leadership.await;
-    let _ = pusher.await;
+    background.stop().await;
     if let Err(e) = node.raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");
     }

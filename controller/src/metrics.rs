@@ -1,7 +1,7 @@
 //! Prometheus metrics: request counters and latencies, plus Raft and metadata
 //! gauges sampled at scrape time.
 
-use crate::service::metadata_service::MetadataService;
+use crate::service::admin::AdminService;
 use openraft::ServerState;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -141,8 +141,8 @@ impl Metrics {
     }
 
     /// Samples the gauges and renders everything in the text format.
-    pub fn render(&self, svc: &MetadataService) -> String {
-        let m = svc.raft().metrics().borrow().clone();
+    pub fn render(&self, admin: &AdminService) -> String {
+        let m = admin.write_path().raft_metrics();
         let g = &self.gauges;
         g.term.set(m.current_term as i64);
         g.is_leader.set(i64::from(m.state == ServerState::Leader));
@@ -157,14 +157,14 @@ impl Metrics {
                 .with_label_values(&[name])
                 .set(i64::from(m.state == state));
         }
-        let info = svc.cluster_info();
+        let info = admin.cluster_info();
         g.commit_index.set(info.commit_index as i64);
         g.applied_index
             .set(m.last_applied.map_or(0, |l| l.index as i64));
         g.last_log_index.set(m.last_log_index.unwrap_or(0) as i64);
         g.snapshot_index
             .set(m.snapshot.map_or(0, |l| l.index as i64));
-        let (offset, brokers, fenced, topics, partitions) = svc.view().read(|s| {
+        let (offset, brokers, fenced, topics, partitions) = admin.view().read(|s| {
             (
                 s.image.offset,
                 s.image.brokers.len(),

@@ -26,7 +26,7 @@ async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterBrokerRequest>,
 ) -> Result<Json<RegisterBrokerResponse>, ControllerError> {
-    Ok(Json(state.svc.register_broker(req).await?))
+    Ok(Json(state.brokers.register_broker(req).await?))
 }
 
 async fn heartbeat(
@@ -34,10 +34,8 @@ async fn heartbeat(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ControllerError> {
-    let id: u32 = id.parse().map_err(|_| {
-        ControllerError::InvalidRequest(format!("broker id '{id}' is not a number"))
-    })?;
-    Ok(Json(state.svc.heartbeat(BrokerId(id), req).await?))
+    let id = parse_broker_id(&id)?;
+    Ok(Json(state.brokers.heartbeat(id, req).await?))
 }
 
 async fn shutdown(
@@ -46,23 +44,28 @@ async fn shutdown(
     ApiJson(req): ApiJson<ControlledShutdownRequest>,
 ) -> Result<Json<serde_json::Value>, ControllerError> {
     let id = parse_broker_id(&id)?;
-    state.svc.controlled_shutdown(id, req.broker_epoch).await?;
+    state
+        .brokers
+        .controlled_shutdown(id, req.broker_epoch)
+        .await?;
     Ok(Json(serde_json::json!({ "broker_id": id, "fenced": true })))
 }
 
 fn parse_broker_id(raw: &str) -> Result<BrokerId, ControllerError> {
     raw.parse()
         .map(BrokerId)
-        .map_err(|_| ControllerError::InvalidRequest(format!("broker id '{raw}' is not a number")))
+        .map_err(|_| ControllerError::InvalidBrokerId {
+            raw: raw.to_string(),
+        })
 }
 
 async fn alter_partition(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AlterPartitionRequest>,
 ) -> Result<Json<AlterPartitionResponse>, ControllerError> {
-    Ok(Json(state.svc.alter_partition(req).await?))
+    Ok(Json(state.brokers.alter_partition(req).await?))
 }
 
 async fn snapshot(State(state): State<AppState>) -> Json<MetadataImage> {
-    Json(state.svc.snapshot())
+    Json(state.brokers.snapshot())
 }

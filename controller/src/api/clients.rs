@@ -31,13 +31,13 @@ pub fn routes() -> Router<AppState> {
 
 async fn read_point(state: &AppState, opts: &ReadOptions) -> Result<(), ControllerError> {
     if opts.consistent {
-        state.svc.linearizable().await?;
+        state.admin.linearizable().await?;
     }
     Ok(())
 }
 
 async fn cluster(State(state): State<AppState>) -> Json<ClusterInfo> {
-    Json(state.svc.cluster_info())
+    Json(state.admin.cluster_info())
 }
 
 async fn brokers(
@@ -46,7 +46,7 @@ async fn brokers(
 ) -> Result<Json<BrokerList>, ControllerError> {
     read_point(&state, &opts).await?;
     Ok(Json(BrokerList {
-        brokers: state.svc.brokers(),
+        brokers: state.admin.brokers(),
     }))
 }
 
@@ -55,7 +55,7 @@ async fn list_topics(
     ApiQuery(opts): ApiQuery<ReadOptions>,
 ) -> Result<Json<TopicList>, ControllerError> {
     read_point(&state, &opts).await?;
-    Ok(Json(state.svc.list_topics()))
+    Ok(Json(state.admin.list_topics()))
 }
 
 async fn create_topic(
@@ -63,7 +63,7 @@ async fn create_topic(
     ClientIdentity(client): ClientIdentity,
     ApiJson(req): ApiJson<CreateTopicRequest>,
 ) -> Result<(StatusCode, Json<TopicDescription>), ControllerError> {
-    let topic = state.svc.create_topic(req, client).await?;
+    let topic = state.admin.create_topic(req, client).await?;
     tracing::info!(topic = %topic.topic, partitions = topic.partitions.len(), "topic created");
     Ok((StatusCode::CREATED, Json(topic)))
 }
@@ -74,7 +74,7 @@ async fn describe_topic(
     ApiQuery(opts): ApiQuery<ReadOptions>,
 ) -> Result<Json<TopicDescription>, ControllerError> {
     read_point(&state, &opts).await?;
-    Ok(Json(state.svc.describe_topic_str(&name)?))
+    Ok(Json(state.admin.describe_topic_str(&name)?))
 }
 
 async fn delete_topic(
@@ -82,7 +82,7 @@ async fn delete_topic(
     ClientIdentity(client): ClientIdentity,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ControllerError> {
-    state.svc.delete_topic(&name, client).await?;
+    state.admin.delete_topic(&name, client).await?;
     tracing::info!(topic = %name, "topic deleted");
     Ok(Json(json!({ "topic": name, "deleted": true })))
 }
@@ -94,7 +94,7 @@ async fn add_partitions(
     ApiJson(req): ApiJson<AddPartitionsRequest>,
 ) -> Result<Json<TopicDescription>, ControllerError> {
     Ok(Json(
-        state.svc.add_partitions(&name, req.count, client).await?,
+        state.admin.add_partitions(&name, req.count, client).await?,
     ))
 }
 
@@ -104,7 +104,7 @@ async fn allocate_producer_id(
     State(state): State<AppState>,
     ClientIdentity(client): ClientIdentity,
 ) -> Result<Json<Value>, ControllerError> {
-    let producer_id = state.svc.allocate_producer_id(client).await?;
+    let producer_id = state.admin.allocate_producer_id(client).await?;
     Ok(Json(
         json!({ "producer_id": producer_id, "producer_epoch": 0 }),
     ))

@@ -13,7 +13,10 @@ pub mod ops;
 pub mod raft_peers;
 
 use crate::metrics::Metrics;
-use crate::service::metadata_service::MetadataService;
+use crate::raft::peer_contacts::PeerContacts;
+use crate::raft::types::MetadataRaft;
+use crate::service::admin::AdminService;
+use crate::service::brokers::BrokerRegistry;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
@@ -26,10 +29,16 @@ use tracing::Instrument;
 /// Raft snapshot chunks are up to 1 MiB, sent as JSON arrays of numbers.
 const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one handle per caller, plus metrics.
 #[derive(Clone)]
 pub struct AppState {
-    pub svc: Arc<MetadataService>,
+    /// For clients (`/v1`).
+    pub admin: Arc<AdminService>,
+    /// For brokers (`/internal/v1`).
+    pub brokers: Arc<BrokerRegistry>,
+    /// For Raft peers (`/raft/v1`), handed straight to openraft.
+    pub raft: MetadataRaft,
+    pub contacts: Arc<PeerContacts>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -51,11 +60,17 @@ pub fn router(state: AppState, max_request_bytes: usize) -> Router {
 }
 
 async fn fallback(uri: axum::http::Uri) -> Response {
-    crate::error::ControllerError::RouteNotFound(uri.path().to_string()).into_response()
+    crate::error::ControllerError::RouteNotFound {
+        path: uri.path().to_string(),
+    }
+    .into_response()
 }
 
 async fn method_not_allowed(method: Method) -> Response {
-    crate::error::ControllerError::MethodNotAllowed(method.to_string()).into_response()
+    crate::error::ControllerError::MethodNotAllowed {
+        method: method.to_string(),
+    }
+    .into_response()
 }
 
 /// Per request: a span with a request id, metrics by route and code, and the

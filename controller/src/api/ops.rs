@@ -21,7 +21,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Ready once the quorum has a leader and the cluster id is committed.
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let info = state.svc.cluster_info();
+    let info = state.admin.cluster_info();
     match (info.leader_id, &info.cluster_id) {
         (Some(leader), Some(cluster_id)) => Json(json!({
             "status": "ready",
@@ -42,6 +42,6 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let body = state.metrics.render(&state.svc);
+    let body = state.metrics.render(&state.admin);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -32,10 +32,10 @@ async fn append(
 ) -> Result<Json<Value>, ControllerError> {
     let req: AppendEntriesRequest<TypeConfig> = parse_json(&body)?;
     let leader = req.vote.leader_id().voted_for();
-    let res = state.svc.raft().append_entries(req).await;
+    let res = state.raft.append_entries(req).await;
     if res.is_ok() {
         if let Some(l) = leader {
-            state.svc.contacts().touch(l);
+            state.contacts.touch(l);
         }
     }
     to_json(&res)
@@ -43,7 +43,7 @@ async fn append(
 
 async fn vote(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ControllerError> {
     let req: VoteRequest<u64> = parse_json(&body)?;
-    to_json(&state.svc.raft().vote(req).await)
+    to_json(&state.raft.vote(req).await)
 }
 
 async fn snapshot(
@@ -51,5 +51,5 @@ async fn snapshot(
     body: Bytes,
 ) -> Result<Json<Value>, ControllerError> {
     let req: InstallSnapshotRequest<TypeConfig> = parse_json(&body)?;
-    to_json(&state.svc.raft().install_snapshot(req).await)
+    to_json(&state.raft.install_snapshot(req).await)
 }

@@ -1,13 +1,27 @@
-//! Broker liveness as the active controller sees it, and the fencing driver.
+//! Broker liveness as the active controller sees it.
 //!
 //! Heartbeats are not replicated (as in Kafka): only the active controller
 //! tracks them, and a new active controller grants every broker a full session
-//! timeout before fencing it.
+//! timeout before fencing it. The fencing driver is [`crate::tasks::leadership`].
 
 use ferry_common::types::{BrokerEpoch, MetadataOffset};
 use ferry_common::BrokerId;
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// [`BrokerSessions`] shared by the broker endpoints, the admin reads and the
+/// background tasks; locked only for short, non-async sections.
+#[derive(Debug, Default)]
+pub struct SessionTable {
+    inner: Mutex<BrokerSessions>,
+}
+
+impl SessionTable {
+    pub fn lock(&self) -> MutexGuard<'_, BrokerSessions> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// What the active controller last heard from a broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,15 @@
-//! The controller's service layer, free of HTTP and storage types: the write
-//! path through Raft, the reads, and broker sessions.
+//! The controller's service layer, split by caller like the API; free of HTTP
+//! and storage types.
 //!
-//! - [`metadata_service`]: the write path (propose, wait for apply, map errors) and reads.
+//! - [`write_path`]: the one write path (leadership check, propose through Raft,
+//!   wait for apply, map errors), shared by everything that writes.
+//! - [`admin`]: the client admin API: topics, producer ids, cluster and broker views.
+//! - [`brokers`]: registration, heartbeats, controlled shutdown, AlterPartition, snapshots.
 //! - [`broker_sessions`]: heartbeat bookkeeping (pure, time passed in).
+//!
+//! Raft peer RPCs need no service: `api::raft_peers` hands them to openraft.
 
+pub mod admin;
 pub mod broker_sessions;
-pub mod metadata_service;
+pub mod brokers;
+pub mod write_path;

@@ -1,15 +1,29 @@
 //! Duties of the active controller that run in the background: initialising the
-//! cluster id once, and fencing brokers whose sessions expired.
+//! cluster id once, fencing brokers whose sessions expired, and moving
+//! leadership back to preferred replicas.
 
+use crate::error::ControllerError;
 use crate::metadata::commands::Command;
-use crate::service::metadata_service::MetadataService;
+use crate::metadata::state_view::StateView;
+use crate::service::broker_sessions::SessionTable;
+use crate::service::write_path::WritePath;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
+/// What the leadership duties need.
+pub struct Leadership {
+    pub path: Arc<WritePath>,
+    pub view: Arc<StateView>,
+    pub sessions: Arc<SessionTable>,
+    pub session_timeout: Duration,
+    /// `None` disables preferred-leader rebalancing.
+    pub rebalance_interval: Option<Duration>,
+}
+
 /// Runs until `shutdown` fires.
-pub async fn run(svc: Arc<MetadataService>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(duties: Leadership, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(CHECK_INTERVAL);
     let mut was_leader = false;
     let mut last_rebalance = Instant::now();
@@ -18,12 +32,11 @@ pub async fn run(svc: Arc<MetadataService>, mut shutdown: tokio::sync::watch::Re
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let leader = svc.is_leader();
+        let leader = duties.path.is_leader();
         if leader != was_leader {
-            svc.sessions().set_active(leader.then(Instant::now));
+            duties.sessions.lock().set_active(leader.then(Instant::now));
             if leader {
-                let term = svc.raft().metrics().borrow().current_term;
-                tracing::info!(term, "became the active controller");
+                tracing::info!(term = duties.path.term(), "became the active controller");
             } else {
                 tracing::info!("no longer the active controller");
             }
@@ -32,36 +45,15 @@ pub async fn run(svc: Arc<MetadataService>, mut shutdown: tokio::sync::watch::Re
         if !leader {
             continue;
         }
-        if let Err(e) = svc.ensure_cluster_id().await {
+        if let Err(e) = duties.ensure_cluster_id().await {
             tracing::warn!(error = %e, "could not initialise the cluster id yet");
             continue;
         }
-        let unfenced: Vec<_> = svc.view().read(|s| {
-            s.image
-                .unfenced_brokers()
-                .map(|b| (b.id, b.epoch))
-                .collect()
-        });
-        let expired =
-            svc.sessions()
-                .expired(unfenced.into_iter(), Instant::now(), svc.session_timeout());
-        for (broker_id, epoch) in expired {
-            tracing::warn!(
-                broker_id = broker_id.0,
-                broker_epoch = epoch,
-                "broker session expired; fencing it"
-            );
-            if let Err(e) = svc
-                .write(None, Command::FenceBroker { broker_id, epoch })
-                .await
-            {
-                tracing::warn!(broker_id = broker_id.0, error = %e, "fencing failed; will retry");
-            }
-        }
-        if let Some(every) = svc.rebalance_interval() {
+        duties.fence_expired().await;
+        if let Some(every) = duties.rebalance_interval {
             if last_rebalance.elapsed() >= every {
                 last_rebalance = Instant::now();
-                match svc.rebalance_leaders().await {
+                match duties.rebalance_leaders().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(
                         partitions = n,
@@ -71,5 +63,59 @@ pub async fn run(svc: Arc<MetadataService>, mut shutdown: tokio::sync::watch::Re
                 }
             }
         }
+    }
+}
+
+impl Leadership {
+    /// Proposes the cluster id if none is set yet (first leader after bootstrap).
+    async fn ensure_cluster_id(&self) -> Result<(), ControllerError> {
+        if self.view.read(|s| s.image.cluster_id.is_some()) {
+            return Ok(());
+        }
+        let cluster_id = uuid::Uuid::new_v4().to_string();
+        self.path
+            .write(None, Command::InitCluster { cluster_id })
+            .await
+            .map(|_| ())
+    }
+
+    /// Fences every unfenced broker whose session expired.
+    async fn fence_expired(&self) {
+        let unfenced: Vec<_> = self.view.read(|s| {
+            s.image
+                .unfenced_brokers()
+                .map(|b| (b.id, b.epoch))
+                .collect()
+        });
+        let expired = self.sessions.lock().expired(
+            unfenced.into_iter(),
+            Instant::now(),
+            self.session_timeout,
+        );
+        for (broker_id, epoch) in expired {
+            tracing::warn!(
+                broker_id = broker_id.0,
+                broker_epoch = epoch,
+                "broker session expired; fencing it"
+            );
+            if let Err(e) = self
+                .path
+                .write(None, Command::FenceBroker { broker_id, epoch })
+                .await
+            {
+                tracing::warn!(broker_id = broker_id.0, error = %e, "fencing failed; will retry");
+            }
+        }
+    }
+
+    /// Proposes preferred-leader elections when some partition qualifies.
+    async fn rebalance_leaders(&self) -> Result<usize, ControllerError> {
+        let n = self.view.read(|s| s.preferred_elections().len());
+        if n > 0 {
+            self.path
+                .write(None, Command::ElectPreferredLeaders)
+                .await?;
+        }
+        Ok(n)
     }
 }

@@ -4,7 +4,9 @@
 //! so a slow or dead broker delays nobody else and never the quorum. A broker
 //! that finds a gap (or is behind the delta ring) pulls a snapshot itself.
 
-use crate::service::metadata_service::MetadataService;
+use crate::metadata::state_view::StateView;
+use crate::service::broker_sessions::SessionTable;
+use crate::service::write_path::WritePath;
 use ferry_common::internal::MetadataPush;
 use ferry_common::BrokerId;
 use std::collections::HashMap;
@@ -30,9 +32,18 @@ pub trait DeltaSink: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, String>> + Send;
 }
 
+/// What the push workers read: leadership, the applied state and its delta
+/// ring, and the offsets brokers last reported.
+#[derive(Clone)]
+pub struct Pusher {
+    pub path: Arc<WritePath>,
+    pub view: Arc<StateView>,
+    pub sessions: Arc<SessionTable>,
+}
+
 /// Runs until `shutdown` fires: keeps one push worker per broker while this node leads.
 pub async fn run<S: DeltaSink>(
-    svc: Arc<MetadataService>,
+    ctx: Pusher,
     sink: Arc<S>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -43,20 +54,18 @@ pub async fn run<S: DeltaSink>(
             _ = tick.tick() => {}
             _ = shutdown.changed() => break,
         }
-        if !svc.is_leader() {
+        if !ctx.path.is_leader() {
             for (_, w) in workers.drain() {
                 w.abort();
             }
             continue;
         }
-        let brokers: Vec<BrokerId> = svc
-            .view()
-            .read(|s| s.image.brokers.keys().copied().collect());
+        let brokers: Vec<BrokerId> = ctx.view.read(|s| s.image.brokers.keys().copied().collect());
         workers.retain(|id, w| brokers.contains(id) && !w.is_finished());
         for id in brokers {
             workers
                 .entry(id)
-                .or_insert_with(|| tokio::spawn(push_worker(svc.clone(), sink.clone(), id)));
+                .or_insert_with(|| tokio::spawn(push_worker(ctx.clone(), sink.clone(), id)));
         }
     }
     for (_, w) in workers.drain() {
@@ -64,27 +73,31 @@ pub async fn run<S: DeltaSink>(
     }
 }
 
-async fn push_worker<S: DeltaSink>(svc: Arc<MetadataService>, sink: Arc<S>, id: BrokerId) {
-    let mut applied_rx = svc.view().subscribe();
+async fn push_worker<S: DeltaSink>(ctx: Pusher, sink: Arc<S>, id: BrokerId) {
+    let mut applied_rx = ctx.view.subscribe();
     // Start from what the broker last reported; 0 makes it resync if needed.
-    let mut acked = svc.sessions().contact(id).map_or(0, |c| c.metadata_offset);
-    let term = svc.raft().metrics().borrow().current_term;
+    let mut acked = ctx
+        .sessions
+        .lock()
+        .contact(id)
+        .map_or(0, |c| c.metadata_offset);
+    let term = ctx.path.term();
     loop {
-        if !svc.is_leader() {
+        if !ctx.path.is_leader() {
             return;
         }
-        let Some(url) = svc
-            .view()
+        let Some(url) = ctx
+            .view
             .read(|s| s.image.brokers.get(&id).map(|b| b.url.clone()))
         else {
             return;
         };
-        let batch = svc.view().deltas_after(acked, MAX_DELTAS_PER_PUSH);
+        let batch = ctx.view.deltas_after(acked, MAX_DELTAS_PER_PUSH);
         let push = MetadataPush {
-            controller_id: svc.node_id(),
+            controller_id: ctx.path.node_id(),
             term,
             head_offset: batch.head,
-            head_last_record_offset: svc.view().read(|s| s.image.last_record_offset),
+            head_last_record_offset: ctx.view.read(|s| s.image.last_record_offset),
             deltas: batch.deltas.iter().map(|d| (**d).clone()).collect(),
         };
         if acked < batch.head {
@@ -101,7 +114,7 @@ async fn push_worker<S: DeltaSink>(svc: Arc<MetadataService>, sink: Arc<S>, id: 
                     tracing::debug!(broker_id = id.0, error = %e, "metadata push failed; will retry");
                     tokio::time::sleep(RETRY_BACKOFF).await;
                     // The broker may have restarted; take its latest report.
-                    if let Some(c) = svc.sessions().contact(id) {
+                    if let Some(c) = ctx.sessions.lock().contact(id) {
                         acked = acked.min(c.metadata_offset);
                     }
                     continue;
@@ -109,7 +122,7 @@ async fn push_worker<S: DeltaSink>(svc: Arc<MetadataService>, sink: Arc<S>, id: 
             }
         }
         wait_for_change(&mut applied_rx).await;
-        if let Some(c) = svc.sessions().contact(id) {
+        if let Some(c) = ctx.sessions.lock().contact(id) {
             // A restarted broker reports a lower offset through its heartbeat.
             if c.metadata_offset < acked {
                 acked = c.metadata_offset;
