@@ -1,15 +1,25 @@
 //! Ferry controller: the Raft quorum that owns cluster metadata.
 //!
-//! Module map (calls go one way: api -> service -> raft -> storage -> metadata):
+//! Module map. Dependencies go one way, api -> service -> raft -> storage ->
+//! metadata (the leaf); the background tasks use the service like the api does.
 //! - [`api`]: axum routes split by caller (clients, brokers, Raft peers); the error mapping.
-//! - [`service`]: the write path through Raft, reads, broker sessions and fencing.
-//! - [`tasks`]: background loops (active-controller duties, metadata push).
+//! - [`service`]: the write path through Raft, the admin API, the broker registry
+//!   and broker sessions.
+//! - [`tasks`]: the background loops (active-controller duties, metadata push).
 //! - [`metadata`]: the pure, deterministic metadata core ([`metadata::ControllerState`]).
 //! - [`raft`]: openraft wiring: types, the sled log store and state-machine
-//!   adapters, the HTTP network, start-up.
-//! - [`storage`]: sled (applied state) and snapshot files.
+//!   adapters, the HTTP network to other controllers, start-up.
+//! - [`storage`]: sled (applied state), snapshot files, real `fdatasync`.
 //! - [`peers`]: HTTP clients for calls to brokers (metadata push).
 //! - [`config`], [`error`], [`metrics`].
+//!
+//! Creating a topic, in call order: `api/clients.rs` (`POST /v1/topics`) ->
+//! `service/admin.rs` (validate) -> `service/write_path.rs` (propose, wait) ->
+//! openraft commits -> `raft/state_machine_adapter.rs` (apply) ->
+//! `metadata/state_view.rs` -> `metadata/controller_state.rs` (placement in
+//! `metadata/placement.rs`, records out) -> `storage/state_store.rs` (persist);
+//! then `tasks/metadata_push.rs` -> `peers/broker_client.rs` pushes the delta
+//! to every broker.
 
 pub mod api;
 pub mod config;

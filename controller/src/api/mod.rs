@@ -4,6 +4,8 @@
 //! - [`brokers`]: broker registration, heartbeats, AlterPartition, snapshots (`/internal/v1/...`).
 //! - [`raft_peers`]: Raft RPCs between controllers (`/raft/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`extract`]: JSON, query and idempotency-header extractors with our error body.
+//! - [`error`]: the one `IntoResponse` for [`crate::error::ControllerError`].
 
 pub mod brokers;
 pub mod clients;
