@@ -24,7 +24,7 @@ use crate::storage::state_store::StateStore;
 use log_store::SledLogStore;
 use openraft::{BasicNode, SnapshotPolicy};
 use peer_contacts::PeerContacts;
-use state_machine_adapter::MetadataStateMachine;
+use state_machine_adapter::StateMachineAdapter;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ pub async fn start(cfg: &ControllerConfig, voters: &[Voter]) -> Result<RaftNode,
     let log_store = SledLogStore::open(durable.clone())?;
     let committed = log_store.committed_index();
     let contacts = Arc::new(PeerContacts::default());
-    let (sm, view) = MetadataStateMachine::open(
+    let (sm, view) = StateMachineAdapter::open(
         StateStore::open(durable)?,
         cfg.data_dir.clone(),
         cfg.delta_ring_entries,

@@ -25,15 +25,16 @@ struct SnapshotFile {
     state: ControllerState,
 }
 
-/// The controller's Raft state machine.
-pub struct MetadataStateMachine {
+/// openraft's `RaftStateMachine` over [`ControllerState`]: applies through the
+/// [`StateView`], persists through the [`StateStore`].
+pub struct StateMachineAdapter {
     view: Arc<StateView>,
     store: StateStore,
     header: StateHeader,
     snapshot_path: PathBuf,
 }
 
-impl MetadataStateMachine {
+impl StateMachineAdapter {
     /// Loads the stored state; returns the machine and the view it feeds.
     pub fn open(
         store: StateStore,
@@ -42,7 +43,7 @@ impl MetadataStateMachine {
     ) -> Result<(Self, Arc<StateView>), crate::storage::StorageError> {
         let (state, header) = store.load()?;
         let view = StateView::new(state, ring_capacity);
-        let sm = MetadataStateMachine {
+        let sm = StateMachineAdapter {
             view: view.clone(),
             store,
             header,
@@ -114,7 +115,7 @@ impl RaftSnapshotBuilder<TypeConfig> for MetadataSnapshotBuilder {
     }
 }
 
-impl RaftStateMachine<TypeConfig> for MetadataStateMachine {
+impl RaftStateMachine<TypeConfig> for StateMachineAdapter {
     type SnapshotBuilder = MetadataSnapshotBuilder;
 
     async fn applied_state(

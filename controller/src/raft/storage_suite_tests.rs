@@ -4,7 +4,7 @@
 //! reopening the files.
 
 use super::log_store::SledLogStore;
-use super::state_machine_adapter::MetadataStateMachine;
+use super::state_machine_adapter::StateMachineAdapter;
 use super::types::{NodeId, TypeConfig};
 use crate::metadata::commands::{Command, CommandRequest, Outcome};
 use crate::metadata::state_view::StateView;
@@ -17,23 +17,23 @@ use std::path::Path;
 use std::sync::Arc;
 use tempfile::TempDir;
 
-type Opened = (SledLogStore, MetadataStateMachine, Arc<StateView>);
+type Opened = (SledLogStore, StateMachineAdapter, Arc<StateView>);
 
 /// Opens a data dir the way `raft::start` does.
 fn open(dir: &Path) -> Result<Opened, crate::storage::StorageError> {
     let durable = DurableDb::open(dir, 1)?;
     let log = SledLogStore::open(durable.clone())?;
-    let (sm, view) = MetadataStateMachine::open(StateStore::open(durable)?, dir.into(), 16)?;
+    let (sm, view) = StateMachineAdapter::open(StateStore::open(durable)?, dir.into(), 16)?;
     Ok((log, sm, view))
 }
 
 /// A fresh data dir per build, opened the way `raft::start` opens it.
 struct SledStoreBuilder;
 
-impl StoreBuilder<TypeConfig, SledLogStore, MetadataStateMachine, TempDir> for SledStoreBuilder {
+impl StoreBuilder<TypeConfig, SledLogStore, StateMachineAdapter, TempDir> for SledStoreBuilder {
     async fn build(
         &self,
-    ) -> Result<(TempDir, SledLogStore, MetadataStateMachine), StorageError<NodeId>> {
+    ) -> Result<(TempDir, SledLogStore, StateMachineAdapter), StorageError<NodeId>> {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
         let (log, sm, _view) = open(dir.path()).map_err(|e| StorageIOError::write(&e))?;
         Ok((dir, log, sm))
@@ -43,7 +43,7 @@ impl StoreBuilder<TypeConfig, SledLogStore, MetadataStateMachine, TempDir> for S
 #[test]
 fn sled_log_store_and_state_machine_pass_openraft_storage_suite() {
     let result =
-        Suite::<TypeConfig, SledLogStore, MetadataStateMachine, SledStoreBuilder, TempDir>::test_all(
+        Suite::<TypeConfig, SledLogStore, StateMachineAdapter, SledStoreBuilder, TempDir>::test_all(
             SledStoreBuilder,
         );
     if let Err(e) = result {
