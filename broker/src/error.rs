@@ -31,14 +31,29 @@ pub enum BrokerError {
     LeaderNotAvailable(String),
     #[error("{0}")]
     CoordinatorNotAvailable(String),
-    #[error("{0}")]
-    FencedLeaderEpoch(String),
+    /// The request names an older leader epoch than this replica's.
+    #[error("leader epoch {requested} of {topic}-{partition} is stale; the current epoch is {current}; refresh metadata")]
+    FencedLeaderEpoch {
+        topic: String,
+        partition: u32,
+        requested: u32,
+        current: u32,
+    },
     #[error("{0}")]
     OutOfOrderSequence(String),
     #[error("{0}")]
     InvalidProducerEpoch(String),
-    #[error("{0}")]
-    UnknownLeaderEpoch(String),
+    /// The request names a newer leader epoch than this replica knows yet.
+    #[error("leader epoch {requested} of {topic}-{partition} is newer than this broker's {current}; retry")]
+    UnknownLeaderEpoch {
+        topic: String,
+        partition: u32,
+        requested: u32,
+        current: u32,
+    },
+    /// The group coordinator does not know this member (its session expired).
+    #[error("member '{member}' is not in group '{group}' (session expired?); join again without member_id")]
+    UnknownMemberId { group: String, member: String },
     #[error("{0}")]
     MessageTooLarge(String),
     #[error("offset {requested} is out of range [{log_start_offset}, {log_end_offset}]")]
@@ -57,10 +72,10 @@ pub enum BrokerError {
     Storage(String),
     #[error("{0}")]
     NotReady(String),
-    /// Another broker or the controller failed.
+    /// Another broker could not be reached (a transport failure, no answer).
     #[error("{0}")]
-    Upstream(String),
-    /// Another broker's answer, passed on with its code.
+    Unreachable(String),
+    /// Another node's error answer, passed on with its code.
     #[error("{message}")]
     Relayed { code: ErrorCode, message: String },
     #[error("internal error: {0}")]
@@ -83,16 +98,17 @@ impl BrokerError {
             }
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
-            BrokerError::FencedLeaderEpoch(_) => ErrorCode::FencedLeaderEpoch,
+            BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             BrokerError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
             BrokerError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
-            BrokerError::UnknownLeaderEpoch(_) => ErrorCode::UnknownLeaderEpoch,
+            BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
+            BrokerError::UnknownMemberId { .. } => ErrorCode::UnknownMemberId,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             BrokerError::NotEnoughReplicas(_) => ErrorCode::NotEnoughReplicas,
             BrokerError::TimedOut(_) => ErrorCode::RequestTimedOut,
             BrokerError::Storage(_) => ErrorCode::KafkaStorageError,
             BrokerError::Relayed { code, .. } => *code,
-            BrokerError::Upstream(_) | BrokerError::Internal(_) => ErrorCode::UnknownServerError,
+            BrokerError::Unreachable(_) | BrokerError::Internal(_) => ErrorCode::UnknownServerError,
         }
     }
 }

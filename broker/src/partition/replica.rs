@@ -8,6 +8,7 @@
 
 use super::leader_state::{self, FollowerState};
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
+use crate::error::BrokerError;
 use crate::storage::{AppendInfo, BatchMeta, LogConfig, PartitionLog, RecordIn, TimestampType};
 use ferry_common::metadata::PartitionState;
 use ferry_common::{topic_config, BrokerId, TopicName};
@@ -144,6 +145,32 @@ impl Partition {
             .unwrap_or_else(|p| p.into_inner())
             .0
             .clone()
+    }
+
+    /// Refuses a request made for another leader epoch than the current one.
+    pub fn check_leader_epoch(&self, requested: Option<u32>) -> Result<(), BrokerError> {
+        let Some(requested) = requested else {
+            return Ok(());
+        };
+        let current = self.state().leader_epoch;
+        let (topic, partition) = (self.topic.to_string(), self.partition);
+        if requested < current {
+            return Err(BrokerError::FencedLeaderEpoch {
+                topic,
+                partition,
+                requested,
+                current,
+            });
+        }
+        if requested > current {
+            return Err(BrokerError::UnknownLeaderEpoch {
+                topic,
+                partition,
+                requested,
+                current,
+            });
+        }
+        Ok(())
     }
 
     pub fn settings(&self) -> PartitionSettings {
