@@ -241,7 +241,10 @@ fn wire(
             node,
             metadata,
             replicas: replicas.clone(),
-            fetchers: fetchers.clone(),
+            after: {
+                let fetchers = fetchers.clone();
+                Box::new(move || fetchers.sync())
+            },
         },
         replicas: replicas.clone(),
         coordinator,

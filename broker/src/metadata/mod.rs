@@ -4,7 +4,8 @@
 //! Create-topic path (broker half), in call order: `api/internal.rs` (push)
 //! -> [`cache`] (`apply_push`) -> [`reconcile`] (woken by the cache) ->
 //! `replicas/manager.rs` (`reconcile`: opens the new partition logs) ->
-//! `replication/fetcher.rs` (`sync`: followers start fetching).
+//! `replication/fetcher.rs` (`sync`, through the reconcile's hook: followers
+//! start fetching).
 //!
 //! - [`cache`]: the image plus a change notification; "unknown topic" answers.
 //! - [`reconcile`]: the loop creating and deleting local replicas on change.

@@ -1,11 +1,12 @@
 //! Keeps the local replicas in line with the metadata image: whenever the
 //! image changes (and every 5 s), creates replicas for partitions assigned
-//! here, deletes the others, then restarts the follower fetch loops.
+//! here, deletes the others, then runs the `after` hook (wired in `lib.rs` to
+//! `replication/fetcher.rs`, which restarts the follower fetch loops; a hook
+//! so that metadata does not depend on replication).
 
 use super::cache::MetadataCache;
 use crate::node::Node;
 use crate::replicas::ReplicaManager;
-use crate::replication::fetcher::ReplicaFetchers;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -15,7 +16,8 @@ pub struct Reconciler {
     pub node: Arc<Node>,
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
-    pub fetchers: Arc<ReplicaFetchers>,
+    /// Runs after every reconcile (the follower fetch loops follow the new replicas).
+    pub after: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Reconciler {
@@ -44,7 +46,7 @@ impl Reconciler {
                         Err(e) => tracing::error!(error = %e, "reconcile task failed"),
                     }
                     first = false;
-                    self.fetchers.sync();
+                    (self.after)();
                 }
             }
             tokio::select! {

@@ -1,66 +1,20 @@
-//! One local partition replica: its log, its view of the partition's state,
-//! its high watermark and, while it leads, what it knows of its followers.
-//!
-//! Leader: HW = the smallest LEO over the (maximal) ISR, where followers' LEOs
-//! come from their fetch positions; it never moves backwards and does not move
-//! while the ISR is smaller than `min.insync.replicas`. Follower: HW =
-//! min(leader's HW, own LEO). The HW is checkpointed to `DIR/high-watermark`.
+//! One local partition replica: the locked wrapper around its log, its
+//! idempotent producers and its [`ReplicaState`] (role, HW, ISR rules). Every
+//! decision is made by the pure state; this file holds the locks, reads the
+//! clock and the log end, publishes the HW to waiters and logs role changes.
+//! The HW is checkpointed to `DIR/high-watermark`.
 
-use super::leader_state::{self, FollowerState};
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
+use super::role::{EpochMismatch, LeaderState, ReplicaState, RoleChange};
+use super::settings::PartitionSettings;
 use crate::error::BrokerError;
-use crate::storage::{AppendInfo, BatchMeta, LogConfig, PartitionLog, RecordIn, TimestampType};
+use crate::storage::{AppendInfo, BatchMeta, PartitionLog, RecordIn};
 use ferry_common::metadata::PartitionState;
-use ferry_common::{topic_config, BrokerId, TopicName};
-use std::collections::BTreeMap;
+use ferry_common::{BrokerId, TopicName};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// Topic configs a partition applies on every append.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionSettings {
-    pub max_message_bytes: usize,
-    pub min_insync_replicas: usize,
-    pub timestamp_type: TimestampType,
-}
-
-impl PartitionSettings {
-    /// Effective settings from a topic's configs (Kafka defaults where unset).
-    pub fn from_configs(configs: &BTreeMap<String, String>) -> Self {
-        let num = |k: &str, d: i64| {
-            topic_config::effective(configs, k)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(d)
-        };
-        PartitionSettings {
-            max_message_bytes: num("max.message.bytes", 1_048_588).max(0) as usize,
-            min_insync_replicas: num("min.insync.replicas", 1).max(1) as usize,
-            timestamp_type: match topic_config::effective(configs, "message.timestamp.type") {
-                Some("LogAppendTime") => TimestampType::LogAppendTime,
-                _ => TimestampType::CreateTime,
-            },
-        }
-    }
-
-    /// The storage-level config for a topic's logs.
-    pub fn log_config(configs: &BTreeMap<String, String>, flush_on_append: bool) -> LogConfig {
-        let num = |k: &str, d: i64| {
-            topic_config::effective(configs, k)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(d)
-        };
-        LogConfig {
-            segment_bytes: num("segment.bytes", 1 << 30).max(14) as u64,
-            segment_ms: num("segment.ms", 604_800_000).max(1) as u64,
-            retention_ms: num("retention.ms", 604_800_000),
-            retention_bytes: num("retention.bytes", -1),
-            flush_on_append,
-            ..LogConfig::default()
-        }
-    }
-}
 
 /// What an append did.
 #[derive(Debug, Clone, Copy)]
@@ -79,18 +33,6 @@ pub enum AppendOutcome {
     },
 }
 
-/// The leader's bookkeeping while this replica leads.
-#[derive(Debug, Clone)]
-pub struct LeaderContext {
-    pub leader_epoch: u32,
-    pub since: Instant,
-    /// LEO when this leadership began: followers must reach it to join the ISR.
-    pub epoch_start_offset: u64,
-    pub followers: BTreeMap<BrokerId, FollowerState>,
-    /// ISR proposed to the controller and not answered yet (one change in flight).
-    pub pending_isr: Option<Vec<BrokerId>>,
-}
-
 /// A local replica of one partition.
 pub struct Partition {
     pub topic: TopicName,
@@ -98,11 +40,12 @@ pub struct Partition {
     pub partition: u32,
     pub log: Arc<PartitionLog>,
     dir: PathBuf,
-    state: RwLock<(PartitionState, PartitionSettings)>,
-    leader: Mutex<Option<LeaderContext>>,
+    /// Role, metadata, settings and HW: what appends and replication read.
+    state: Mutex<ReplicaState>,
     /// Idempotent producers' recent batches; held across check + append so two
     /// retries of one batch cannot both be written.
     producers: Mutex<ProducerStates>,
+    /// Mirrors the state's HW for waiters (produce acks=all, fetch long-polls).
     hw: watch::Sender<u64>,
     /// Bumped on every change of the log end (append, truncate): wakes replica fetches.
     leo: watch::Sender<u64>,
@@ -131,20 +74,40 @@ impl Partition {
             partition: state.partition,
             log: Arc::new(log),
             dir,
-            state: RwLock::new((state, settings)),
-            leader: Mutex::new(None),
+            state: Mutex::new(ReplicaState::new(state, settings, hw)),
             producers: Mutex::new(ProducerStates::default()),
             hw: watch::channel(hw).0,
             leo: watch::channel(leo).0,
         }
     }
 
+    /// Runs `f` on the replica state under its lock, then publishes the HW.
+    fn with_state<R>(&self, f: impl FnOnce(&mut ReplicaState) -> R) -> R {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let out = f(&mut st);
+        let hw = st.high_watermark();
+        self.hw.send_if_modified(|cur| {
+            let moved = hw > *cur;
+            if moved {
+                *cur = hw;
+            }
+            moved
+        });
+        out
+    }
+
+    /// The latest partition metadata this replica took.
     pub fn state(&self) -> PartitionState {
-        self.state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .clone()
+        self.with_state(|s| s.metadata().clone())
+    }
+
+    pub fn settings(&self) -> PartitionSettings {
+        self.with_state(|s| s.settings().clone())
+    }
+
+    /// A copy of the leader bookkeeping, if this replica leads.
+    pub fn leader_context(&self) -> Option<LeaderState> {
+        self.with_state(|s| s.leader().cloned())
     }
 
     /// Refuses a request made for another leader epoch than the current one.
@@ -152,102 +115,42 @@ impl Partition {
         let Some(requested) = requested else {
             return Ok(());
         };
-        let current = self.state().leader_epoch;
         let (topic, partition) = (self.topic.to_string(), self.partition);
-        if requested < current {
-            return Err(BrokerError::FencedLeaderEpoch {
-                topic,
-                partition,
-                requested,
-                current,
-            });
+        match self.with_state(|s| s.check_leader_epoch(requested)) {
+            Ok(()) => Ok(()),
+            Err(EpochMismatch::Fenced { requested, current }) => {
+                Err(BrokerError::FencedLeaderEpoch {
+                    topic,
+                    partition,
+                    requested,
+                    current,
+                })
+            }
+            Err(EpochMismatch::Unknown { requested, current }) => {
+                Err(BrokerError::UnknownLeaderEpoch {
+                    topic,
+                    partition,
+                    requested,
+                    current,
+                })
+            }
         }
-        if requested > current {
-            return Err(BrokerError::UnknownLeaderEpoch {
-                topic,
-                partition,
-                requested,
-                current,
-            });
-        }
-        Ok(())
-    }
-
-    pub fn settings(&self) -> PartitionSettings {
-        self.state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .clone()
-    }
-
-    fn leader_ctx(&self) -> std::sync::MutexGuard<'_, Option<LeaderContext>> {
-        self.leader.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A copy of the leader bookkeeping, if this replica leads.
-    pub fn leader_context(&self) -> Option<LeaderContext> {
-        self.leader_ctx().clone()
     }
 
     /// Takes the latest metadata for this partition and switches role when it
-    /// says so. Older states (lower partition and leader epochs) are ignored,
-    /// since an ISR change answered by the controller may arrive before its push.
+    /// says so (see [`ReplicaState::on_metadata`]).
     pub fn update(&self, state: PartitionState, settings: PartitionSettings, me: BrokerId) {
-        {
-            let mut cur = self.state.write().unwrap_or_else(|p| p.into_inner());
-            let older = state.leader_epoch < cur.0.leader_epoch
-                || (state.leader_epoch == cur.0.leader_epoch
-                    && state.partition_epoch < cur.0.partition_epoch);
-            if older {
-                cur.1 = settings;
-                return;
+        let leo = self.log.log_end_offset();
+        let change = self.with_state(|s| s.on_metadata(state, settings, me, leo, Instant::now()));
+        match change {
+            RoleChange::BecameLeader { leader_epoch } => {
+                tracing::info!(topic = %self.topic, partition = self.partition, leader_epoch, "became leader")
             }
-            *cur = (state.clone(), settings);
+            RoleChange::BecameFollower { leader_epoch } => {
+                tracing::info!(topic = %self.topic, partition = self.partition, leader_epoch, "became follower")
+            }
+            RoleChange::Stale | RoleChange::Unchanged => {}
         }
-        let mut ctx = self.leader_ctx();
-        match (
-            state.leader == Some(me),
-            ctx.as_ref().map(|c| c.leader_epoch),
-        ) {
-            (true, Some(e)) if e == state.leader_epoch => {
-                if let Some(c) = ctx.as_mut() {
-                    // Our own ISR change landed (or someone else's): nothing pending any more.
-                    if c.pending_isr.as_ref().is_some_and(|p| *p == state.isr) {
-                        c.pending_isr = None;
-                    }
-                    for r in state.replicas.iter().filter(|r| **r != me) {
-                        c.followers
-                            .entry(*r)
-                            .or_insert_with(|| FollowerState::unknown(Instant::now()));
-                    }
-                }
-            }
-            (true, _) => {
-                let now = Instant::now();
-                tracing::info!(topic = %self.topic, partition = self.partition, leader_epoch = state.leader_epoch, "became leader");
-                *ctx = Some(LeaderContext {
-                    leader_epoch: state.leader_epoch,
-                    since: now,
-                    epoch_start_offset: self.log.log_end_offset(),
-                    followers: state
-                        .replicas
-                        .iter()
-                        .filter(|r| **r != me)
-                        .map(|r| (*r, FollowerState::unknown(now)))
-                        .collect(),
-                    pending_isr: None,
-                });
-            }
-            (false, was) => {
-                if was.is_some() {
-                    tracing::info!(topic = %self.topic, partition = self.partition, leader_epoch = state.leader_epoch, "became follower");
-                }
-                *ctx = None;
-            }
-        }
-        drop(ctx);
-        self.maybe_advance_hw(me);
     }
 
     pub fn high_watermark(&self) -> u64 {
@@ -266,46 +169,16 @@ impl Partition {
         self.leo.subscribe()
     }
 
-    fn set_hw(&self, hw: u64) {
-        self.hw.send_if_modified(|cur| {
-            if hw > *cur {
-                *cur = hw;
-                true
-            } else {
-                false
-            }
-        });
-    }
-
     /// Leader: recompute HW from the maximal ISR. Followers: no-op.
     pub fn maybe_advance_hw(&self, me: BrokerId) {
-        let (state, settings) = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let ctx = self.leader_ctx();
-        let Some(ctx) = ctx.as_ref() else { return };
-        if state.leader != Some(me) {
-            return;
-        }
-        // Maximal ISR: additions count at once, removals only once committed.
-        let mut isr = state.isr.clone();
-        if let Some(p) = &ctx.pending_isr {
-            isr.extend(p.iter().filter(|b| !state.isr.contains(b)));
-        }
-        if isr.len() < settings.min_insync_replicas {
-            return;
-        }
-        let hw = leader_state::high_watermark(
-            self.high_watermark(),
-            me,
-            self.log.log_end_offset(),
-            &isr,
-            &ctx.followers,
-        );
-        self.set_hw(hw);
+        let leo = self.log.log_end_offset();
+        self.with_state(|s| s.advance_hw(me, leo));
     }
 
     /// Follower: HW = min(leader's HW, own LEO).
     pub fn follower_hw(&self, leader_hw: u64) {
-        self.set_hw(leader_hw.min(self.log.log_end_offset()));
+        let leo = self.log.log_end_offset();
+        self.with_state(|s| s.on_leader_hw(leader_hw, leo));
     }
 
     /// Leader: records a follower's fetch at `fetch_offset`; returns a new ISR
@@ -316,74 +189,18 @@ impl Partition {
         fetch_offset: u64,
         me: BrokerId,
     ) -> Option<Vec<BrokerId>> {
-        let state = self.state();
-        let proposal = {
-            let mut guard = self.leader_ctx();
-            let ctx = guard.as_mut()?;
-            let leo = self.log.log_end_offset();
-            ctx.followers
-                .entry(follower)
-                .or_insert_with(|| FollowerState::unknown(ctx.since))
-                .on_fetch(fetch_offset, leo, Instant::now());
-            // Only the fetching follower is considered: it is alive right now,
-            // while a crashed one's last known LEO may still look caught up.
-            let joiners: Vec<BrokerId> = leader_state::isr_joiners(
-                &state.replicas,
-                &state.isr,
-                &ctx.followers,
-                self.high_watermark(),
-                ctx.epoch_start_offset,
-            )
-            .into_iter()
-            .filter(|b| *b == follower)
-            .collect();
-            if ctx.pending_isr.is_none() && !joiners.is_empty() {
-                let mut isr = state.isr.clone();
-                isr.extend(joiners);
-                ctx.pending_isr = Some(isr.clone());
-                Some(isr)
-            } else {
-                None
-            }
-        };
-        self.maybe_advance_hw(me);
-        proposal
+        let leo = self.log.log_end_offset();
+        self.with_state(|s| s.on_follower_fetch(me, follower, fetch_offset, leo, Instant::now()))
     }
 
     /// Leader: an ISR without the followers that lagged longer than `max_lag`.
     pub fn isr_shrink(&self, me: BrokerId, max_lag: Duration) -> Option<Vec<BrokerId>> {
-        let state = self.state();
-        let mut guard = self.leader_ctx();
-        let ctx = guard.as_mut()?;
-        if ctx.pending_isr.is_some() || state.leader != Some(me) {
-            return None;
-        }
-        let out = leader_state::isr_laggards(
-            me,
-            &state.isr,
-            &ctx.followers,
-            Instant::now(),
-            max_lag,
-            ctx.since,
-        );
-        if out.is_empty() {
-            return None;
-        }
-        let isr: Vec<BrokerId> = state
-            .isr
-            .iter()
-            .filter(|b| !out.contains(b))
-            .copied()
-            .collect();
-        ctx.pending_isr = Some(isr.clone());
-        Some(isr)
+        self.with_state(|s| s.isr_shrink(me, Instant::now(), max_lag))
     }
 
-    /// Leader: the proposed ISR change failed; allow another.
+    /// Leader: the proposed ISR change ended; allow another.
     pub fn clear_pending_isr(&self) {
-        if let Some(c) = self.leader_ctx().as_mut() {
-            c.pending_isr = None;
-        }
+        self.with_state(ReplicaState::clear_pending_isr);
     }
 
     /// Appends one batch as leader (blocking file IO: call from a blocking
@@ -395,7 +212,8 @@ impl Partition {
         now_ms: i64,
         producer: Option<(i64, i16, i32)>,
     ) -> Result<AppendOutcome, crate::storage::LogError> {
-        let (state, settings) = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let (leader_epoch, timestamp_type) =
+            self.with_state(|s| (s.metadata().leader_epoch, s.settings().timestamp_type));
         let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
         if producer.is_some() {
@@ -424,11 +242,11 @@ impl Partition {
             }
         }
         let meta = BatchMeta {
-            leader_epoch: state.leader_epoch,
+            leader_epoch,
             producer_id,
             producer_epoch,
             base_sequence,
-            timestamp_type: settings.timestamp_type,
+            timestamp_type,
         };
         let info = self.log.append(records, meta, now_ms)?;
         if producer.is_some() {

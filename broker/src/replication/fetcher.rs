@@ -8,7 +8,7 @@
 
 use crate::metadata::MetadataCache;
 use crate::node::Node;
-use crate::partition::leader_state::truncation_point;
+use crate::partition::divergence::truncation_point;
 use crate::partition::Partition;
 use crate::peer_client::PeerClient;
 use crate::replicas::ReplicaManager;

@@ -1,16 +1,16 @@
 //! The leader's side of replication: serve a follower's fetch for all the
-//! partitions it follows here, learn its LEO from the fetch offset, detect a
-//! diverged log by leader epoch, and long-poll until there is something new.
+//! partitions it follows here, report its fetch to the partition state (LEO,
+//! ISR joins, HW), answer a diverged log by leader epoch (the decision is
+//! `partition/divergence.rs`), and long-poll until there is something new.
 
 use super::isr::IsrDriver;
 use crate::error::BrokerError;
 use crate::node::Node;
-use crate::partition::leader_state::end_offset_for_epoch;
+use crate::partition::divergence::diverging_epoch;
 use crate::partition::Partition;
 use crate::replicas::{LeaderLookup, ReplicaManager};
 use ferry_common::internal::{
-    EpochEndOffset, ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest,
-    ReplicaFetchResponse,
+    ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest, ReplicaFetchResponse,
 };
 use ferry_common::{BrokerId, ErrorCode, TopicName};
 use std::sync::Arc;
@@ -107,36 +107,21 @@ impl ReplicaFetchServer {
             Ok(part) => part,
             Err(e) => return fail(e.code(), None),
         };
-        let state = part.state();
-        if p.current_leader_epoch < state.leader_epoch {
-            return fail(ErrorCode::FencedLeaderEpoch, Some(&part));
-        }
-        if p.current_leader_epoch > state.leader_epoch {
-            return fail(ErrorCode::UnknownLeaderEpoch, Some(&part));
+        if let Err(e) = part.check_leader_epoch(Some(p.current_leader_epoch)) {
+            return fail(e.code(), Some(&part));
         }
         let log_start = part.log.log_start_offset();
         let leo = part.log.log_end_offset();
         if p.fetch_offset < log_start {
             return fail(ErrorCode::OffsetOutOfRange, Some(&part));
         }
-        // Divergence: the follower's last epoch ends earlier here, or not at all.
-        let diverging = match p.last_fetched_epoch {
-            Some(last_epoch) => {
-                let ends = end_offset_for_epoch(&part.log.epoch_starts(), leo, last_epoch);
-                let diverged = match ends {
-                    Some((epoch, end)) => epoch < last_epoch || end < p.fetch_offset,
-                    None => p.fetch_offset > log_start,
-                };
-                diverged.then(|| {
-                    let (epoch, end_offset) = ends.unwrap_or((last_epoch, log_start));
-                    EpochEndOffset { epoch, end_offset }
-                })
-            }
-            None => (p.fetch_offset > leo).then_some(EpochEndOffset {
-                epoch: 0,
-                end_offset: leo,
-            }),
-        };
+        let diverging = diverging_epoch(
+            &part.log.epoch_starts(),
+            log_start,
+            leo,
+            p.fetch_offset,
+            p.last_fetched_epoch,
+        );
         if let Some(d) = diverging {
             return (
                 ReplicaFetchPartitionResult {
