@@ -39,10 +39,20 @@ pub enum BrokerError {
         requested: u32,
         current: u32,
     },
-    #[error("{0}")]
-    OutOfOrderSequence(String),
-    #[error("{0}")]
-    InvalidProducerEpoch(String),
+    /// An idempotent batch skipped sequence numbers: one is missing.
+    #[error("{topic}-{partition}: the producer's next sequence number is {expected}; a batch is missing")]
+    OutOfOrderSequence {
+        topic: String,
+        partition: u32,
+        expected: i32,
+    },
+    /// An idempotent batch from a fenced (older) producer epoch.
+    #[error("{topic}-{partition}: producer epoch is older than the current {current}; this producer was fenced")]
+    InvalidProducerEpoch {
+        topic: String,
+        partition: u32,
+        current: i16,
+    },
     /// The request names a newer leader epoch than this replica knows yet.
     #[error("leader epoch {requested} of {topic}-{partition} is newer than this broker's {current}; retry")]
     UnknownLeaderEpoch {
@@ -63,8 +73,14 @@ pub enum BrokerError {
         log_end_offset: u64,
         high_watermark: u64,
     },
-    #[error("{0}")]
-    NotEnoughReplicas(String),
+    /// acks=all with an ISR smaller than `min.insync.replicas`; nothing was written.
+    #[error("{topic}-{partition} has {isr} in-sync replicas, min.insync.replicas is {min_insync}; nothing was written")]
+    NotEnoughReplicas {
+        topic: String,
+        partition: u32,
+        isr: usize,
+        min_insync: usize,
+    },
     #[error("{0}")]
     TimedOut(String),
     /// Disk trouble under a partition log.
@@ -99,12 +115,12 @@ impl BrokerError {
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
             BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
-            BrokerError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
-            BrokerError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
+            BrokerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            BrokerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
             BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
             BrokerError::UnknownMemberId { .. } => ErrorCode::UnknownMemberId,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-            BrokerError::NotEnoughReplicas(_) => ErrorCode::NotEnoughReplicas,
+            BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
             BrokerError::TimedOut(_) => ErrorCode::RequestTimedOut,
             BrokerError::Storage(_) => ErrorCode::KafkaStorageError,
             BrokerError::Relayed { code, .. } => *code,

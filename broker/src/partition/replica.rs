@@ -212,8 +212,7 @@ impl Partition {
         now_ms: i64,
         producer: Option<(i64, i16, i32)>,
     ) -> Result<AppendOutcome, crate::storage::LogError> {
-        let (leader_epoch, timestamp_type) =
-            self.with_state(|s| (s.metadata().leader_epoch, s.settings().timestamp_type));
+        let (leader_epoch, timestamp_type) = self.with_state(|s| s.append_stamp());
         let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
         if producer.is_some() {

@@ -11,6 +11,7 @@
 
 use super::leader_state::{self, FollowerState};
 use super::settings::PartitionSettings;
+use crate::storage::TimestampType;
 use ferry_common::metadata::PartitionState;
 use ferry_common::BrokerId;
 use std::collections::BTreeMap;
@@ -106,6 +107,14 @@ impl ReplicaState {
 
     pub fn high_watermark(&self) -> u64 {
         self.hw
+    }
+
+    /// What a local append stamps on its batch: the leader epoch of the
+    /// latest metadata and the topic's timestamp type. Appends read them here,
+    /// from the same state as the role, so a check of the role on append
+    /// belongs here too.
+    pub fn append_stamp(&self) -> (u32, TimestampType) {
+        (self.metadata.leader_epoch, self.settings.timestamp_type)
     }
 
     /// Takes the latest metadata and switches role when it says so. Older

@@ -53,13 +53,12 @@ impl Appender {
         let state = part.state();
         let settings = part.settings();
         if acks == Acks::All && state.isr.len() < settings.min_insync_replicas {
-            return Err(BrokerError::NotEnoughReplicas(format!(
-                "{}-{} has {} in-sync replicas, min.insync.replicas is {}; nothing was written",
-                part.topic,
-                part.partition,
-                state.isr.len(),
-                settings.min_insync_replicas
-            )));
+            return Err(BrokerError::NotEnoughReplicas {
+                topic: part.topic.to_string(),
+                partition: part.partition,
+                isr: state.isr.len(),
+                min_insync: settings.min_insync_replicas,
+            });
         }
         let size = batch_size(&records);
         if size > settings.max_message_bytes {
@@ -110,18 +109,23 @@ impl Appender {
                 (info.base_offset, info.last_offset)
             }
             // A retry of a batch already written: its original offsets, once committed.
-            AppendOutcome::Duplicate { base_offset, last_offset } => (base_offset, last_offset),
+            AppendOutcome::Duplicate {
+                base_offset,
+                last_offset,
+            } => (base_offset, last_offset),
             AppendOutcome::OutOfOrder { expected } => {
-                return Err(BrokerError::OutOfOrderSequence(format!(
-                    "{}-{}: the producer's next sequence number is {expected}; a batch is missing",
-                    part.topic, part.partition
-                )))
+                return Err(BrokerError::OutOfOrderSequence {
+                    topic: part.topic.to_string(),
+                    partition: part.partition,
+                    expected,
+                })
             }
             AppendOutcome::FencedEpoch { current } => {
-                return Err(BrokerError::InvalidProducerEpoch(format!(
-                    "{}-{}: producer epoch is older than the current {current}; this producer was fenced",
-                    part.topic, part.partition
-                )))
+                return Err(BrokerError::InvalidProducerEpoch {
+                    topic: part.topic.to_string(),
+                    partition: part.partition,
+                    current,
+                })
             }
         };
         #[cfg(feature = "fault-injection")]
