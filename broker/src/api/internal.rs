@@ -1,4 +1,5 @@
-//! Metadata pushes from the active controller.
+//! Broker-internal endpoints: metadata pushes from the active controller, and
+//! followers' replica fetches.
 
 use super::extract::ApiJson;
 use super::AppState;

@@ -2,10 +2,13 @@
 //!
 //! - [`records`]: produce, fetch, offsets (`/v1/topics/...`).
 //! - [`metadata`]: this broker's cached metadata (`/v1/metadata`).
-//! - [`groups`]: consumer-group committed offsets (`/v1/groups/...`).
+//! - [`groups`]: consumer groups: offsets and membership (`/v1/groups/...`).
 //! - [`replicas`]: local replica status, follower lag (`/v1/replicas`).
-//! - [`internal`]: metadata pushes from the controller (`/internal/v1/...`).
+//! - [`internal`]: metadata pushes from the controller and replica fetches
+//!   from followers (`/internal/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`extract`]: JSON and query extractors answering with our error body.
+//! - [`error`]: the one `IntoResponse` for [`crate::error::BrokerError`].
 
 pub mod error;
 pub mod extract;
