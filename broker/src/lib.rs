@@ -191,7 +191,6 @@ fn wire(
     });
     let offsets = Arc::new(GroupOffsets::new(
         node.clone(),
-        metadata.clone(),
         replicas.clone(),
         router.clone(),
         appender.clone(),

@@ -178,6 +178,22 @@ impl GroupCoordinator {
     })
     }
 
+    /// Runs `f` on `group` if it has `member`, else answers UNKNOWN_MEMBER_ID.
+    fn with_member<R>(
+        &self,
+        group: &str,
+        member: &str,
+        f: impl FnOnce(&mut Group) -> Result<R, BrokerError>,
+    ) -> Result<R, BrokerError> {
+        self.with(|groups| {
+            let g = groups
+                .get_mut(group)
+                .filter(|g| g.members.contains_key(member))
+                .ok_or_else(|| unknown_member(group, member))?;
+            f(g)
+        })
+    }
+
     /// Keeps `member` alive; answers its current generation and assignment.
     pub async fn heartbeat(
         &self,
@@ -186,21 +202,13 @@ impl GroupCoordinator {
     ) -> Result<MemberAssignment, BrokerError> {
         check_group(group)?;
         if let Route::Remote(url) = self.router.route(group).await? {
-            return self
-                .peers
-                .group_heartbeat(&url, group, member)
-                .await
-                .map_err(relayed);
+            let relay = self.peers.group_heartbeat(&url, group, member).await;
+            return relay.map_err(relayed);
         }
-        self.with(|groups| {
-            let g = groups
-                .get_mut(group)
-                .ok_or_else(|| unknown_member(group, member))?;
-            let m = g
-                .members
-                .get_mut(member)
-                .ok_or_else(|| unknown_member(group, member))?;
-            m.last_heartbeat = Instant::now();
+        self.with_member(group, member, |g| {
+            if let Some(m) = g.members.get_mut(member) {
+                m.last_heartbeat = Instant::now();
+            }
             view(group, member, g)
         })
     }
@@ -209,19 +217,11 @@ impl GroupCoordinator {
     pub async fn leave(&self, group: &str, member: &str) -> Result<(), BrokerError> {
         check_group(group)?;
         if let Route::Remote(url) = self.router.route(group).await? {
-            return self
-                .peers
-                .leave_group(&url, group, member)
-                .await
-                .map_err(relayed);
+            let relay = self.peers.leave_group(&url, group, member).await;
+            return relay.map_err(relayed);
         }
-        self.with(|groups| {
-            let g = groups
-                .get_mut(group)
-                .ok_or_else(|| unknown_member(group, member))?;
-            g.members
-                .remove(member)
-                .ok_or_else(|| unknown_member(group, member))?;
+        self.with_member(group, member, |g| {
+            g.members.remove(member);
             let counts = partition_counts(&self.metadata, g);
             g.rebalance(&counts);
             tracing::info!(

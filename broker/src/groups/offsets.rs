@@ -78,9 +78,10 @@ fn parse_key(key: &[u8]) -> Option<(String, String, u32)> {
 }
 
 impl GroupOffsets {
+    /// Offsets of the groups `router` says are coordinated here, committed
+    /// through `appender`.
     pub fn new(
         node: Arc<Node>,
-        metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
         router: Arc<CoordinatorRouter>,
         appender: Appender,
@@ -88,7 +89,7 @@ impl GroupOffsets {
     ) -> Self {
         GroupOffsets {
             node,
-            metadata,
+            metadata: router.metadata.clone(),
             replicas,
             router,
             appender,
