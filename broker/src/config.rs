@@ -38,9 +38,11 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// On SIGTERM, how long to wait for the controller to move leadership away.
     pub controlled_shutdown_timeout_ms: u64,
-    /// Fault injection for tests: every Nth produce request is appended but
+    /// Fault injection for tests (feature `fault-injection` only; without it
+    /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
     /// back (0 = off).
+    #[cfg(feature = "fault-injection")]
     pub fault_lose_produce_ack_every: u64,
 }
 
@@ -62,6 +64,7 @@ impl Default for BrokerConfig {
             produce_timeout_ms: 30_000,
             replica_lag_time_max_ms: 10_000,
             controlled_shutdown_timeout_ms: 10_000,
+            #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
     }
@@ -164,6 +167,14 @@ mod tests {
         drop(lock_a);
         let (c, _lock_c) = claim_slot(dir.path()).unwrap();
         assert_eq!(a, c, "a released slot is taken again");
+    }
+
+    #[test]
+    fn fault_knob_exists_only_with_its_feature() {
+        let parsed = serde_json::from_value::<BrokerConfig>(
+            serde_json::json!({ "fault_lose_produce_ack_every": 7 }),
+        );
+        assert_eq!(parsed.is_ok(), cfg!(feature = "fault-injection"));
     }
 
     #[test]

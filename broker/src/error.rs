@@ -31,14 +31,39 @@ pub enum BrokerError {
     LeaderNotAvailable(String),
     #[error("{0}")]
     CoordinatorNotAvailable(String),
-    #[error("{0}")]
-    FencedLeaderEpoch(String),
-    #[error("{0}")]
-    OutOfOrderSequence(String),
-    #[error("{0}")]
-    InvalidProducerEpoch(String),
-    #[error("{0}")]
-    UnknownLeaderEpoch(String),
+    /// The request names an older leader epoch than this replica's.
+    #[error("leader epoch {requested} of {topic}-{partition} is stale; the current epoch is {current}; refresh metadata")]
+    FencedLeaderEpoch {
+        topic: String,
+        partition: u32,
+        requested: u32,
+        current: u32,
+    },
+    /// An idempotent batch skipped sequence numbers: one is missing.
+    #[error("{topic}-{partition}: the producer's next sequence number is {expected}; a batch is missing")]
+    OutOfOrderSequence {
+        topic: String,
+        partition: u32,
+        expected: i32,
+    },
+    /// An idempotent batch from a fenced (older) producer epoch.
+    #[error("{topic}-{partition}: producer epoch is older than the current {current}; this producer was fenced")]
+    InvalidProducerEpoch {
+        topic: String,
+        partition: u32,
+        current: i16,
+    },
+    /// The request names a newer leader epoch than this replica knows yet.
+    #[error("leader epoch {requested} of {topic}-{partition} is newer than this broker's {current}; retry")]
+    UnknownLeaderEpoch {
+        topic: String,
+        partition: u32,
+        requested: u32,
+        current: u32,
+    },
+    /// The group coordinator does not know this member (its session expired).
+    #[error("member '{member}' is not in group '{group}' (session expired?); join again without member_id")]
+    UnknownMemberId { group: String, member: String },
     #[error("{0}")]
     MessageTooLarge(String),
     #[error("offset {requested} is out of range [{log_start_offset}, {log_end_offset}]")]
@@ -48,8 +73,14 @@ pub enum BrokerError {
         log_end_offset: u64,
         high_watermark: u64,
     },
-    #[error("{0}")]
-    NotEnoughReplicas(String),
+    /// acks=all with an ISR smaller than `min.insync.replicas`; nothing was written.
+    #[error("{topic}-{partition} has {isr} in-sync replicas, min.insync.replicas is {min_insync}; nothing was written")]
+    NotEnoughReplicas {
+        topic: String,
+        partition: u32,
+        isr: usize,
+        min_insync: usize,
+    },
     #[error("{0}")]
     TimedOut(String),
     /// Disk trouble under a partition log.
@@ -57,10 +88,10 @@ pub enum BrokerError {
     Storage(String),
     #[error("{0}")]
     NotReady(String),
-    /// Another broker or the controller failed.
+    /// Another broker could not be reached (a transport failure, no answer).
     #[error("{0}")]
-    Upstream(String),
-    /// Another broker's answer, passed on with its code.
+    Unreachable(String),
+    /// Another node's error answer, passed on with its code.
     #[error("{message}")]
     Relayed { code: ErrorCode, message: String },
     #[error("internal error: {0}")]
@@ -83,16 +114,17 @@ impl BrokerError {
             }
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
-            BrokerError::FencedLeaderEpoch(_) => ErrorCode::FencedLeaderEpoch,
-            BrokerError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
-            BrokerError::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
-            BrokerError::UnknownLeaderEpoch(_) => ErrorCode::UnknownLeaderEpoch,
+            BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+            BrokerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            BrokerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
+            BrokerError::UnknownMemberId { .. } => ErrorCode::UnknownMemberId,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-            BrokerError::NotEnoughReplicas(_) => ErrorCode::NotEnoughReplicas,
+            BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
             BrokerError::TimedOut(_) => ErrorCode::RequestTimedOut,
             BrokerError::Storage(_) => ErrorCode::KafkaStorageError,
             BrokerError::Relayed { code, .. } => *code,
-            BrokerError::Upstream(_) | BrokerError::Internal(_) => ErrorCode::UnknownServerError,
+            BrokerError::Unreachable(_) | BrokerError::Internal(_) => ErrorCode::UnknownServerError,
         }
     }
 }

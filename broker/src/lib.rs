@@ -1,29 +1,63 @@
 //! Ferry broker: stores partition replicas on disk and serves produce and fetch.
 //!
-//! Module map (calls go one way, api -> service -> storage):
-//! - [`api`]: axum routes for produce/fetch/offsets, metadata, pushes, ops.
-//! - [`service`]: metadata cache, local replicas and high watermarks, the
-//!   produce and fetch paths, Kafka's partitioners.
+//! Module map (calls go one way: api -> produce/fetch/groups/replication ->
+//! replicas -> partition -> storage; everything may read `node`, `config`,
+//! `error`, `metrics`, `clock`):
+//! - [`api`]: axum only: routes, extractors, the one error mapping.
+//! - [`produce`]: the produce path (routing, forwarding, the local append).
+//! - [`fetch`]: the fetch and offsets paths (reads below the HW).
+//! - [`groups`]: consumer-group coordination and committed offsets.
+//! - [`replication`]: leader side (serving replica fetches), follower side
+//!   (fetch loops), the ISR change driver.
+//! - [`replicas`]: the local replica set, leader lookup, HW checkpoints, retention.
+//! - [`partition`]: one replica: log handle, producer state, role and HW/ISR rules.
+//! - [`metadata`]: the pushed metadata image and the reconcile into local replicas.
+//! - [`membership`]: identity, the controller client, register/heartbeat/shutdown.
 //! - [`storage`]: append-only segmented partition logs (files, not sled).
-//! - [`membership`]: identity, the controller client, register/heartbeat/reconcile tasks.
-//! - [`replication`]: follower fetch loops and ISR changes.
-//! - [`peer_client`]: broker-to-broker HTTP (forwarding produce, replica fetches).
-//! - [`config`], [`error`], [`metrics`].
+//! - [`peer_client`]: broker-to-broker HTTP, one typed method per call.
+//! - [`tasks`]: the one list of background loops.
+//! - [`node`]: this broker's identity and lifecycle flags (the leaf context).
+//! - [`config`], [`error`], [`metrics`], [`clock`].
+//!
+//! Produce path: `api/records.rs` -> `produce/service.rs` -> `produce/append.rs`
+//! -> `partition/replica.rs` -> `storage/log.rs`; acks=all then waits on the
+//! HW, which `replication/leader.rs` advances as followers fetch.
+//! Create-topic path (broker half): `api/internal.rs` -> `metadata/cache.rs`
+//! -> `metadata/reconcile.rs` -> `replicas/manager.rs` -> `replication/fetcher.rs`.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fetch;
+pub mod groups;
 pub mod membership;
+pub mod metadata;
 pub mod metrics;
+pub mod node;
+pub mod partition;
 pub mod peer_client;
+pub mod produce;
+pub mod replicas;
 pub mod replication;
-pub mod service;
 pub mod storage;
+pub mod tasks;
 
 use crate::config::BrokerConfig;
+use crate::fetch::FetchService;
+use crate::groups::routing::CoordinatorRouter;
+use crate::groups::{GroupCoordinator, GroupOffsets};
 use crate::membership::controller_client::ControllerClient;
-use crate::membership::lifecycle;
-use crate::service::broker::Broker;
+use crate::membership::{lifecycle, Membership};
+use crate::metadata::reconcile::Reconciler;
+use crate::metadata::MetadataCache;
+use crate::node::Node;
+use crate::peer_client::PeerClient;
+use crate::produce::{Appender, ProduceService};
+use crate::replicas::{LeaderLookup, ReplicaManager};
+use crate::replication::fetcher::ReplicaFetchers;
+use crate::replication::isr::IsrDriver;
+use crate::replication::leader::ReplicaFetchServer;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,16 +95,10 @@ pub async fn run(
     };
     let advertised = cfg.advertised(listener.local_addr()?);
     let controller = Arc::new(ControllerClient::new(controllers));
-    let broker = Broker::new(
-        cfg,
-        advertised,
-        controller.clone(),
-        Arc::new(metrics::Metrics::new()?),
-    );
-    let app = api::router(api::AppState {
-        broker: broker.clone(),
-        controller: controller.clone(),
-    });
+    let node = Arc::new(Node::new(cfg, advertised));
+    let (app, background, fetchers, replicas) =
+        wire(node.clone(), controller, Arc::new(metrics::Metrics::new()?));
+    let app = api::router(app);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
     // Serve first: the controller pushes metadata to this URL right after registration.
@@ -81,12 +109,13 @@ pub async fn run(
             })
             .await
     });
-    tracing::info!(url = %broker.advertised_url, "broker listening");
-    let membership = {
-        let (broker, controller) = (broker.clone(), controller.clone());
+    tracing::info!(url = %node.advertised_url, "broker listening");
+    let membership = background.membership.clone();
+    let joining = {
+        let membership = membership.clone();
         async move {
-            lifecycle::register(&broker, &controller).await?;
-            while !lifecycle::resync(&broker, &controller).await {
+            membership.register().await?;
+            while !membership.resync().await {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Ok::<(), RunError>(())
@@ -94,39 +123,15 @@ pub async fn run(
     };
     tokio::pin!(shutdown);
     let started = tokio::select! {
-        r = membership => Some(r),
+        r = joining => Some(r),
         _ = &mut shutdown => None,
     };
-    let mut tasks = Vec::new();
+    let mut loops = Vec::new();
     match started {
         Some(Ok(())) => {
-            tasks.push(tokio::spawn(lifecycle::heartbeat_loop(
-                broker.clone(),
-                controller.clone(),
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(lifecycle::reconcile_loop(
-                broker.clone(),
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(lifecycle::retention_loop(
-                broker.clone(),
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(service::group_coordinator::expiry_loop(
-                broker.clone(),
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(replication::isr::shrink_loop(
-                broker.clone(),
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(replication::isr::checkpoint_loop(
-                broker.clone(),
-                stop_rx.clone(),
-            )));
+            loops = tasks::spawn(background, &stop_rx);
             shutdown.await;
-            lifecycle::controlled_shutdown(&broker).await;
+            membership.controlled_shutdown().await;
         }
         Some(Err(e)) => {
             let _ = stop_tx.send(true);
@@ -137,11 +142,11 @@ pub async fn run(
     }
     tracing::info!("broker shutting down");
     let _ = stop_tx.send(true);
-    broker.fetchers.stop();
-    for t in tasks {
+    fetchers.stop();
+    for t in loops {
         let _ = t.await;
     }
-    for p in broker.replicas.all() {
+    for p in replicas.all() {
         if let Err(e) = p.log.flush() {
             tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "flush on shutdown failed");
         }
@@ -150,4 +155,99 @@ pub async fn run(
         Ok(r) => r.map_err(RunError::Io),
         Err(e) => Err(RunError::Io(std::io::Error::other(e))),
     }
+}
+
+/// Builds every subsystem handle from the leaf context up: the HTTP state,
+/// the background loops' inputs, and what shutdown needs.
+fn wire(
+    node: Arc<Node>,
+    controller: Arc<ControllerClient>,
+    metrics: Arc<metrics::Metrics>,
+) -> (
+    api::AppState,
+    tasks::Background,
+    Arc<ReplicaFetchers>,
+    Arc<ReplicaManager>,
+) {
+    let metadata = Arc::new(MetadataCache::default());
+    let replicas = Arc::new(ReplicaManager::new(
+        &node.config.data_dir,
+        node.config.flush_on_append,
+    ));
+    let peers = Arc::new(PeerClient::new());
+    let leaders = LeaderLookup::new(node.clone(), metadata.clone(), replicas.clone());
+    let appender = Appender::new(node.clone(), replicas.clone(), metrics.clone());
+    let isr = IsrDriver::new(node.clone(), controller.clone());
+    let fetchers = Arc::new(ReplicaFetchers::new(
+        node.clone(),
+        metadata.clone(),
+        replicas.clone(),
+        peers.clone(),
+    ));
+    let router = Arc::new(CoordinatorRouter {
+        metadata: metadata.clone(),
+        leaders: leaders.clone(),
+        controller: controller.clone(),
+    });
+    let offsets = Arc::new(GroupOffsets::new(
+        node.clone(),
+        replicas.clone(),
+        router.clone(),
+        appender.clone(),
+        peers.clone(),
+    ));
+    let coordinator = Arc::new(GroupCoordinator::new(
+        node.clone(),
+        metadata.clone(),
+        router,
+        offsets,
+        peers.clone(),
+    ));
+    let membership = Membership {
+        node: node.clone(),
+        metadata: metadata.clone(),
+        controller,
+    };
+    let app = api::AppState {
+        node: node.clone(),
+        metadata: metadata.clone(),
+        replicas: replicas.clone(),
+        membership: membership.clone(),
+        produce: Arc::new(ProduceService {
+            node: node.clone(),
+            metadata: metadata.clone(),
+            leaders: leaders.clone(),
+            appender,
+            peers,
+            sticky: Default::default(),
+        }),
+        fetch: Arc::new(FetchService {
+            leaders: leaders.clone(),
+            metrics: metrics.clone(),
+        }),
+        replication: Arc::new(ReplicaFetchServer {
+            node: node.clone(),
+            leaders,
+            replicas: replicas.clone(),
+            isr: isr.clone(),
+        }),
+        groups: coordinator.clone(),
+        metrics,
+    };
+    let background = tasks::Background {
+        membership,
+        reconciler: Reconciler {
+            node,
+            metadata,
+            replicas: replicas.clone(),
+            after: {
+                let fetchers = fetchers.clone();
+                Box::new(move || fetchers.sync())
+            },
+        },
+        replicas: replicas.clone(),
+        coordinator,
+        isr,
+    };
+    (app, background, fetchers, replicas)
 }

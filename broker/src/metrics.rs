@@ -1,7 +1,10 @@
 //! Prometheus metrics: traffic per topic, produce/fetch latency, partition sizes.
+//!
+//! A leaf: produce, fetch and the HTTP layer write into [`Metrics`]; gauges
+//! are set from a [`NodeSample`] the caller takes when `/metrics` is scraped.
 
-use crate::service::broker::Broker;
 use ferry_common::records::Acks;
+use ferry_common::BrokerId;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -27,6 +30,30 @@ pub struct Metrics {
     leaders: IntGauge,
     under_replicated: IntGauge,
     follower_lag: IntGaugeVec,
+}
+
+/// The node-wide values the gauges show, taken at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSample {
+    pub metadata_offset: u64,
+    pub fenced: bool,
+    pub partitions: Vec<PartitionSample>,
+}
+
+/// One local replica's gauges.
+#[derive(Debug, Clone)]
+pub struct PartitionSample {
+    pub topic: String,
+    pub partition: u32,
+    pub log_end_offset: u64,
+    pub high_watermark: u64,
+    pub size_bytes: u64,
+    /// This broker leads the partition.
+    pub leading: bool,
+    /// The ISR is smaller than the replica set.
+    pub under_replicated: bool,
+    /// Leader LEO minus each follower's LEO (only while leading).
+    pub follower_lag: Vec<(BrokerId, u64)>,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -189,21 +216,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Samples gauges and renders the text format.
-    pub fn render(&self, broker: &Broker) -> String {
-        self.metadata_offset.set(broker.metadata.offset() as i64);
-        self.fenced.set(i64::from(
-            broker.fenced.load(std::sync::atomic::Ordering::Acquire),
-        ));
-        let parts = broker.replicas.all();
+    /// Sets the gauges from `sample` and renders the text format.
+    pub fn render(&self, sample: &NodeSample) -> String {
+        self.metadata_offset.set(sample.metadata_offset as i64);
+        self.fenced.set(i64::from(sample.fenced));
+        let parts = &sample.partitions;
         self.partitions.set(parts.len() as i64);
-        let me = broker.id();
-        self.leaders.set(
-            parts
-                .iter()
-                .filter(|p| p.state().leader == me && me.is_some())
-                .count() as i64,
-        );
+        self.leaders
+            .set(parts.iter().filter(|p| p.leading).count() as i64);
         self.leo.reset();
         self.follower_lag.reset();
         let mut under = 0;
@@ -213,26 +233,21 @@ impl Metrics {
             let labels = [p.topic.as_str(), &p.partition.to_string()];
             self.leo
                 .with_label_values(&labels)
-                .set(p.log.log_end_offset() as i64);
+                .set(p.log_end_offset as i64);
             self.hw
                 .with_label_values(&labels)
-                .set(p.high_watermark() as i64);
+                .set(p.high_watermark as i64);
             self.size
                 .with_label_values(&labels)
-                .set(p.log.size_bytes() as i64);
-            let s = p.state();
-            if me.is_some() && s.leader == me {
-                if s.isr.len() < s.replicas.len() {
+                .set(p.size_bytes as i64);
+            if p.leading {
+                if p.under_replicated {
                     under += 1;
                 }
-                if let Some(ctx) = p.leader_context() {
-                    let leo = p.log.log_end_offset();
-                    for (id, f) in &ctx.followers {
-                        let lag = leo.saturating_sub(f.leo) as i64;
-                        self.follower_lag
-                            .with_label_values(&[labels[0], labels[1], &id.to_string()])
-                            .set(lag);
-                    }
+                for (id, lag) in &p.follower_lag {
+                    self.follower_lag
+                        .with_label_values(&[labels[0], labels[1], &id.to_string()])
+                        .set(*lag as i64);
                 }
             }
         }

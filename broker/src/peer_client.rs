@@ -1,8 +1,13 @@
-//! HTTP client for broker -> broker calls: forwarding produce requests to a
-//! partition's leader, and replica fetches.
+//! HTTP client for broker -> broker calls, one typed method per call:
+//! forwarding produce requests to a partition's leader, replica fetches, and
+//! relaying consumer-group requests to the group's coordinator. The only
+//! place URLs of other brokers are built.
 
+use ferry_common::groups::{GroupDescription, GroupListing, JoinGroupRequest, MemberAssignment};
 use ferry_common::internal::{decode_replica_fetch, ReplicaFetchRequest, ReplicaFetchResponse};
-use ferry_common::records::{ProduceRequest, ProduceResponse};
+use ferry_common::records::{
+    GroupOffsetsResponse, OffsetCommitRequest, ProduceRequest, ProduceResponse,
+};
 use ferry_common::ErrorBody;
 use std::time::Duration;
 
@@ -48,7 +53,7 @@ impl PeerClient {
         req: &ProduceRequest,
     ) -> Result<ProduceResponse, PeerError> {
         let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/records");
-        self.forward(reqwest::Method::POST, &url, Some(req)).await
+        self.call(reqwest::Method::POST, &url, Some(req)).await
     }
 
     /// A follower's long-poll fetch from a leader: the header and each
@@ -86,9 +91,82 @@ impl PeerClient {
         Err(PeerError::Api(body))
     }
 
-    /// Forwards a JSON request to another broker (the group coordinator) and
-    /// returns its answer as is.
-    pub async fn forward<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+    /// Joins `group` at its coordinator.
+    pub async fn join_group(
+        &self,
+        coordinator_url: &str,
+        group: &str,
+        req: &JoinGroupRequest,
+    ) -> Result<MemberAssignment, PeerError> {
+        let url = format!("{coordinator_url}/v1/groups/{group}/members");
+        self.call(reqwest::Method::POST, &url, Some(req)).await
+    }
+
+    /// A member's heartbeat at its group's coordinator.
+    pub async fn group_heartbeat(
+        &self,
+        coordinator_url: &str,
+        group: &str,
+        member: &str,
+    ) -> Result<MemberAssignment, PeerError> {
+        let url = format!("{coordinator_url}/v1/groups/{group}/members/{member}/heartbeat");
+        self.call::<(), _>(reqwest::Method::POST, &url, None).await
+    }
+
+    /// A member leaving its group at the coordinator.
+    pub async fn leave_group(
+        &self,
+        coordinator_url: &str,
+        group: &str,
+        member: &str,
+    ) -> Result<(), PeerError> {
+        let url = format!("{coordinator_url}/v1/groups/{group}/members/{member}");
+        self.call::<(), serde_json::Value>(reqwest::Method::DELETE, &url, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// The coordinator's description of `group`.
+    pub async fn describe_group(
+        &self,
+        coordinator_url: &str,
+        group: &str,
+    ) -> Result<GroupDescription, PeerError> {
+        let url = format!("{coordinator_url}/v1/groups/{group}");
+        self.call::<(), _>(reqwest::Method::GET, &url, None).await
+    }
+
+    /// Commits offsets of `group` at its coordinator.
+    pub async fn commit_offsets(
+        &self,
+        coordinator_url: &str,
+        group: &str,
+        req: &OffsetCommitRequest,
+    ) -> Result<GroupOffsetsResponse, PeerError> {
+        let url = format!("{coordinator_url}/v1/groups/{group}/offsets");
+        self.call(reqwest::Method::POST, &url, Some(req)).await
+    }
+
+    /// The committed offsets of `group` (optionally of one topic) at its coordinator.
+    pub async fn fetch_offsets(
+        &self,
+        coordinator_url: &str,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<GroupOffsetsResponse, PeerError> {
+        let q = topic.map(|t| format!("?topic={t}")).unwrap_or_default();
+        let url = format!("{coordinator_url}/v1/groups/{group}/offsets{q}");
+        self.call::<(), _>(reqwest::Method::GET, &url, None).await
+    }
+
+    /// The groups another broker coordinates.
+    pub async fn local_groups(&self, broker_url: &str) -> Result<Vec<GroupListing>, PeerError> {
+        let url = format!("{broker_url}/internal/v1/groups");
+        self.call::<(), _>(reqwest::Method::GET, &url, None).await
+    }
+
+    /// Sends a JSON request to another broker and returns its answer as is.
+    async fn call<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
         &self,
         method: reqwest::Method,
         url: &str,

@@ -5,7 +5,7 @@ mod common;
 
 use base64::Engine;
 use common::{start, wait_for, FAST_BROKER, FAST_CONTROLLER};
-use ferry_broker::service::partitioner::partition_for_key;
+use ferry_broker::produce::partitioner::partition_for_key;
 use serde_json::{json, Value};
 use std::time::Duration;
 

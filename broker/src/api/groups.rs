@@ -4,7 +4,6 @@
 use super::extract::{ApiJson, ApiQuery};
 use super::AppState;
 use crate::error::BrokerError;
-use crate::service::{group_coordinator, group_offsets};
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -23,9 +22,7 @@ async fn commit(
     Path(group): Path<String>,
     ApiJson(req): ApiJson<OffsetCommitRequest>,
 ) -> Result<Json<GroupOffsetsResponse>, BrokerError> {
-    Ok(Json(
-        group_offsets::commit(&state.broker, &group, req).await?,
-    ))
+    Ok(Json(state.groups.offsets().commit(&group, req).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +37,11 @@ async fn fetch(
     ApiQuery(q): ApiQuery<FetchQuery>,
 ) -> Result<Json<GroupOffsetsResponse>, BrokerError> {
     Ok(Json(
-        group_offsets::fetch(&state.broker, &group, q.topic.as_deref()).await?,
+        state
+            .groups
+            .offsets()
+            .fetch(&group, q.topic.as_deref())
+            .await?,
     ))
 }
 
@@ -65,25 +66,21 @@ async fn join(
     Path(group): Path<String>,
     ApiJson(req): ApiJson<JoinGroupRequest>,
 ) -> Result<Json<MemberAssignment>, BrokerError> {
-    Ok(Json(
-        group_coordinator::join(&state.broker, &group, req).await?,
-    ))
+    Ok(Json(state.groups.join(&group, req).await?))
 }
 
 async fn heartbeat(
     State(state): State<AppState>,
     Path((group, member)): Path<(String, String)>,
 ) -> Result<Json<MemberAssignment>, BrokerError> {
-    Ok(Json(
-        group_coordinator::heartbeat(&state.broker, &group, &member).await?,
-    ))
+    Ok(Json(state.groups.heartbeat(&group, &member).await?))
 }
 
 async fn leave(
     State(state): State<AppState>,
     Path((group, member)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, BrokerError> {
-    group_coordinator::leave(&state.broker, &group, &member).await?;
+    state.groups.leave(&group, &member).await?;
     Ok(Json(
         serde_json::json!({ "group": group, "member_id": member, "left": true }),
     ))
@@ -93,18 +90,16 @@ async fn describe(
     State(state): State<AppState>,
     Path(group): Path<String>,
 ) -> Result<Json<GroupDescription>, BrokerError> {
-    Ok(Json(
-        group_coordinator::describe(&state.broker, &group).await?,
-    ))
+    Ok(Json(state.groups.describe(&group).await?))
 }
 
 async fn list(State(state): State<AppState>) -> Json<GroupList> {
     Json(GroupList {
-        groups: group_coordinator::list(&state.broker).await,
+        groups: state.groups.list().await,
     })
 }
 
 /// Groups coordinated by this broker (for `GET /v1/groups` on any broker).
 async fn list_local(State(state): State<AppState>) -> Json<Vec<GroupListing>> {
-    Json(state.broker.coordinator.list_local())
+    Json(state.groups.list_local())
 }

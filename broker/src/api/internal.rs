@@ -1,9 +1,9 @@
-//! Metadata pushes from the active controller.
+//! Broker-internal endpoints: metadata pushes from the active controller, and
+//! followers' replica fetches.
 
 use super::extract::ApiJson;
 use super::AppState;
 use crate::error::BrokerError;
-use crate::membership::lifecycle;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -23,14 +23,14 @@ async fn push(
     State(state): State<AppState>,
     ApiJson(push): ApiJson<MetadataPush>,
 ) -> Result<Json<MetadataPushResponse>, BrokerError> {
-    let mut outcome = state.broker.metadata.apply_push(&push);
+    let mut outcome = state.metadata.apply_push(&push);
     if outcome.gap {
         tracing::info!(
             metadata_offset = outcome.applied_offset,
             "gap in metadata deltas; resyncing from a snapshot"
         );
-        if lifecycle::resync(&state.broker, &state.controller).await {
-            outcome = state.broker.metadata.apply_push(&push);
+        if state.membership.resync().await {
+            outcome = state.metadata.apply_push(&push);
         }
     }
     Ok(Json(MetadataPushResponse {
@@ -38,14 +38,14 @@ async fn push(
     }))
 }
 
-/// A follower's long-poll fetch (see `service::replica_fetch`); the answer is
+/// A follower's long-poll fetch (see `replication/leader.rs`); the answer is
 /// binary (`ferry_common::internal::encode_replica_fetch`).
 async fn replica_fetch(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReplicaFetchRequest>,
 ) -> Result<axum::response::Response, BrokerError> {
     use axum::response::IntoResponse;
-    let (header, batches) = crate::service::replica_fetch::handle(&state.broker, req).await?;
+    let (header, batches) = state.replication.handle(req).await?;
     let body = encode_replica_fetch(&header, &batches)
         .map_err(|e| BrokerError::Internal(e.to_string()))?;
     Ok((

@@ -30,12 +30,11 @@ async fn metadata(
             .filter(|s| !s.is_empty())
             .collect()
     });
-    let broker = &state.broker;
-    let res = broker.metadata.read(|img| {
+    let res = state.metadata.read(|img| {
         let url = |id: ferry_common::BrokerId| img.brokers.get(&id).map(|b| b.url.clone());
         MetadataResponse {
             cluster_id: img.cluster_id.clone(),
-            broker_id: broker.id(),
+            broker_id: state.node.id(),
             metadata_offset: img.offset,
             brokers: img
                 .brokers

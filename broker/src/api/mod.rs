@@ -2,10 +2,13 @@
 //!
 //! - [`records`]: produce, fetch, offsets (`/v1/topics/...`).
 //! - [`metadata`]: this broker's cached metadata (`/v1/metadata`).
-//! - [`groups`]: consumer-group committed offsets (`/v1/groups/...`).
+//! - [`groups`]: consumer groups: offsets and membership (`/v1/groups/...`).
 //! - [`replicas`]: local replica status, follower lag (`/v1/replicas`).
-//! - [`internal`]: metadata pushes from the controller (`/internal/v1/...`).
+//! - [`internal`]: metadata pushes from the controller and replica fetches
+//!   from followers (`/internal/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`extract`]: JSON and query extractors answering with our error body.
+//! - [`error`]: the one `IntoResponse` for [`crate::error::BrokerError`].
 
 pub mod error;
 pub mod extract;
@@ -17,8 +20,15 @@ pub mod records;
 pub mod replicas;
 
 use crate::error::BrokerError;
-use crate::membership::controller_client::ControllerClient;
-use crate::service::broker::Broker;
+use crate::fetch::FetchService;
+use crate::groups::GroupCoordinator;
+use crate::membership::Membership;
+use crate::metadata::MetadataCache;
+use crate::metrics::{Metrics, NodeSample};
+use crate::node::Node;
+use crate::produce::ProduceService;
+use crate::replicas::ReplicaManager;
+use crate::replication::leader::ReplicaFetchServer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
@@ -27,16 +37,34 @@ use axum::Router;
 use std::sync::Arc;
 use tracing::Instrument;
 
-/// Shared state of every handler.
+/// The subsystem handles the handlers call.
 #[derive(Clone)]
 pub struct AppState {
-    pub broker: Arc<Broker>,
-    pub controller: Arc<ControllerClient>,
+    pub node: Arc<Node>,
+    pub metadata: Arc<MetadataCache>,
+    pub replicas: Arc<ReplicaManager>,
+    pub membership: Membership,
+    pub produce: Arc<ProduceService>,
+    pub fetch: Arc<FetchService>,
+    pub replication: Arc<ReplicaFetchServer>,
+    pub groups: Arc<GroupCoordinator>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// What `/metrics` shows besides the counters, sampled at scrape time.
+    pub fn metrics_sample(&self) -> NodeSample {
+        NodeSample {
+            metadata_offset: self.metadata.offset(),
+            fenced: self.node.is_fenced(),
+            partitions: self.replicas.metrics_sample(self.node.id()),
+        }
+    }
 }
 
 /// The broker's complete router.
 pub fn router(state: AppState) -> Router {
-    let limit = state.broker.config.max_request_bytes;
+    let limit = state.node.config.max_request_bytes;
     Router::new()
         .merge(records::routes())
         .merge(metadata::routes())
@@ -67,7 +95,6 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let span = tracing::debug_span!("request", request_id = %uuid::Uuid::new_v4().simple(), method = %method, route = %route);
     let res = next.run(req).instrument(span).await;
     state
-        .broker
         .metrics
         .observe_request(&route, method.as_str(), res.status().as_u16());
     res

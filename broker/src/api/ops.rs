@@ -18,18 +18,16 @@ pub fn routes() -> Router<AppState> {
 
 /// Ready when registered, unfenced and caught up with metadata.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let b = &state.broker;
-    if b.is_ready() {
-        Json(
-            json!({"status": "ready", "broker_id": b.id(), "metadata_offset": b.metadata.offset()}),
-        )
-        .into_response()
+    let (b, metadata) = (&state.node, &state.metadata);
+    if b.is_ready(metadata.offset()) {
+        Json(json!({"status": "ready", "broker_id": b.id(), "metadata_offset": metadata.offset()}))
+            .into_response()
     } else {
         let why = match b.id() {
             None => "not registered with the controller quorum yet".to_string(),
             Some(id) => format!(
                 "broker {id} is fenced or still catching up with metadata (offset {})",
-                b.metadata.offset()
+                metadata.offset()
             ),
         };
         (
@@ -43,7 +41,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.broker.metrics.render(&state.broker),
+        state.metrics.render(&state.metrics_sample()),
     )
         .into_response()
 }

@@ -3,8 +3,7 @@
 use super::extract::{partition_param, ApiJson, ApiQuery};
 use super::AppState;
 use crate::error::BrokerError;
-use crate::service::fetch::{self, FetchParams};
-use crate::service::produce;
+use crate::fetch::FetchParams;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -70,7 +69,7 @@ async fn produce_topic(
     ApiJson(req): ApiJson<ProduceRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), BrokerError> {
     Ok(produce_answer(
-        produce::produce(&state.broker, &topic, req, None).await?,
+        state.produce.produce(&topic, req, None).await?,
     ))
 }
 
@@ -81,7 +80,7 @@ async fn produce_partition(
 ) -> Result<(StatusCode, Json<serde_json::Value>), BrokerError> {
     let p = partition_param(&partition)?;
     Ok(produce_answer(
-        produce::produce(&state.broker, &topic, req, Some(p)).await?,
+        state.produce.produce(&topic, req, Some(p)).await?,
     ))
 }
 
@@ -111,11 +110,11 @@ async fn fetch_records(
         max_wait: Duration::from_millis(
             q.max_wait_ms
                 .unwrap_or(0)
-                .min(state.broker.config.fetch_max_wait_ms),
+                .min(state.node.config.fetch_max_wait_ms),
         ),
         leader_epoch: q.leader_epoch,
     };
-    Ok(Json(fetch::fetch(&state.broker, &topic, p, params).await?))
+    Ok(Json(state.fetch.fetch(&topic, p, params).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,7 +129,5 @@ async fn offsets(
     ApiQuery(q): ApiQuery<OffsetsQuery>,
 ) -> Result<Json<OffsetsResponse>, BrokerError> {
     let p = partition_param(&partition)?;
-    Ok(Json(
-        fetch::offsets(&state.broker, &topic, p, q.timestamp).await?,
-    ))
+    Ok(Json(state.fetch.offsets(&topic, p, q.timestamp).await?))
 }

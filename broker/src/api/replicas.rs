@@ -54,10 +54,9 @@ async fn replicas(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ReplicasQuery>,
 ) -> Result<Json<serde_json::Value>, BrokerError> {
-    let me = state.broker.id();
+    let me = state.node.id();
     let now = Instant::now();
     let mut out: Vec<ReplicaStatus> = state
-        .broker
         .replicas
         .all()
         .into_iter()

@@ -1,6 +1,13 @@
 //! The broker's side of cluster membership: its persisted identity, the client
-//! for the controller quorum, and the register -> snapshot -> heartbeat loop.
+//! for the controller quorum, and register -> snapshot -> heartbeat ->
+//! controlled shutdown.
+//!
+//! - [`identity`]: broker id and cluster id in `DATA_DIR/meta.json`.
+//! - [`controller_client`]: HTTP client for the active controller.
+//! - [`lifecycle`]: [`Membership`]: registration, snapshots, heartbeats, shutdown.
 
 pub mod controller_client;
 pub mod identity;
 pub mod lifecycle;
+
+pub use lifecycle::Membership;

@@ -6,9 +6,12 @@
 //! diverging epoch (never blindly to the HW), and takes min(leader HW, own LEO)
 //! as its HW.
 
-use crate::service::broker::Broker;
-use crate::service::leader_state::truncation_point;
-use crate::service::partition::Partition;
+use crate::metadata::MetadataCache;
+use crate::node::Node;
+use crate::partition::divergence::truncation_point;
+use crate::partition::Partition;
+use crate::peer_client::PeerClient;
+use crate::replicas::ReplicaManager;
 use ferry_common::internal::{
     ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest,
 };
@@ -24,19 +27,46 @@ const FETCH_WAIT: Duration = Duration::from_millis(500);
 const FETCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 const BACKOFF: Duration = Duration::from_millis(200);
 
+/// What a fetch loop reads and writes.
+#[derive(Clone)]
+struct Follower {
+    node: Arc<Node>,
+    metadata: Arc<MetadataCache>,
+    replicas: Arc<ReplicaManager>,
+    peers: Arc<PeerClient>,
+}
+
 /// The running fetch loops, one per leader broker.
-#[derive(Default)]
 pub struct ReplicaFetchers {
+    follower: Follower,
     workers: Mutex<HashMap<BrokerId, JoinHandle<()>>>,
 }
 
 impl ReplicaFetchers {
+    pub fn new(
+        node: Arc<Node>,
+        metadata: Arc<MetadataCache>,
+        replicas: Arc<ReplicaManager>,
+        peers: Arc<PeerClient>,
+    ) -> Self {
+        ReplicaFetchers {
+            follower: Follower {
+                node,
+                metadata,
+                replicas,
+                peers,
+            },
+            workers: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Starts a loop for every broker that leads a partition this broker
     /// follows, and stops the others. Each loop re-reads its partition set on
     /// every round, so only the set of leaders matters here.
-    pub fn sync(&self, broker: &Arc<Broker>) {
-        let Some(me) = broker.id() else { return };
-        let mut leaders: Vec<BrokerId> = broker
+    pub fn sync(&self) {
+        let f = &self.follower;
+        let Some(me) = f.node.id() else { return };
+        let mut leaders: Vec<BrokerId> = f
             .replicas
             .all()
             .iter()
@@ -55,7 +85,7 @@ impl ReplicaFetchers {
         for l in leaders {
             workers
                 .entry(l)
-                .or_insert_with(|| tokio::spawn(fetch_loop(broker.clone(), l)));
+                .or_insert_with(|| tokio::spawn(f.clone().fetch_loop(l)));
         }
     }
 
@@ -72,132 +102,135 @@ impl ReplicaFetchers {
     }
 }
 
-fn followed_from(broker: &Broker, me: BrokerId, leader: BrokerId) -> Vec<Arc<Partition>> {
-    broker
-        .replicas
-        .all()
-        .into_iter()
-        .filter(|p| {
-            let s = p.state();
-            s.leader == Some(leader) && s.replicas.contains(&me)
-        })
-        .collect()
-}
+impl Follower {
+    fn followed_from(&self, me: BrokerId, leader: BrokerId) -> Vec<Arc<Partition>> {
+        self.replicas
+            .all()
+            .into_iter()
+            .filter(|p| {
+                let s = p.state();
+                s.leader == Some(leader) && s.replicas.contains(&me)
+            })
+            .collect()
+    }
 
-async fn fetch_loop(broker: Arc<Broker>, leader: BrokerId) {
-    loop {
-        let Some(me) = broker.id() else { return };
-        let parts = followed_from(&broker, me, leader);
-        if parts.is_empty() {
-            return;
-        }
-        let Some(url) = broker.metadata.broker_url(leader) else {
-            tokio::time::sleep(BACKOFF).await;
-            continue;
-        };
-        let req = ReplicaFetchRequest {
-            replica_id: me,
-            max_wait_ms: FETCH_WAIT.as_millis() as u64,
-            max_bytes: FETCH_MAX_BYTES,
-            partitions: parts
-                .iter()
-                .map(|p| ReplicaFetchPartition {
-                    topic: p.topic.to_string(),
-                    partition: p.partition,
-                    current_leader_epoch: p.state().leader_epoch,
-                    fetch_offset: p.log.log_end_offset(),
-                    last_fetched_epoch: p.log.epoch_starts().last().map(|(e, _)| *e),
-                })
-                .collect(),
-        };
-        match broker.peers.replica_fetch(&url, &req).await {
-            Ok((res, batches)) => {
-                let mut backoff = false;
-                for (r, bytes) in res.partitions.into_iter().zip(batches) {
-                    let Some(part) = parts
-                        .iter()
-                        .find(|p| p.topic.as_str() == r.topic && p.partition == r.partition)
-                    else {
-                        continue;
-                    };
-                    backoff |= !apply(&broker, part.clone(), r, bytes).await;
+    async fn fetch_loop(self, leader: BrokerId) {
+        loop {
+            let Some(me) = self.node.id() else { return };
+            let parts = self.followed_from(me, leader);
+            if parts.is_empty() {
+                return;
+            }
+            let Some(url) = self.metadata.broker_url(leader) else {
+                tokio::time::sleep(BACKOFF).await;
+                continue;
+            };
+            let req = ReplicaFetchRequest {
+                replica_id: me,
+                max_wait_ms: FETCH_WAIT.as_millis() as u64,
+                max_bytes: FETCH_MAX_BYTES,
+                partitions: parts
+                    .iter()
+                    .map(|p| ReplicaFetchPartition {
+                        topic: p.topic.to_string(),
+                        partition: p.partition,
+                        current_leader_epoch: p.state().leader_epoch,
+                        fetch_offset: p.log.log_end_offset(),
+                        last_fetched_epoch: p.log.epoch_starts().last().map(|(e, _)| *e),
+                    })
+                    .collect(),
+            };
+            match self.peers.replica_fetch(&url, &req).await {
+                Ok((res, batches)) => {
+                    let mut backoff = false;
+                    for (r, bytes) in res.partitions.into_iter().zip(batches) {
+                        let Some(part) = parts
+                            .iter()
+                            .find(|p| p.topic.as_str() == r.topic && p.partition == r.partition)
+                        else {
+                            continue;
+                        };
+                        backoff |= !self.apply(part.clone(), r, bytes).await;
+                    }
+                    if backoff {
+                        tokio::time::sleep(BACKOFF).await;
+                    }
                 }
-                if backoff {
+                Err(e) => {
+                    tracing::debug!(leader = leader.0, error = %e, "replica fetch failed");
                     tokio::time::sleep(BACKOFF).await;
                 }
             }
-            Err(e) => {
-                tracing::debug!(leader = leader.0, error = %e, "replica fetch failed");
-                tokio::time::sleep(BACKOFF).await;
-            }
         }
     }
-}
 
-/// Applies one partition's answer; false when the caller should back off.
-async fn apply(
-    broker: &Arc<Broker>,
-    part: Arc<Partition>,
-    r: ReplicaFetchPartitionResult,
-    bytes: Vec<u8>,
-) -> bool {
-    if let Some(code) = r.error_code {
-        match code {
-            ErrorCode::OffsetOutOfRange => {
-                // The leader no longer has what we need (retention): start at its log start.
-                let p = part.clone();
-                let start = r.log_start_offset;
-                let _ = tokio::task::spawn_blocking(move || p.log.advance_log_start(start)).await;
-                tracing::warn!(topic = %part.topic, partition = part.partition, log_start = start, "behind the leader's log start; restarting from it");
+    /// Applies one partition's answer; false when the caller should back off.
+    async fn apply(
+        &self,
+        part: Arc<Partition>,
+        r: ReplicaFetchPartitionResult,
+        bytes: Vec<u8>,
+    ) -> bool {
+        if let Some(code) = r.error_code {
+            match code {
+                ErrorCode::OffsetOutOfRange => {
+                    // The leader no longer has what we need (retention): start at its log start.
+                    let p = part.clone();
+                    let start = r.log_start_offset;
+                    let _ =
+                        tokio::task::spawn_blocking(move || p.log.advance_log_start(start)).await;
+                    tracing::warn!(topic = %part.topic, partition = part.partition, log_start = start, "behind the leader's log start; restarting from it");
+                }
+                other => {
+                    tracing::debug!(topic = %part.topic, partition = part.partition, code = %other, "replica fetch refused; waiting for metadata")
+                }
             }
-            other => {
-                tracing::debug!(topic = %part.topic, partition = part.partition, code = %other, "replica fetch refused; waiting for metadata")
-            }
-        }
-        return false;
-    }
-    if let Some(div) = r.diverging_epoch {
-        let p = part.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            let to = truncation_point(
-                &p.log.epoch_starts(),
-                p.log.log_end_offset(),
-                div.epoch,
-                div.end_offset,
-            );
-            p.truncate_to(to)
-        })
-        .await;
-        if !matches!(res, Ok(Ok(()))) {
-            tracing::error!(topic = %part.topic, partition = part.partition, "truncation failed");
             return false;
         }
-        return true;
-    }
-    if !bytes.is_empty() {
-        let p = part.clone();
-        match tokio::task::spawn_blocking(move || p.append_replicated(&bytes)).await {
-            Ok(Ok(_)) => broker.notify_appended(),
-            Ok(Err(e)) => {
-                tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "replica append failed");
+        if let Some(div) = r.diverging_epoch {
+            let p = part.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                let to = truncation_point(
+                    &p.log.epoch_starts(),
+                    p.log.log_end_offset(),
+                    div.epoch,
+                    div.end_offset,
+                );
+                p.truncate_to(to)
+            })
+            .await;
+            if !matches!(res, Ok(Ok(()))) {
+                tracing::error!(topic = %part.topic, partition = part.partition, "truncation failed");
                 return false;
             }
-            Err(e) => {
-                tracing::error!(error = %e, "replica append task failed");
-                return false;
+            return true;
+        }
+        if !bytes.is_empty() {
+            let p = part.clone();
+            match tokio::task::spawn_blocking(move || p.append_replicated(&bytes)).await {
+                Ok(Ok(_)) => self.replicas.notify_appended(),
+                Ok(Err(e)) => {
+                    tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "replica append failed");
+                    return false;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "replica append task failed");
+                    return false;
+                }
             }
         }
-    }
-    part.follower_hw(r.high_watermark);
-    // Follow the leader's log start (retention, compaction), but never past
-    // what this replica knows to be committed.
-    let target = r.log_start_offset.min(part.high_watermark());
-    if target > part.log.log_start_offset() {
-        let log = part.log.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || log.advance_log_start(target)).await
-        {
-            tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "advancing log start failed");
+        part.follower_hw(r.high_watermark);
+        // Follow the leader's log start (retention, compaction), but never past
+        // what this replica knows to be committed.
+        let target = r.log_start_offset.min(part.high_watermark());
+        if target > part.log.log_start_offset() {
+            let log = part.log.clone();
+            if let Ok(Err(e)) =
+                tokio::task::spawn_blocking(move || log.advance_log_start(target)).await
+            {
+                tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "advancing log start failed");
+            }
         }
+        true
     }
-    true
 }

@@ -1,7 +1,9 @@
 //! Which partition replicas live on this broker: created and deleted to match
-//! the metadata image, opened (with recovery) from `DATA_DIR/logs` on start.
+//! the metadata image, opened (with recovery) from `DATA_DIR/logs` on start;
+//! plus the signal that some local log grew.
 
-use super::partition::{Partition, PartitionSettings};
+use crate::metrics::PartitionSample;
+use crate::partition::{Partition, PartitionSettings};
 use crate::storage::PartitionLog;
 use ferry_common::metadata::MetadataImage;
 use ferry_common::{BrokerId, TopicName};
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
 
 type Key = (TopicName, u32);
 
@@ -25,6 +28,8 @@ pub struct ReplicaManager {
     logs_dir: PathBuf,
     flush_on_append: bool,
     replicas: RwLock<HashMap<Key, Arc<Partition>>>,
+    /// Bumped on every local append: wakes replica fetches waiting for data.
+    appended: watch::Sender<u64>,
 }
 
 impl ReplicaManager {
@@ -33,7 +38,18 @@ impl ReplicaManager {
             logs_dir: data_dir.join("logs"),
             flush_on_append,
             replicas: RwLock::new(HashMap::new()),
+            appended: watch::channel(0).0,
         }
+    }
+
+    /// Tells waiting replica fetches that some local log grew.
+    pub fn notify_appended(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Watches local appends (see [`ReplicaManager::notify_appended`]).
+    pub fn subscribe_appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     pub fn get(&self, topic: &TopicName, partition: u32) -> Option<Arc<Partition>> {
@@ -50,6 +66,38 @@ impl ReplicaManager {
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
+            .collect()
+    }
+
+    /// Every local replica's gauges, as broker `me` sees them.
+    pub fn metrics_sample(&self, me: Option<BrokerId>) -> Vec<PartitionSample> {
+        self.all()
+            .into_iter()
+            .map(|p| {
+                let s = p.state();
+                let leo = p.log.log_end_offset();
+                let leading = me.is_some() && s.leader == me;
+                let follower_lag = p
+                    .leader_context()
+                    .filter(|_| leading)
+                    .map(|ctx| {
+                        ctx.followers
+                            .iter()
+                            .map(|(id, f)| (*id, leo.saturating_sub(f.leo)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                PartitionSample {
+                    topic: p.topic.to_string(),
+                    partition: p.partition,
+                    log_end_offset: leo,
+                    high_watermark: p.high_watermark(),
+                    size_bytes: p.log.size_bytes(),
+                    leading,
+                    under_replicated: s.isr.len() < s.replicas.len(),
+                    follower_lag,
+                }
+            })
             .collect()
     }
 

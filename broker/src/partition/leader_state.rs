@@ -1,7 +1,6 @@
-//! Pure replication decisions, free of I/O: the leader's view of its
-//! followers, the high watermark, ISR expansion and shrink, and the
-//! leader-epoch arithmetic that finds where a follower diverged.
-//! Time is passed in so every rule is unit-testable.
+//! Pure replication rules, free of I/O: the leader's view of its followers,
+//! the high watermark, ISR expansion and shrink. Time is passed in so every
+//! rule is unit-testable; [`super::role`] applies them.
 
 use ferry_common::BrokerId;
 use std::collections::BTreeMap;
@@ -103,36 +102,6 @@ pub fn isr_laggards(
         .collect()
 }
 
-/// Kafka's `endOffsetForEpoch`: for the largest epoch `<= requested` in the
-/// epoch cache `(epoch, start_offset)`, that epoch and the offset where it
-/// ended (the next epoch's start, or `leo` for the latest). `None` when the
-/// log has no epoch that old.
-pub fn end_offset_for_epoch(cache: &[(u32, u64)], leo: u64, requested: u32) -> Option<(u32, u64)> {
-    let idx = cache.iter().rposition(|(e, _)| *e <= requested)?;
-    let end = cache.get(idx + 1).map_or(leo, |(_, start)| *start);
-    Some((cache[idx].0, end))
-}
-
-/// Where a follower must truncate after the leader reported that its log for
-/// `leader_epoch` ends at `leader_end`: no further than the leader's end, and
-/// no further than the follower's own end for that epoch.
-pub fn truncation_point(
-    own_cache: &[(u32, u64)],
-    own_leo: u64,
-    leader_epoch: u32,
-    leader_end: u64,
-) -> u64 {
-    let own_end = end_offset_for_epoch(own_cache, own_leo, leader_epoch).map_or(0, |(e, end)| {
-        // The follower's largest epoch <= leader_epoch is older: everything after it diverged.
-        if e < leader_epoch {
-            end.min(leader_end)
-        } else {
-            end
-        }
-    });
-    own_end.min(leader_end).min(own_leo)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,40 +191,6 @@ mod tests {
         assert!(
             isr_joiners(&[b(1), b(2)], &[b(1)], &f, 10, 11).is_empty(),
             "must hold the current epoch's start"
-        );
-    }
-
-    #[test]
-    fn epoch_end_offsets() {
-        let cache = [(1, 0), (3, 10), (4, 15)];
-        assert_eq!(end_offset_for_epoch(&cache, 20, 4), Some((4, 20)));
-        assert_eq!(end_offset_for_epoch(&cache, 20, 3), Some((3, 15)));
-        assert_eq!(
-            end_offset_for_epoch(&cache, 20, 2),
-            Some((1, 10)),
-            "largest epoch <= 2 is 1"
-        );
-        assert_eq!(end_offset_for_epoch(&cache, 20, 9), Some((4, 20)));
-        assert_eq!(end_offset_for_epoch(&cache, 20, 0), None);
-        assert_eq!(end_offset_for_epoch(&[], 0, 5), None);
-    }
-
-    #[test]
-    fn truncation_points_of_kip_279() {
-        // Follower wrote epoch 2 records the new leader (epoch 3) never got.
-        let follower = [(1, 0), (2, 8)];
-        // Leader: epoch 1 ended at 8 (it never had epoch 2), now epoch 3 from 8.
-        assert_eq!(truncation_point(&follower, 12, 1, 8), 8);
-        // Same epoch but the leader has less of it.
-        assert_eq!(truncation_point(&[(1, 0)], 12, 1, 10), 10);
-        // The follower has less than the leader: nothing to cut.
-        assert_eq!(truncation_point(&[(1, 0)], 6, 1, 10), 6);
-        // The follower's epoch is older than what the leader reports.
-        assert_eq!(truncation_point(&[(1, 0)], 12, 2, 10), 10);
-        assert_eq!(
-            truncation_point(&[], 5, 2, 10),
-            0,
-            "no epochs at all: start over"
         );
     }
 }

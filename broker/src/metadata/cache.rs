@@ -1,5 +1,7 @@
-//! The broker's cached metadata image, fed by controller pushes and snapshots.
+//! The broker's cached metadata image, fed by controller pushes and snapshots,
+//! and the "does not exist" answers derived from it.
 
+use crate::error::BrokerError;
 use ferry_common::internal::MetadataPush;
 use ferry_common::metadata::{DeltaFit, MetadataImage, PartitionState, TopicImage};
 use ferry_common::TopicName;
@@ -95,4 +97,26 @@ impl MetadataCache {
     pub fn broker_url(&self, id: ferry_common::BrokerId) -> Option<String> {
         self.read(|i| i.brokers.get(&id).map(|b| b.url.clone()))
     }
+
+    /// The error for a topic or partition this image does not hold (this
+    /// broker's metadata may be stale, so the code is retriable).
+    pub fn unknown(&self, topic: &TopicName, partition: u32) -> BrokerError {
+        match self.topic(topic) {
+            None => BrokerError::UnknownTopicOrPartition(format!(
+                "topic '{topic}' does not exist (as of metadata offset {})",
+                self.offset()
+            )),
+            Some(t) => BrokerError::UnknownTopicOrPartition(format!(
+                "topic '{topic}' has {} partitions; partition {partition} does not exist",
+                t.partitions.len()
+            )),
+        }
+    }
+}
+
+/// Parses a topic name from a request; illegal names cannot exist.
+pub fn topic_name(name: &str) -> Result<TopicName, BrokerError> {
+    TopicName::new(name).map_err(|e| {
+        BrokerError::UnknownTopicOrPartition(format!("topic '{name}' does not exist ({})", e.0))
+    })
 }

@@ -1,0 +1,352 @@
+//! Consumer-group committed offsets, stored in the internal, replicated
+//! `__consumer_offsets` topic so they survive coordinator failover.
+//!
+//! A group's coordinator (see [`super::routing`]) appends commits to its
+//! `__consumer_offsets` partition with
+//! acks=all semantics; the coordinator keeps the latest value per
+//! (group, topic, partition) in memory, rebuilt from the partition (up to its
+//! high watermark) whenever it starts leading it in a new leader epoch.
+//! Requests reaching another broker are forwarded to the coordinator.
+//!
+//! Compaction by key: when a coordinator partition holds many more records
+//! than live keys, the coordinator appends the latest commit of every key (a
+//! consolidated copy) and, once that copy is committed, moves the log start to
+//! it, so the log stays proportional to the live keys. Followers follow the
+//! leader's log start.
+
+use super::routing::{check_group, relayed, CoordinatorRouter, Route};
+use crate::clock::now_ms;
+use crate::error::BrokerError;
+use crate::metadata::{topic_name, MetadataCache};
+use crate::node::Node;
+use crate::partition::Partition;
+use crate::peer_client::PeerClient;
+use crate::produce::Appender;
+use crate::replicas::ReplicaManager;
+use crate::storage::RecordIn;
+use ferry_common::records::{Acks, CommittedOffset, GroupOffsetsResponse, OffsetCommitRequest};
+use ferry_common::TopicName;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Records beyond twice the live keys before a partition is compacted.
+const COMPACTION_SLACK: u64 = 1000;
+/// Records per batch of a consolidated copy.
+const COPY_BATCH: usize = 500;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredCommit {
+    offset: u64,
+    metadata: Option<String>,
+    commit_timestamp: i64,
+}
+
+type GroupTable = BTreeMap<(String, u32), StoredCommit>;
+
+/// Loaded state of one coordinator partition.
+struct Loaded {
+    leader_epoch: u32,
+    groups: HashMap<String, GroupTable>,
+}
+
+/// The coordinator's committed offsets: an in-memory view per
+/// `__consumer_offsets` partition, and what commits and relays need.
+pub struct GroupOffsets {
+    node: Arc<Node>,
+    metadata: Arc<MetadataCache>,
+    replicas: Arc<ReplicaManager>,
+    router: Arc<CoordinatorRouter>,
+    appender: Appender,
+    peers: Arc<PeerClient>,
+    loaded: Mutex<HashMap<u32, Loaded>>,
+    /// Serialises commit appends with compaction, so a compaction copy never
+    /// misses a commit appended before it.
+    append_lock: tokio::sync::Mutex<()>,
+}
+
+fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+    format!("{group}\u{0}{topic}\u{0}{partition}").into_bytes()
+}
+
+fn parse_key(key: &[u8]) -> Option<(String, String, u32)> {
+    let s = std::str::from_utf8(key).ok()?;
+    let mut it = s.split('\u{0}');
+    let (g, t, p) = (it.next()?, it.next()?, it.next()?.parse().ok()?);
+    Some((g.to_string(), t.to_string(), p))
+}
+
+impl GroupOffsets {
+    /// Offsets of the groups `router` says are coordinated here, committed
+    /// through `appender`.
+    pub fn new(
+        node: Arc<Node>,
+        replicas: Arc<ReplicaManager>,
+        router: Arc<CoordinatorRouter>,
+        appender: Appender,
+        peers: Arc<PeerClient>,
+    ) -> Self {
+        GroupOffsets {
+            node,
+            metadata: router.metadata.clone(),
+            replicas,
+            router,
+            appender,
+            peers,
+            loaded: Mutex::new(HashMap::new()),
+            append_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Runs `f` on the loaded state of `part`, (re)loading it from the log first
+    /// when this leader epoch has not loaded it yet.
+    async fn with_loaded<R>(
+        &self,
+        part: &Arc<Partition>,
+        f: impl FnOnce(&mut Loaded) -> R,
+    ) -> Result<R, BrokerError> {
+        let epoch = part.state().leader_epoch;
+        let fresh = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&part.partition)
+            .is_some_and(|l| l.leader_epoch == epoch);
+        if !fresh {
+            // A new leader's HW trails its log until the followers fetch from it:
+            // load only once everything it holds is committed, never a prefix.
+            let leo = part.log.log_end_offset();
+            if part.high_watermark() < leo
+                && part.wait_hw_above(leo - 1, Duration::from_secs(5)).await < leo
+            {
+                return Err(BrokerError::CoordinatorNotAvailable(
+                    "the group coordinator is still loading offsets; retry".into(),
+                ));
+            }
+            let (p2, hw) = (part.clone(), part.high_watermark());
+            let groups = tokio::task::spawn_blocking(move || load(&p2, hw))
+                .await
+                .map_err(|e| BrokerError::Internal(e.to_string()))??;
+            self.loaded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    part.partition,
+                    Loaded {
+                        leader_epoch: epoch,
+                        groups,
+                    },
+                );
+        }
+        let mut map = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let loaded = map
+            .get_mut(&part.partition)
+            .ok_or_else(|| BrokerError::Internal("offsets cache vanished".into()))?;
+        Ok(f(loaded))
+    }
+}
+
+/// Replays a coordinator partition up to `hw`: the last commit per key wins.
+fn load(part: &Partition, hw: u64) -> Result<HashMap<String, GroupTable>, BrokerError> {
+    let mut groups: HashMap<String, GroupTable> = HashMap::new();
+    let mut offset = part.log.log_start_offset();
+    while offset < hw {
+        let records = part.log.read(offset, hw, 10_000, 8 * 1024 * 1024)?;
+        let Some(last) = records.last() else { break };
+        offset = last.offset + 1;
+        for r in records {
+            let (Some(key), Some(value)) = (r.key.as_deref().and_then(parse_key), r.value) else {
+                continue;
+            };
+            let Ok(commit) = serde_json::from_slice::<StoredCommit>(&value) else {
+                continue;
+            };
+            groups
+                .entry(key.0)
+                .or_default()
+                .insert((key.1, key.2), commit);
+        }
+    }
+    Ok(groups)
+}
+
+impl GroupOffsets {
+    /// Commits `req` for `group`; answers the group's offsets after the commit.
+    pub async fn commit(
+        &self,
+        group: &str,
+        req: OffsetCommitRequest,
+    ) -> Result<GroupOffsetsResponse, BrokerError> {
+        check_group(group)?;
+        if req.offsets.is_empty() {
+            return Err(BrokerError::InvalidRequest("offsets is empty".into()));
+        }
+        for o in &req.offsets {
+            let topic = topic_name(&o.topic)?;
+            if self.metadata.partition(&topic, o.partition).is_none() {
+                return Err(self.metadata.unknown(&topic, o.partition));
+            }
+        }
+        let part = match self.router.route(group).await? {
+            Route::Local(p) => p,
+            Route::Remote(url) => {
+                return self
+                    .peers
+                    .commit_offsets(&url, group, &req)
+                    .await
+                    .map_err(relayed)
+            }
+        };
+        let now = now_ms();
+        let records: Vec<RecordIn> = req
+            .offsets
+            .iter()
+            .map(|o| RecordIn {
+                timestamp: now,
+                key: Some(record_key(group, &o.topic, o.partition)),
+                value: serde_json::to_vec(&StoredCommit {
+                    offset: o.offset,
+                    metadata: o.metadata.clone(),
+                    commit_timestamp: now,
+                })
+                .ok(),
+                headers: Vec::new(),
+            })
+            .collect();
+        let _appending = self.append_lock.lock().await;
+        // Load first, so the cache reflects the log before this commit is added to it.
+        self.with_loaded(&part, |_| ()).await?;
+        self.appender
+            .append_local(
+                &part,
+                records,
+                Acks::All,
+                Duration::from_millis(self.node.config.produce_timeout_ms),
+                None,
+            )
+            .await?;
+        self.with_loaded(&part, |l| {
+            let table = l.groups.entry(group.to_string()).or_default();
+            for o in &req.offsets {
+                let c = StoredCommit {
+                    offset: o.offset,
+                    metadata: o.metadata.clone(),
+                    commit_timestamp: now,
+                };
+                table.insert((o.topic.clone(), o.partition), c);
+            }
+        })
+        .await?;
+        self.maybe_compact(&part).await;
+        drop(_appending);
+        self.fetch(group, None).await
+    }
+
+    /// Compacts `part` by key when it holds far more records than live keys
+    /// (called with the append lock held).
+    async fn maybe_compact(&self, part: &Arc<Partition>) {
+        let Ok(latest) = self
+            .with_loaded(part, |l| {
+                let mut all: Vec<(String, String, u32, StoredCommit)> = Vec::new();
+                for (g, table) in &l.groups {
+                    for ((t, p), c) in table {
+                        all.push((g.clone(), t.clone(), *p, c.clone()));
+                    }
+                }
+                all
+            })
+            .await
+        else {
+            return;
+        };
+        let span = part
+            .log
+            .log_end_offset()
+            .saturating_sub(part.log.log_start_offset());
+        if span <= 2 * latest.len() as u64 + COMPACTION_SLACK {
+            return;
+        }
+        let copy_start = part.log.log_end_offset();
+        for chunk in latest.chunks(COPY_BATCH) {
+            let records: Vec<RecordIn> = chunk
+                .iter()
+                .map(|(g, t, p, c)| RecordIn {
+                    timestamp: c.commit_timestamp,
+                    key: Some(record_key(g, t, *p)),
+                    value: serde_json::to_vec(c).ok(),
+                    headers: Vec::new(),
+                })
+                .collect();
+            let timeout = Duration::from_millis(self.node.config.produce_timeout_ms);
+            if let Err(e) = self
+                .appender
+                .append_local(part, records, Acks::All, timeout, None)
+                .await
+            {
+                tracing::warn!(partition = part.partition, error = %e, "offsets compaction copy failed; will retry later");
+                return;
+            }
+        }
+        // Every in-sync replica has the whole copy now: older records can go.
+        let log = part.log.clone();
+        match tokio::task::spawn_blocking(move || log.advance_log_start(copy_start)).await {
+            Ok(Ok(())) => tracing::info!(
+                partition = part.partition,
+                keys = latest.len(),
+                log_start = copy_start,
+                "compacted __consumer_offsets partition"
+            ),
+            Ok(Err(e)) => {
+                tracing::warn!(partition = part.partition, error = %e, "offsets compaction failed")
+            }
+            Err(e) => tracing::warn!(error = %e, "offsets compaction task failed"),
+        }
+    }
+
+    /// The committed offsets of `group` (optionally one topic), with lag where
+    /// this broker knows the partition's high watermark.
+    pub async fn fetch(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<GroupOffsetsResponse, BrokerError> {
+        check_group(group)?;
+        let part = match self.router.route(group).await? {
+            Route::Local(p) => p,
+            Route::Remote(url) => {
+                return self
+                    .peers
+                    .fetch_offsets(&url, group, topic)
+                    .await
+                    .map_err(relayed)
+            }
+        };
+        let table = self
+            .with_loaded(&part, |l| l.groups.get(group).cloned().unwrap_or_default())
+            .await?;
+        let offsets = table
+            .into_iter()
+            .filter(|((t, _), _)| topic.is_none_or(|x| x == t))
+            .map(|((t, p), c)| {
+                let hw = TopicName::new(t.clone())
+                    .ok()
+                    .and_then(|n| self.replicas.get(&n, p))
+                    .filter(|r| r.state().leader == self.node.id())
+                    .map(|r| r.high_watermark());
+                CommittedOffset {
+                    lag: hw.map(|h| h.saturating_sub(c.offset)),
+                    topic: t,
+                    partition: p,
+                    offset: c.offset,
+                    metadata: c.metadata,
+                    commit_timestamp: c.commit_timestamp,
+                }
+            })
+            .collect();
+        Ok(GroupOffsetsResponse {
+            group: group.to_string(),
+            offsets,
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! The metadata this broker follows: the image pushed by the active
+//! controller, and the reconcile that turns it into local replicas.
+//!
+//! Create-topic path (broker half), in call order: `api/internal.rs` (push)
+//! -> [`cache`] (`apply_push`) -> [`reconcile`] (woken by the cache) ->
+//! `replicas/manager.rs` (`reconcile`: opens the new partition logs) ->
+//! `replication/fetcher.rs` (`sync`, through the reconcile's hook: followers
+//! start fetching).
+//!
+//! - [`cache`]: the image plus a change notification; "unknown topic" answers.
+//! - [`reconcile`]: the loop creating and deleting local replicas on change.
+
+pub mod cache;
+pub mod reconcile;
+
+pub use cache::{topic_name, MetadataCache};

@@ -1,0 +1,98 @@
+//! This broker's identity and lifecycle flags: the leaf context every
+//! subsystem may read (id, broker epoch, fencing, shutdown, cluster id,
+//! advertised URL, config). It owns no subsystem and names none.
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use ferry_common::BrokerId;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::RwLock;
+
+/// Who this broker is and where it stands with the controller.
+pub struct Node {
+    pub config: BrokerConfig,
+    pub advertised_url: String,
+    /// 0 until registered.
+    id: AtomicU32,
+    epoch: AtomicU64,
+    fenced: AtomicBool,
+    /// Set on SIGTERM: heartbeats stop so the controller keeps this broker fenced.
+    shutting_down: AtomicBool,
+    cluster_id: RwLock<Option<String>>,
+}
+
+impl Node {
+    pub fn new(config: BrokerConfig, advertised_url: String) -> Self {
+        Node {
+            config,
+            advertised_url,
+            id: AtomicU32::new(0),
+            epoch: AtomicU64::new(0),
+            fenced: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
+            cluster_id: RwLock::new(None),
+        }
+    }
+
+    /// This broker's id once registered.
+    pub fn id(&self) -> Option<BrokerId> {
+        match self.id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(BrokerId(id)),
+        }
+    }
+
+    /// This broker's id, or the retriable error for a broker not registered yet.
+    pub fn require_id(&self) -> Result<BrokerId, BrokerError> {
+        self.id().ok_or_else(|| {
+            BrokerError::NotReady(
+                "this broker has not registered with the controller yet; retry".into(),
+            )
+        })
+    }
+
+    /// Records a successful registration.
+    pub fn registered(&self, id: BrokerId, broker_epoch: u64, cluster_id: String) {
+        self.id.store(id.0, Ordering::Release);
+        self.epoch.store(broker_epoch, Ordering::Release);
+        *self.cluster_id.write().unwrap_or_else(|p| p.into_inner()) = Some(cluster_id);
+    }
+
+    /// The broker epoch of the current registration (0 before it).
+    pub fn broker_epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+
+    /// Sets the fencing state; answers the previous one.
+    pub fn set_fenced(&self, fenced: bool) -> bool {
+        self.fenced.swap(fenced, Ordering::AcqRel)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Marks the start of a controlled shutdown (also fences this broker locally).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.fenced.store(true, Ordering::Release);
+    }
+
+    /// The cluster id learnt at registration.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster_id
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Registered, unfenced and caught up with metadata (at `metadata_offset`)
+    /// up to its registration.
+    pub fn is_ready(&self, metadata_offset: u64) -> bool {
+        self.id().is_some() && !self.is_fenced() && metadata_offset >= self.broker_epoch()
+    }
+}

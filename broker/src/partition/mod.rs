@@ -1,0 +1,21 @@
+//! One local partition replica: its log handle, idempotent producers' state,
+//! and its leader/follower role with the replication rules that go with it.
+//!
+//! - [`replica`]: [`Partition`], the locked wrapper the rest of the broker holds.
+//! - [`role`]: [`ReplicaState`], the pure role state machine (leader in epoch
+//!   E / follower of epoch E; HW, maximal ISR, ISR proposals; time passed in).
+//! - [`leader_state`]: pure rules it applies: follower LEO tracking, HW, ISR joiners/laggards.
+//! - [`divergence`]: pure leader-epoch arithmetic: divergence answers, truncation points.
+//! - [`settings`]: the topic configs a replica applies.
+//! - [`producer_state`]: idempotent producers' recent batches (dedup, ordering).
+
+pub mod divergence;
+pub mod leader_state;
+pub mod producer_state;
+pub mod replica;
+pub mod role;
+pub mod settings;
+
+pub use replica::{AppendOutcome, Partition};
+pub use role::ReplicaState;
+pub use settings::PartitionSettings;

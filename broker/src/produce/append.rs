@@ -1,0 +1,168 @@
+//! The local append of a leader replica, shared by the produce path and the
+//! group coordinator's offset commits: checks min.insync and the batch size,
+//! appends on a blocking thread, waits for the HW per `acks`, records metrics.
+
+use crate::clock::now_ms;
+use crate::error::BrokerError;
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::partition::{AppendOutcome, Partition};
+use crate::replicas::ReplicaManager;
+use crate::storage::RecordIn;
+use ferry_common::records::Acks;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Appends to local leader replicas.
+#[derive(Clone)]
+pub struct Appender {
+    node: Arc<Node>,
+    replicas: Arc<ReplicaManager>,
+    metrics: Arc<Metrics>,
+    #[cfg(feature = "fault-injection")]
+    fault: Arc<super::fault::LoseAcks>,
+}
+
+/// An idempotent producer's batch: (producer id, producer epoch, first sequence).
+pub type ProducerBatchId = (i64, i16, i32);
+
+impl Appender {
+    pub fn new(node: Arc<Node>, replicas: Arc<ReplicaManager>, metrics: Arc<Metrics>) -> Self {
+        Appender {
+            #[cfg(feature = "fault-injection")]
+            fault: Arc::new(super::fault::LoseAcks::new(
+                node.config.fault_lose_produce_ack_every,
+            )),
+            node,
+            replicas,
+            metrics,
+        }
+    }
+
+    /// Appends `records` to `part` (which this broker leads); answers one
+    /// offset per record (-1 each with acks=0, which does not wait).
+    pub async fn append_local(
+        &self,
+        part: &Arc<Partition>,
+        records: Vec<RecordIn>,
+        acks: Acks,
+        timeout: Duration,
+        producer: Option<ProducerBatchId>,
+    ) -> Result<Vec<i64>, BrokerError> {
+        let me = self.node.require_id()?;
+        let state = part.state();
+        let settings = part.settings();
+        if acks == Acks::All && state.isr.len() < settings.min_insync_replicas {
+            return Err(BrokerError::NotEnoughReplicas {
+                topic: part.topic.to_string(),
+                partition: part.partition,
+                isr: state.isr.len(),
+                min_insync: settings.min_insync_replicas,
+            });
+        }
+        let size = batch_size(&records);
+        if size > settings.max_message_bytes {
+            return Err(BrokerError::MessageTooLarge(format!(
+                "the batch for {}-{} is {size} bytes; max.message.bytes is {}",
+                part.topic, part.partition, settings.max_message_bytes
+            )));
+        }
+        let n = records.len();
+        let started = Instant::now();
+        let bytes_in: usize = records
+            .iter()
+            .map(|r| r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        let task_part = part.clone();
+        let append =
+            tokio::task::spawn_blocking(move || task_part.append(&records, now_ms(), producer));
+        if acks == Acks::None {
+            // acks=0: the producer does not wait; failures are only logged.
+            let (part, this) = (part.clone(), self.clone());
+            tokio::spawn(async move {
+                match append.await {
+                    Ok(Ok(_)) => {
+                        this.replicas.notify_appended();
+                        part.maybe_advance_hw(me);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "acks=0 append failed")
+                    }
+                    Err(e) => tracing::error!(error = %e, "append task failed"),
+                }
+                this.metrics.record_produce(
+                    part.topic.as_str(),
+                    n,
+                    bytes_in,
+                    Acks::None,
+                    started.elapsed(),
+                );
+            });
+            return Ok(vec![-1; n]);
+        }
+        let outcome = append
+            .await
+            .map_err(|e| BrokerError::Internal(format!("append task: {e}")))??;
+        let (base_offset, last_offset) = match outcome {
+            AppendOutcome::Appended(info) => {
+                self.replicas.notify_appended();
+                (info.base_offset, info.last_offset)
+            }
+            // A retry of a batch already written: its original offsets, once committed.
+            AppendOutcome::Duplicate {
+                base_offset,
+                last_offset,
+            } => (base_offset, last_offset),
+            AppendOutcome::OutOfOrder { expected } => {
+                return Err(BrokerError::OutOfOrderSequence {
+                    topic: part.topic.to_string(),
+                    partition: part.partition,
+                    expected,
+                })
+            }
+            AppendOutcome::FencedEpoch { current } => {
+                return Err(BrokerError::InvalidProducerEpoch {
+                    topic: part.topic.to_string(),
+                    partition: part.partition,
+                    current,
+                })
+            }
+        };
+        #[cfg(feature = "fault-injection")]
+        self.fault.check(base_offset, last_offset)?;
+        part.maybe_advance_hw(me);
+        if acks == Acks::All {
+            let hw = part.wait_hw_above(last_offset, timeout).await;
+            if hw <= last_offset {
+                return Err(BrokerError::TimedOut(format!(
+                    "records were appended at offsets {}..={} but not replicated to the ISR within {} ms; the outcome is unknown",
+                    base_offset,
+                    last_offset,
+                    timeout.as_millis()
+                )));
+            }
+        }
+        self.metrics
+            .record_produce(part.topic.as_str(), n, bytes_in, acks, started.elapsed());
+        Ok((base_offset..=last_offset).map(|o| o as i64).collect())
+    }
+}
+
+/// Encoded size of one batch of `records` in the on-disk format (see `storage`).
+fn batch_size(records: &[RecordIn]) -> usize {
+    const BATCH_OVERHEAD: usize = 60;
+    const RECORD_OVERHEAD: usize = 4 + 8 + 4 + 4 + 4 + 4;
+    BATCH_OVERHEAD
+        + records
+            .iter()
+            .map(|r| {
+                RECORD_OVERHEAD
+                    + r.key.as_ref().map_or(0, Vec::len)
+                    + r.value.as_ref().map_or(0, Vec::len)
+                    + r.headers
+                        .iter()
+                        .map(|(k, v)| 8 + k.len() + v.len())
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+}

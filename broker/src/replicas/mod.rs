@@ -1,0 +1,16 @@
+//! The local replica set: which partitions live on this broker, how a request
+//! finds the replica it must be served by, and the loops that maintain the
+//! replicas' files (HW checkpoints, retention).
+//!
+//! - [`manager`]: the replicas map, created and deleted to match metadata.
+//! - [`lookup`]: the local leader replica of a partition, or the error to answer.
+//! - [`checkpoint`]: periodic high-watermark checkpoints.
+//! - [`retention`]: periodic segment deletion per `retention.ms`/`retention.bytes`.
+
+pub mod checkpoint;
+pub mod lookup;
+pub mod manager;
+pub mod retention;
+
+pub use lookup::LeaderLookup;
+pub use manager::ReplicaManager;
