@@ -114,12 +114,12 @@ pub async fn produce(
                 }
             }
             Err(e) => {
-                let (code, message) = (e.code(), e.to_string());
+                let body = ferry_http::error_body(&e);
                 for i in idx {
                     results[i] = Some(ProduceResult::Err {
                         partition: Some(p),
-                        error_code: code,
-                        message: message.clone(),
+                        error_code: body.error_code,
+                        message: body.message.clone(),
                     });
                 }
             }
