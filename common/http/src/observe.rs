@@ -165,6 +165,10 @@ mod tests {
                     })
                 }),
             )
+            .route(
+                "/v1/busy",
+                post(|| async { Err::<(), _>(TestError::NotLeader { url: None }) }),
+            )
             .route("/raft/v1/vote", post(|| async { "voted" }))
             .layer(
                 Observe::new(metrics)
@@ -228,5 +232,14 @@ mod tests {
         assert_eq!(status, 307);
         assert_eq!(headers[header::LOCATION], "http://leader:9/v1/write?x=1");
         assert!(headers.get(header::RETRY_AFTER).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_retriable_error_without_a_leader_says_retry_after() {
+        let registry = Registry::new();
+        let (status, headers) = call(&app(&registry), "POST", "/v1/busy").await;
+        assert_eq!(status, 503);
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert!(headers.get(header::LOCATION).is_none());
     }
 }
