@@ -67,11 +67,53 @@ pub fn query<T: DeserializeOwned, E: ExtractError>(uri: &Uri) -> Result<T, E> {
 /// Declares, in the calling module, the extractors `ApiJson<T>` (a JSON body,
 /// see [`json_body`]) and `ApiQuery<T>` (a query string, see [`query`]) whose
 /// rejection is the given service error type, which must implement
-/// [`ExtractError`] and `IntoResponse`.
+/// [`ExtractError`] and `IntoResponse` and be `pub` (it is part of the
+/// extractors' public interface).
 ///
-/// ```ignore
-/// ferry_http::extractors!(BrokerError);
-/// async fn produce(ApiJson(req): ApiJson<ProduceRequest>) -> Result<.., BrokerError> { .. }
+/// ```
+/// use axum::response::{IntoResponse, Response};
+/// use ferry_common::ErrorCode;
+///
+/// #[derive(Debug)]
+/// pub enum MyError {
+///     Invalid(String),
+/// }
+/// impl std::fmt::Display for MyError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         let MyError::Invalid(m) = self;
+///         f.write_str(m)
+///     }
+/// }
+/// impl ferry_http::ApiError for MyError {
+///     fn code(&self) -> ErrorCode {
+///         ErrorCode::InvalidRequest
+///     }
+///     fn is_internal(&self) -> bool {
+///         false
+///     }
+/// }
+/// impl ferry_http::ExtractError for MyError {
+///     const INVALID_REQUEST: fn(String) -> Self = MyError::Invalid;
+///     const BODY_TOO_LARGE: fn(String) -> Self = MyError::Invalid;
+///     const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self = MyError::Invalid;
+/// }
+/// impl IntoResponse for MyError {
+///     fn into_response(self) -> Response {
+///         ferry_http::error_response(&self)
+///     }
+/// }
+///
+/// ferry_http::extractors!(MyError);
+///
+/// #[derive(serde::Deserialize)]
+/// struct Create {
+///     name: String,
+/// }
+///
+/// async fn create(ApiJson(req): ApiJson<Create>) -> Result<String, MyError> {
+///     Ok(req.name)
+/// }
+/// let _app: axum::Router = axum::Router::new().route("/", axum::routing::post(create));
 /// ```
 #[macro_export]
 macro_rules! extractors {
