@@ -11,10 +11,6 @@ pub enum BrokerError {
     BodyTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("no such endpoint: {0}")]
-    RouteNotFound(String),
-    #[error("method {0} is not allowed here")]
-    MethodNotAllowed(String),
     /// This broker's metadata does not know the topic or partition (may be stale).
     #[error("{0}")]
     UnknownTopicOrPartition(String),
@@ -105,8 +101,6 @@ impl BrokerError {
             BrokerError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             BrokerError::BodyTooLarge(_) => ErrorCode::RequestTooLarge,
             BrokerError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
-            BrokerError::RouteNotFound(_) => ErrorCode::NotFound,
-            BrokerError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             BrokerError::UnknownTopicOrPartition(_) => ErrorCode::UnknownTopicOrPartition,
             BrokerError::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
             BrokerError::LeaderNotAvailable(_) | BrokerError::NotReady(_) => {

@@ -1,13 +1,14 @@
-//! Prometheus metrics: traffic per topic, produce/fetch latency, partition sizes.
+//! Prometheus metrics: traffic per topic, produce/fetch latency, partition sizes,
+//! and HTTP request count and latency ([`ferry_http::RequestMetrics`]).
 //!
 //! A leaf: produce, fetch and the HTTP layer write into [`Metrics`]; gauges
 //! are set from a [`NodeSample`] the caller takes when `/metrics` is scraped.
 
 use ferry_common::records::Acks;
 use ferry_common::BrokerId;
+use ferry_http::RequestMetrics;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub struct Metrics {
     records_out: IntCounterVec,
     produce_latency: HistogramVec,
     fetch_latency: HistogramVec,
-    requests: IntCounterVec,
+    http: RequestMetrics,
     leo: IntGaugeVec,
     hw: IntGaugeVec,
     size: IntGaugeVec,
@@ -90,10 +91,10 @@ impl Metrics {
             "Records fetched, by topic",
             &["topic"],
         )?;
-        let requests = counter(
+        let http = RequestMetrics::register(
+            &registry,
             "ferry_broker_http_requests_total",
-            "HTTP requests by route, method and status code",
-            &["route", "method", "code"],
+            "ferry_broker_http_request_duration_seconds",
         )?;
         let hist =
             |name: &str, help: &str, labels: &[&str]| -> Result<HistogramVec, prometheus::Error> {
@@ -166,7 +167,7 @@ impl Metrics {
             records_out,
             produce_latency,
             fetch_latency,
-            requests,
+            http,
             leo,
             hw,
             size,
@@ -210,10 +211,9 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    pub fn observe_request(&self, route: &str, method: &str, code: u16) {
-        self.requests
-            .with_label_values(&[route, method, &code.to_string()])
-            .inc();
+    /// Request count and latency, recorded by the router's request layer.
+    pub fn http(&self) -> &RequestMetrics {
+        &self.http
     }
 
     /// Sets the gauges from `sample` and renders the text format.
@@ -252,10 +252,6 @@ impl Metrics {
             }
         }
         self.under_replicated.set(under);
-        let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
-            tracing::warn!(error = %e, "metrics encoding failed");
-        }
-        String::from_utf8_lossy(&buf).into_owned()
+        ferry_http::ops::encode_text(&self.registry)
     }
 }

@@ -14,10 +14,6 @@ pub enum ControllerError {
     BodyTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("no such endpoint: {path}")]
-    RouteNotFound { path: String },
-    #[error("method {method} is not allowed here")]
-    MethodNotAllowed { method: String },
     /// This controller is not the active one; writes go to `leader_url`.
     #[error("this controller is not the active controller{}", leader_hint(.leader_id, .leader_url))]
     NotController {
@@ -91,8 +87,6 @@ impl ControllerError {
             | ControllerError::InvalidBrokerId { .. } => ErrorCode::InvalidRequest,
             ControllerError::BodyTooLarge(_) => ErrorCode::RequestTooLarge,
             ControllerError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
-            ControllerError::RouteNotFound { .. } => ErrorCode::NotFound,
-            ControllerError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ControllerError::NotController { .. } => ErrorCode::NotController,
             ControllerError::WriteOutcomeUnknown { .. }
             | ControllerError::ReadPointTimedOut { .. } => ErrorCode::RequestTimedOut,

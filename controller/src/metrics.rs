@@ -1,19 +1,16 @@
-//! Prometheus metrics: request counters and latencies, plus Raft and metadata
-//! gauges sampled at scrape time.
+//! Prometheus metrics: request counters and latencies
+//! ([`ferry_http::RequestMetrics`]), plus Raft and metadata gauges sampled at
+//! scrape time.
 
 use crate::service::admin::AdminService;
+use ferry_http::RequestMetrics;
 use openraft::ServerState;
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
-use std::time::Duration;
+use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The controller's metric registry.
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    latency: HistogramVec,
+    http: RequestMetrics,
     gauges: Gauges,
 }
 
@@ -42,26 +39,11 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge, promet
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "ferry_controller_http_requests_total",
-                "HTTP requests by route, method and status code",
-            ),
-            &["route", "method", "code"],
+        let http = RequestMetrics::register(
+            &registry,
+            "ferry_controller_http_requests_total",
+            "ferry_controller_http_request_duration_seconds",
         )?;
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "ferry_controller_http_request_duration_seconds",
-                "HTTP request latency by route",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ]),
-            &["route", "method"],
-        )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(latency.clone()))?;
         let role = IntGaugeVec::new(
             Opts::new(
                 "ferry_controller_raft_role",
@@ -124,20 +106,14 @@ impl Metrics {
         };
         Ok(Metrics {
             registry,
-            requests,
-            latency,
+            http,
             gauges,
         })
     }
 
-    /// Counts one finished request.
-    pub fn observe_request(&self, route: &str, method: &str, code: u16, elapsed: Duration) {
-        self.requests
-            .with_label_values(&[route, method, &code.to_string()])
-            .inc();
-        self.latency
-            .with_label_values(&[route, method])
-            .observe(elapsed.as_secs_f64());
+    /// Request count and latency, recorded by the router's request layer.
+    pub fn http(&self) -> &RequestMetrics {
+        &self.http
     }
 
     /// Samples the gauges and renders everything in the text format.
@@ -182,10 +158,6 @@ impl Metrics {
         g.fenced.set(fenced as i64);
         g.topics.set(topics as i64);
         g.partitions.set(partitions as i64);
-        let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
-            tracing::warn!(error = %e, "metrics encoding failed");
-        }
-        String::from_utf8_lossy(&buf).into_owned()
+        ferry_http::ops::encode_text(&self.registry)
     }
 }

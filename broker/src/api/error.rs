@@ -1,17 +1,25 @@
-//! The one place a [`BrokerError`] becomes an HTTP response.
+//! How a [`BrokerError`] is answered over HTTP: its hints and which errors are
+//! this node's fault; the response itself is built by [`ferry_http::error`].
 
 use crate::error::BrokerError;
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use ferry_common::ErrorBody;
+use ferry_common::{ErrorBody, ErrorCode};
+use ferry_http::{ApiError, ExtractError};
 use serde_json::json;
 
 impl IntoResponse for BrokerError {
     fn into_response(self) -> Response {
-        let code = self.code();
-        let mut body = ErrorBody::new(code, self.to_string());
-        match &self {
+        ferry_http::error_response(&self)
+    }
+}
+
+impl ApiError for BrokerError {
+    fn code(&self) -> ErrorCode {
+        BrokerError::code(self)
+    }
+
+    fn add_hints(&self, body: &mut ErrorBody) {
+        match self {
             BrokerError::NotLeader {
                 leader_id,
                 leader_url,
@@ -26,25 +34,25 @@ impl IntoResponse for BrokerError {
                 high_watermark,
                 ..
             } => {
-                body.extra
-                    .insert("log_start_offset".into(), json!(log_start_offset));
-                body.extra
-                    .insert("log_end_offset".into(), json!(log_end_offset));
-                body.extra
-                    .insert("high_watermark".into(), json!(high_watermark));
-            }
-            BrokerError::Internal(m) | BrokerError::Storage(m) => {
-                tracing::error!(error = %m, "request failed")
+                for (key, value) in [
+                    ("log_start_offset", log_start_offset),
+                    ("log_end_offset", log_end_offset),
+                    ("high_watermark", high_watermark),
+                ] {
+                    body.extra.insert(key.into(), json!(value));
+                }
             }
             _ => {}
         }
-        let status =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut res = (status, Json(body)).into_response();
-        if code.is_retriable() {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        res
     }
+
+    fn is_internal(&self) -> bool {
+        matches!(self, BrokerError::Internal(_) | BrokerError::Storage(_))
+    }
+}
+
+impl ExtractError for BrokerError {
+    const INVALID_REQUEST: fn(String) -> Self = BrokerError::InvalidRequest;
+    const BODY_TOO_LARGE: fn(String) -> Self = BrokerError::BodyTooLarge;
+    const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self = BrokerError::UnsupportedMediaType;
 }

@@ -1,4 +1,5 @@
-//! HTTP layer (axum only): routes, extractors, the one error mapping.
+//! HTTP layer (axum only): routes, extractors, the one error mapping; the
+//! shared request layer, error response and ops helpers are [`ferry_http`].
 //!
 //! - [`records`]: produce, fetch, offsets (`/v1/topics/...`).
 //! - [`metadata`]: this broker's cached metadata (`/v1/metadata`).
@@ -19,7 +20,6 @@ pub mod ops;
 pub mod records;
 pub mod replicas;
 
-use crate::error::BrokerError;
 use crate::fetch::FetchService;
 use crate::groups::GroupCoordinator;
 use crate::membership::Membership;
@@ -29,13 +29,10 @@ use crate::node::Node;
 use crate::produce::ProduceService;
 use crate::replicas::ReplicaManager;
 use crate::replication::leader::ReplicaFetchServer;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::Method;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use ferry_http::Observe;
 use std::sync::Arc;
-use tracing::Instrument;
 
 /// The subsystem handles the handlers call.
 #[derive(Clone)]
@@ -65,37 +62,17 @@ impl AppState {
 /// The broker's complete router.
 pub fn router(state: AppState) -> Router {
     let limit = state.node.config.max_request_bytes;
-    Router::new()
+    let observe = Observe::new(state.metrics.http().clone());
+    let routes = Router::new()
         .merge(records::routes())
         .merge(metadata::routes())
         .merge(replicas::routes())
         .merge(groups::routes())
         .merge(groups::membership_routes())
         .merge(internal::routes())
-        .merge(ops::routes())
-        .fallback(|uri: axum::http::Uri| async move {
-            BrokerError::RouteNotFound(uri.path().to_string()).into_response()
-        })
-        .method_not_allowed_fallback(|m: Method| async move {
-            BrokerError::MethodNotAllowed(m.to_string()).into_response()
-        })
+        .merge(ops::routes());
+    ferry_http::ops::with_fallbacks(routes)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(observe.layer())
         .with_state(state)
-}
-
-/// A span with a request id per request, and request counts by route and code.
-async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
-    let method = req.method().clone();
-    let span = tracing::debug_span!("request", request_id = %uuid::Uuid::new_v4().simple(), method = %method, route = %route);
-    let res = next.run(req).instrument(span).await;
-    state
-        .metrics
-        .observe_request(&route, method.as_str(), res.status().as_u16());
-    res
 }

@@ -1,19 +1,14 @@
-//! Liveness, readiness and Prometheus metrics.
+//! Liveness, readiness and Prometheus metrics ([`ferry_http::ops`]); what
+//! "ready" means for a broker is decided here.
 
 use super::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
-use ferry_common::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    ferry_http::ops::routes(readyz, metrics)
 }
 
 /// Ready when registered, unfenced and caught up with metadata.
@@ -23,25 +18,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Json(json!({"status": "ready", "broker_id": b.id(), "metadata_offset": metadata.offset()}))
             .into_response()
     } else {
-        let why = match b.id() {
+        ferry_http::ops::not_ready(match b.id() {
             None => "not registered with the controller quorum yet".to_string(),
             Some(id) => format!(
                 "broker {id} is fenced or still catching up with metadata (offset {})",
                 metadata.offset()
             ),
-        };
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(ErrorBody::new(ErrorCode::LeaderNotAvailable, why)),
-        )
-            .into_response()
+        })
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.metrics_sample()),
-    )
-        .into_response()
+    ferry_http::ops::metrics_response(state.metrics.render(&state.metrics_sample()))
 }

@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use ferry_common::records::{
     FetchResponse, OffsetsResponse, ProduceRequest, ProduceResponse, ProduceResult,
 };
+use ferry_common::ErrorBody;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -53,10 +54,11 @@ fn produce_answer(res: ProduceResponse) -> (StatusCode, Json<serde_json::Value>)
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             };
             let mut body = body;
-            if let Some(obj) = body.as_object_mut() {
-                obj.insert("error_code".into(), serde_json::json!(code));
-                obj.insert("message".into(), serde_json::json!(message));
-                obj.insert("retriable".into(), serde_json::json!(code.is_retriable()));
+            let first = serde_json::to_value(ErrorBody::new(code, message));
+            if let (Some(obj), Ok(serde_json::Value::Object(fields))) =
+                (body.as_object_mut(), first)
+            {
+                obj.extend(fields);
             }
             (status, Json(body))
         }

@@ -1,47 +1,52 @@
-//! The one place a [`ControllerError`] becomes an HTTP response.
+//! How a [`ControllerError`] is answered over HTTP: its leader hint and
+//! redirect, and which errors are this node's fault; the response itself is
+//! built by [`ferry_http::error`].
 
 use crate::error::ControllerError;
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use ferry_common::ErrorBody;
+use ferry_common::{ErrorBody, ErrorCode};
+use ferry_http::{ApiError, ExtractError};
 
-/// Marks a `NOT_CONTROLLER` answer whose `Location` should point at this leader
-/// URL (filled in by the middleware, which knows the request path).
-#[derive(Debug, Clone)]
-pub struct LeaderRedirect(pub String);
+impl ApiError for ControllerError {
+    fn code(&self) -> ErrorCode {
+        ControllerError::code(self)
+    }
+
+    fn add_hints(&self, body: &mut ErrorBody) {
+        if let ControllerError::NotController {
+            leader_id,
+            leader_url,
+        } = self
+        {
+            body.leader_id = *leader_id;
+            body.leader_url = leader_url.clone();
+        }
+    }
+
+    /// A `NOT_CONTROLLER` answer with a known leader is a 307 to it.
+    fn redirect_to(&self) -> Option<&str> {
+        match self {
+            ControllerError::NotController {
+                leader_url: Some(url),
+                ..
+            } => Some(url),
+            _ => None,
+        }
+    }
+
+    fn is_internal(&self) -> bool {
+        matches!(self, ControllerError::Internal(_))
+    }
+}
 
 impl IntoResponse for ControllerError {
     fn into_response(self) -> Response {
-        let code = self.code();
-        let mut body = ErrorBody::new(code, self.to_string());
-        let mut status =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut redirect = None;
-        match &self {
-            ControllerError::NotController {
-                leader_id,
-                leader_url,
-            } => {
-                body.leader_id = *leader_id;
-                body.leader_url = leader_url.clone();
-                if let Some(url) = leader_url {
-                    // 307 keeps method and body, so `curl -L` replays the write on the leader.
-                    status = StatusCode::TEMPORARY_REDIRECT;
-                    redirect = Some(LeaderRedirect(url.clone()));
-                }
-            }
-            ControllerError::Internal(msg) => tracing::error!(error = %msg, "internal error"),
-            _ => {}
-        }
-        let mut res = (status, Json(body)).into_response();
-        if code.is_retriable() && redirect.is_none() {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        if let Some(r) = redirect {
-            res.extensions_mut().insert(r);
-        }
-        res
+        ferry_http::error_response(&self)
     }
+}
+
+impl ExtractError for ControllerError {
+    const INVALID_REQUEST: fn(String) -> Self = ControllerError::InvalidRequest;
+    const BODY_TOO_LARGE: fn(String) -> Self = ControllerError::BodyTooLarge;
+    const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self = ControllerError::UnsupportedMediaType;
 }

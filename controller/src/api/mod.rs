@@ -1,4 +1,6 @@
-//! HTTP layer (axum only): routes split by caller, extractors, the one error mapping.
+//! HTTP layer (axum only): routes split by caller, extractors, the one error
+//! mapping; the shared request layer (span, metrics, redirect `Location`), error
+//! response and ops helpers are [`ferry_http`].
 //!
 //! - [`clients`]: the public admin API (`/v1/...`).
 //! - [`brokers`]: broker registration, heartbeats, AlterPartition, snapshots (`/internal/v1/...`).
@@ -19,14 +21,10 @@ use crate::raft::peer_contacts::PeerContacts;
 use crate::raft::types::MetadataRaft;
 use crate::service::admin::AdminService;
 use crate::service::brokers::BrokerRegistry;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderValue, Method};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use ferry_http::Observe;
 use std::sync::Arc;
-use std::time::Instant;
-use tracing::Instrument;
 
 /// Raft snapshot chunks are up to 1 MiB, sent as JSON arrays of numbers.
 const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -52,66 +50,9 @@ pub fn router(state: AppState, max_request_bytes: usize) -> Router {
         .merge(ops::routes())
         .layer(DefaultBodyLimit::max(max_request_bytes));
     let raft = raft_peers::routes().layer(DefaultBodyLimit::max(RAFT_BODY_LIMIT));
-    Router::new()
-        .merge(public)
-        .merge(raft)
-        .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+    // Raft heartbeats would swamp the request metrics; they stay spanned.
+    let observe = Observe::new(state.metrics.http().clone()).without_metrics_under("/raft/");
+    ferry_http::ops::with_fallbacks(Router::new().merge(public).merge(raft))
+        .layer(observe.layer())
         .with_state(state)
-}
-
-async fn fallback(uri: axum::http::Uri) -> Response {
-    crate::error::ControllerError::RouteNotFound {
-        path: uri.path().to_string(),
-    }
-    .into_response()
-}
-
-async fn method_not_allowed(method: Method) -> Response {
-    crate::error::ControllerError::MethodNotAllowed {
-        method: method.to_string(),
-    }
-    .into_response()
-}
-
-/// Per request: a span with a request id, metrics by route and code, and the
-/// `Location` header of a redirect to the active controller.
-async fn observe(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
-    let method = req.method().clone();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let span =
-        tracing::debug_span!("request", request_id = %request_id, method = %method, route = %route);
-    let started = Instant::now();
-    let mut res = next.run(req).instrument(span).await;
-    if let Some(error::LeaderRedirect(leader_url)) =
-        res.extensions().get::<error::LeaderRedirect>().cloned()
-    {
-        if let Ok(v) = HeaderValue::from_str(&format!("{leader_url}{path_and_query}")) {
-            res.headers_mut().insert(header::LOCATION, v);
-        }
-    }
-    if !route.starts_with("/raft/") {
-        state.metrics.observe_request(
-            &route,
-            method.as_str(),
-            res.status().as_u16(),
-            started.elapsed(),
-        );
-    }
-    res
 }

@@ -1,26 +1,18 @@
-//! Liveness, readiness and Prometheus metrics.
+//! Liveness, readiness and Prometheus metrics ([`ferry_http::ops`]); what
+//! "ready" means for a controller is decided here.
 
 use super::AppState;
-use axum::http::{header, StatusCode};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
-use ferry_common::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+    ferry_http::ops::routes(readyz, metrics)
 }
 
 /// Ready once the quorum has a leader and the cluster id is committed.
-async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+async fn readyz(State(state): State<AppState>) -> Response {
     let info = state.admin.cluster_info();
     match (info.leader_id, &info.cluster_id) {
         (Some(leader), Some(cluster_id)) => Json(json!({
@@ -30,18 +22,10 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
             "metadata_offset": info.metadata_offset,
         }))
         .into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(ErrorBody::new(
-                ErrorCode::LeaderNotAvailable,
-                "the controller quorum has no leader or cluster id yet",
-            )),
-        )
-            .into_response(),
+        _ => ferry_http::ops::not_ready("the controller quorum has no leader or cluster id yet"),
     }
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let body = state.metrics.render(&state.admin);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+async fn metrics(State(state): State<AppState>) -> Response {
+    ferry_http::ops::metrics_response(state.metrics.render(&state.admin))
 }

@@ -1,0 +1,34 @@
+//! Ferry's shared HTTP layer (axum), used by the controller and the broker so
+//! that both answer bad input, errors and ops probes the same way.
+//!
+//! - [`error`]: [`ApiError`], the one function that turns a service error into
+//!   the JSON error response (status, hints, `Retry-After`, redirect, ERROR log).
+//! - [`extract`]: JSON-body and query-string extractors over the service's error
+//!   type ([`extractors!`], [`ExtractError`]).
+//! - [`observe`]: the per-request span, request count and latency, and the
+//!   `Location` of a redirect ([`Observe`], [`RequestMetrics`]).
+//! - [`ops`]: `/healthz`, the "not ready" answer for `/readyz`, the Prometheus
+//!   text response, and the route / method fallbacks.
+//!
+//! Each service keeps its own error enum and code mapping; it implements
+//! [`ApiError`] and [`ExtractError`] for it and nothing else.
+
+pub mod error;
+pub mod extract;
+pub mod observe;
+pub mod ops;
+
+pub use error::{error_body, error_response, ApiError};
+pub use extract::ExtractError;
+pub use observe::{Observe, RequestMetrics};
+
+/// What [`extractors!`] expands to refers to these, so that a service needs no
+/// extra imports.
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use axum;
+    pub use serde;
+}
+
+#[cfg(test)]
+mod testing;
