@@ -5,12 +5,18 @@
 //! ferry-bench produce --topic bench --partitions 6 --records 200000 --record-size 100 --batch 200 --concurrency 4 --acks 1
 //! ferry-bench consume --topic bench
 //! ```
+//!
+//! Requests go through the SDK: [`AdminClient`] creates the topic, and a
+//! [`PartitionClient`] sends each produce request and each fetch, one request
+//! per call, so the latencies reported are request latencies.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use ferry_common::records::FetchResponse;
-use ferry_deploy::stats::percentile;
-use serde_json::{json, Value};
+use ferry_bench::stats::percentile;
+use ferry_client::{AdminClient, FetchLimits, PartitionClient};
+use ferry_common::records::{ProduceRecord, ProduceRequest};
+use ferry_common::ErrorCode;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -66,13 +72,23 @@ enum Cmd {
     },
 }
 
+/// What one produce run sends.
+struct Load {
+    records: usize,
+    record_size: usize,
+    batch: usize,
+    concurrency: usize,
+    acks: String,
+    rate: u64,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .build()?;
+    let client = Arc::new(PartitionClient::new(
+        vec![cli.broker.clone()],
+        Duration::from_secs(60),
+    ));
     match cli.cmd {
         Cmd::Produce {
             partitions,
@@ -86,130 +102,127 @@ async fn main() -> Result<()> {
         } => {
             // Room for a whole request's batch per partition.
             let max_message_bytes = (batch * (record_size + 64) + 4096).max(1_048_588);
-            let (c, t) = (&cli.controller, &cli.topic);
+            let rf = u16::try_from(replication_factor).context("--replication-factor")?;
             ensure_topic(
-                &http,
-                c,
-                t,
+                &cli.controller,
+                &cli.topic,
                 partitions,
-                replication_factor,
+                rf,
                 max_message_bytes,
             )
             .await?;
-            let leaders = leaders(&http, &cli.broker, &cli.topic).await?;
-            produce(
-                &http,
-                &cli.topic,
-                leaders,
+            let parts = leaders(&client, &cli.broker, &cli.topic).await?;
+            let load = Load {
                 records,
                 record_size,
-                batch.max(1),
-                concurrency.max(1),
-                &acks,
+                batch: batch.max(1),
+                concurrency: concurrency.max(1),
+                acks,
                 rate,
-            )
-            .await
+            };
+            produce(client, &cli.topic, parts.into_keys().collect(), load).await
         }
         Cmd::Consume { max_records } => {
-            let leaders = leaders(&http, &cli.broker, &cli.topic).await?;
-            consume(&http, &cli.topic, leaders, max_records).await
+            let parts = leaders(&client, &cli.broker, &cli.topic).await?;
+            consume(client, &cli.topic, parts.into_keys().collect(), max_records).await
         }
     }
 }
 
 async fn ensure_topic(
-    http: &reqwest::Client,
     controller: &str,
     topic: &str,
     partitions: u32,
-    rf: u32,
+    rf: u16,
     max_message_bytes: usize,
 ) -> Result<()> {
-    let configs = json!({"max.message.bytes": max_message_bytes});
-    let res = http
-        .post(format!("{controller}/v1/topics"))
-        .json(&json!({"name": topic, "partitions": partitions, "replication_factor": rf, "configs": configs}))
-        .send()
-        .await?;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or_default();
-    if status.is_success() || body["error_code"] == "TOPIC_ALREADY_EXISTS" {
-        return Ok(());
+    let max = max_message_bytes.to_string();
+    let configs = [("max.message.bytes", max.as_str())];
+    match AdminClient::new(vec![controller.to_string()])
+        .create_topic(topic, partitions, rf, configs)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => Ok(()),
+        Err(e) => bail!("creating topic {topic}: {e}"),
     }
-    bail!("creating topic {topic}: {status} {body}")
 }
 
-/// Partition -> leader URL, once every partition has a leader the broker knows.
+/// Partition -> leader URL, once every partition has a leader the broker knows
+/// and every leader serves its partition.
 async fn leaders(
-    http: &reqwest::Client,
+    client: &PartitionClient,
     broker: &str,
     topic: &str,
 ) -> Result<BTreeMap<u32, String>> {
     for _ in 0..100 {
-        let v: Value = http
-            .get(format!("{broker}/v1/metadata?topics={topic}"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let parts = v["topics"][0]["partitions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let map: BTreeMap<u32, String> = parts
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p["partition"].as_u64()? as u32,
-                    p["leader_url"].as_str()?.to_string(),
-                ))
-            })
-            .collect();
-        if !map.is_empty() && map.len() == parts.len() {
-            // Leaders open their replicas right after the metadata arrives; wait for them.
-            let mut all_open = true;
-            for (p, url) in &map {
-                let r = http
-                    .get(format!("{url}/v1/topics/{topic}/partitions/{p}/offsets"))
-                    .send()
-                    .await?;
-                all_open &= r.status().is_success();
+        match client.leaders(topic).await {
+            Ok(Some(map)) => {
+                // Leaders open their replicas right after the metadata arrives; wait for them.
+                let mut all_open = true;
+                for p in map.keys() {
+                    all_open &= client.offsets(topic, *p).await.is_ok();
+                }
+                if all_open {
+                    return Ok(map);
+                }
             }
-            if all_open {
-                return Ok(map);
-            }
+            Ok(None) => {}
+            Err(e) if e.is_retriable() => {}
+            Err(e) => return Err(e.into()),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("topic {topic} has no leaders for all partitions in {broker}'s metadata")
 }
 
-#[allow(clippy::too_many_arguments)]
+fn request(first: usize, n: usize, value: &str, acks: &str) -> ProduceRequest {
+    let records = (first..first + n)
+        .map(|k| ProduceRecord {
+            key: Some(Value::String(format!("k{k}"))),
+            value: Some(Value::String(value.to_string())),
+            ..Default::default()
+        })
+        .collect();
+    ProduceRequest {
+        records,
+        acks: Some(Value::String(acks.to_string())),
+        timeout_ms: None,
+        leader_epoch: None,
+        producer_id: None,
+        producer_epoch: None,
+        base_sequence: None,
+    }
+}
+
 async fn produce(
-    http: &reqwest::Client,
+    client: Arc<PartitionClient>,
     topic: &str,
-    leaders: BTreeMap<u32, String>,
-    records: usize,
-    record_size: usize,
-    batch: usize,
-    concurrency: usize,
-    acks: &str,
-    rate: u64,
+    parts: Vec<u32>,
+    load: Load,
 ) -> Result<()> {
-    let value = "x".repeat(record_size);
+    let Load {
+        records,
+        record_size,
+        batch,
+        concurrency,
+        ref acks,
+        rate,
+    } = load;
+    let value: Arc<str> = "x".repeat(record_size).into();
     let requests = records.div_ceil(batch);
     let next = Arc::new(AtomicUsize::new(0));
-    let parts: Arc<Vec<(u32, String)>> = Arc::new(leaders.into_iter().collect());
+    let parts = Arc::new(parts);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, next, parts, topic, value, acks) = (
-            http.clone(),
+        let (client, next, parts, topic, value, acks) = (
+            client.clone(),
             next.clone(),
             parts.clone(),
             topic.to_string(),
             value.clone(),
-            acks.to_string(),
+            acks.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -225,32 +238,17 @@ async fn produce(
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let n = batch.min(records - i * batch);
-                let (p, url) = &parts[i % parts.len()];
-                let recs: Vec<Value> = (0..n)
-                    .map(|j| json!({"key": format!("k{}", i * batch + j), "value": value}))
-                    .collect();
-                let body = json!({"records": recs, "acks": acks});
+                let p = parts[i % parts.len()];
+                let body = request(i * batch, n, &value, &acks);
                 let t = Instant::now();
-                match http
-                    .post(format!("{url}/v1/topics/{topic}/partitions/{p}/records"))
-                    .json(&body)
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().is_success() => lat.push(t.elapsed()),
-                    Ok(r) => {
-                        errors += 1;
-                        if errors < 3 {
-                            let status = r.status();
-                            let text = r.text().await.unwrap_or_default();
-                            let head: String = text.chars().take(300).collect();
-                            eprintln!("produce error: {status} {head}");
-                        }
-                    }
+                match client.produce(&topic, p, &body).await {
+                    Ok(_) => lat.push(t.elapsed()),
                     Err(e) => {
                         errors += 1;
                         if errors < 3 {
-                            eprintln!("produce error: {e}");
+                            let text = e.to_string();
+                            let head: String = text.chars().take(300).collect();
+                            eprintln!("produce error: {head}");
                         }
                     }
                 }
@@ -285,35 +283,38 @@ async fn produce(
 }
 
 async fn consume(
-    http: &reqwest::Client,
+    client: Arc<PartitionClient>,
     topic: &str,
-    leaders: BTreeMap<u32, String>,
+    parts: Vec<u32>,
     max_records: usize,
 ) -> Result<()> {
+    let limits = FetchLimits {
+        max_records,
+        max_bytes: Some(4 * 1024 * 1024),
+        max_wait_ms: None,
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (p, url) in leaders {
-        let (http, topic) = (http.clone(), topic.to_string());
+    for p in parts {
+        let (client, topic) = (client.clone(), topic.to_string());
         tasks.push(tokio::spawn(async move {
-            let base = format!("{url}/v1/topics/{topic}/partitions/{p}");
-            let offsets: Value = http.get(format!("{base}/offsets")).send().await?.json().await?;
-            let hw = offsets["high_watermark"].as_u64().unwrap_or(0);
-            let mut offset = offsets["log_start_offset"].as_u64().unwrap_or(0);
+            let offsets = client.offsets(&topic, p).await?;
+            let hw = offsets.high_watermark;
+            let mut offset = offsets.log_start_offset;
             let (mut n, mut bytes, mut lat) = (0usize, 0usize, Vec::new());
             while offset < hw {
                 let t = Instant::now();
-                let v: FetchResponse = http
-                    .get(format!("{base}/records?offset={offset}&max_records={max_records}&max_bytes=4194304"))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let v = client.fetch(&topic, p, offset, limits).await?;
                 lat.push(t.elapsed());
                 if v.records.is_empty() {
                     break;
                 }
                 n += v.records.len();
-                bytes += v.records.iter().map(|r| r.value.as_ref().map_or(0, String::len)).sum::<usize>();
+                bytes += v
+                    .records
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, String::len))
+                    .sum::<usize>();
                 offset = v.next_offset;
             }
             anyhow::Ok((n, bytes, lat))
