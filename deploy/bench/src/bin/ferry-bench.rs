@@ -12,13 +12,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use ferry_bench::pool::{self, Outcome};
 use ferry_bench::stats::percentile;
 use ferry_client::{AdminClient, FetchLimits, PartitionClient};
 use ferry_common::records::{ProduceRecord, ProduceRequest};
 use ferry_common::ErrorCode;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -211,61 +211,38 @@ async fn produce(
     } = load;
     let value: Arc<str> = "x".repeat(record_size).into();
     let requests = records.div_ceil(batch);
-    let next = Arc::new(AtomicUsize::new(0));
     let parts = Arc::new(parts);
+    let topic: Arc<str> = topic.into();
+    let acks_label: Arc<str> = acks.as_str().into();
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, next, parts, topic, value, acks) = (
+    let Outcome {
+        latencies: lat,
+        errors,
+    } = pool::run(concurrency, requests, Some("produce"), move |i| {
+        let (client, parts, topic, value, acks) = (
             client.clone(),
-            next.clone(),
             parts.clone(),
-            topic.to_string(),
+            topic.clone(),
             value.clone(),
-            acks.clone(),
+            acks_label.clone(),
         );
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= requests {
-                    break;
-                }
-                if rate > 0 {
-                    // Request i is due when the records before it fit the rate.
-                    let due = started + Duration::from_secs_f64((i * batch) as f64 / rate as f64);
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                let n = batch.min(records - i * batch);
-                let p = parts[i % parts.len()];
-                let body = request(i * batch, n, &value, &acks);
-                let t = Instant::now();
-                match client.produce(&topic, p, &body).await {
-                    Ok(_) => lat.push(t.elapsed()),
-                    Err(e) => {
-                        errors += 1;
-                        if errors < 3 {
-                            let text = e.to_string();
-                            let head: String = text.chars().take(300).collect();
-                            eprintln!("produce error: {head}");
-                        }
-                    }
-                }
+        async move {
+            if rate > 0 {
+                // Request i is due when the records before it fit the rate.
+                let due = started + Duration::from_secs_f64((i * batch) as f64 / rate as f64);
+                tokio::time::sleep_until(due.into()).await;
             }
-            (lat, errors)
-        }));
-    }
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.context("producer task")?;
-        lat.extend(l);
-        errors += e;
-    }
+            let n = batch.min(records - i * batch);
+            let p = parts[i % parts.len()];
+            let body = request(i * batch, n, &value, &acks);
+            let t = Instant::now();
+            client.produce(&topic, p, &body).await.map(|_| t.elapsed())
+        }
+    })
+    .await
+    .context("producer task")?;
     let secs = started.elapsed().as_secs_f64();
     let ok_records = (lat.len() * batch).min(records);
-    lat.sort();
     println!(
         "produce: {ok_records} records ({} requests, {errors} failed) of {record_size} B, batch {batch}, concurrency {concurrency}, acks {acks}",
         lat.len()

@@ -15,11 +15,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use ferry_bench::pool::{self, Outcome};
 use ferry_bench::stats::percentile;
 use ferry_client::AdminClient;
 use ferry_common::internal::{HeartbeatRequest, RegisterBrokerRequest, RegisterBrokerResponse};
 use ferry_local_cluster::LocalCluster;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -162,38 +162,22 @@ async fn writes(leader: &str, count: usize, concurrency: usize) -> Result<()> {
             .as_millis()
     );
     let admin = Arc::new(once(vec![leader.to_string()], Duration::from_secs(10)));
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (admin, next, run) = (admin.clone(), next.clone(), run.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let name = format!("bench-{run}-{i}");
-                let t = Instant::now();
-                match admin.create_topic(&name, 1, 1, []).await {
-                    Ok(_) => lat.push(t.elapsed()),
-                    Err(_) => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        lat.extend(l);
-        errors += e;
-    }
+    let Outcome {
+        latencies: lat,
+        errors,
+    } = pool::run(concurrency, count, None, move |i| {
+        let (admin, name) = (admin.clone(), format!("bench-{run}-{i}"));
+        async move {
+            let t = Instant::now();
+            admin
+                .create_topic(&name, 1, 1, [])
+                .await
+                .map(|_| t.elapsed())
+        }
+    })
+    .await?;
     let elapsed = started.elapsed();
-    lat.sort();
     println!(
         "topic creates: {} ok, {} errors, concurrency {}, {:.0} writes/s",
         lat.len(),
