@@ -4,7 +4,7 @@
 mod common;
 
 use base64::Engine;
-use common::{start, wait_for, FAST_BROKER, FAST_CONTROLLER};
+use common::{start, wait_for, Topics, FAST_BROKER, FAST_CONTROLLER};
 use ferry_broker::produce::partitioner::partition_for_key;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -125,7 +125,7 @@ async fn given_a_broker_sigkilled_while_producing_should_keep_every_acknowledged
     );
     // Produce until the kill, remembering what was acknowledged.
     let producer = {
-        let (http, url) = (tc.http.clone(), url.clone());
+        let (http, url) = (tc.http().clone(), url.clone());
         tokio::spawn(async move {
             let mut acked: Vec<(u64, String)> = Vec::new();
             for n in 0..100_000 {
@@ -160,14 +160,11 @@ async fn given_a_broker_sigkilled_while_producing_should_keep_every_acknowledged
     })
     .await
     .expect("producing");
-    tc.cluster.kill("broker-1").unwrap();
+    tc.kill("broker-1");
     let acked = producer.await.unwrap();
     assert!(acked.len() > 300);
-    tc.cluster.start("broker-1").unwrap();
-    tc.cluster
-        .wait_ready("broker-1", Duration::from_secs(30))
-        .await
-        .unwrap();
+    tc.start("broker-1");
+    tc.wait_ready("broker-1", Duration::from_secs(30)).await;
     let leader = tc.url("broker-1");
     let got = wait_for(Duration::from_secs(20), || async {
         let (s, _) = tc.get(&format!("{url}?offset=0&max_records=1")).await;
@@ -186,8 +183,8 @@ async fn given_a_broker_sigkilled_while_producing_should_keep_every_acknowledged
     }
 
     // Tear the tail of the active segment while the broker is down.
-    tc.cluster.stop("broker-1").unwrap();
-    let part_dir = tc.dir.path().join("broker-1/data/logs/crash-0");
+    tc.stop("broker-1");
+    let part_dir = tc.dir().join("broker-1/data/logs/crash-0");
     let mut logs: Vec<_> = std::fs::read_dir(&part_dir)
         .unwrap()
         .flatten()
@@ -225,7 +222,7 @@ async fn given_a_broker_sigkilled_while_producing_should_keep_every_acknowledged
     );
 
     // A flipped byte inside the last batch: recovery truncates to the batch before it.
-    tc.cluster.stop("broker-1").unwrap();
+    tc.stop("broker-1");
     let mut bytes = std::fs::read(&active).unwrap();
     let n = bytes.len();
     bytes[n - 3] ^= 0xff;
@@ -236,11 +233,8 @@ async fn given_a_broker_sigkilled_while_producing_should_keep_every_acknowledged
 
 /// Starts broker-1 again and answers partition 0's log end offset once it serves.
 async fn restart_and_read_leo(tc: &common::TestCluster, topic: &str) -> u64 {
-    tc.cluster.start("broker-1").unwrap();
-    tc.cluster
-        .wait_ready("broker-1", Duration::from_secs(30))
-        .await
-        .unwrap();
+    tc.start("broker-1");
+    tc.wait_ready("broker-1", Duration::from_secs(30)).await;
     let url = format!(
         "{}/v1/topics/{topic}/partitions/0/offsets",
         tc.url("broker-1")
@@ -285,7 +279,7 @@ async fn given_retention_by_bytes_should_delete_old_segments_and_refuse_fetches_
             .await;
         assert_eq!(s, 200, "{v}");
     }
-    let dir = tc.dir.path().join("broker-1/data/logs/short-0");
+    let dir = tc.dir().join("broker-1/data/logs/short-0");
     let log_bytes = || -> u64 {
         std::fs::read_dir(&dir)
             .map(|d| {
@@ -372,7 +366,7 @@ async fn given_bad_requests_should_answer_codes_and_damage_nothing() {
     assert_eq!(s, 200, "{v}");
     let raw = |body: &'static str, ctype: &'static str| {
         let url = records.clone();
-        let http = tc.http.clone();
+        let http = tc.http().clone();
         async move {
             let r = http
                 .post(url)
@@ -493,7 +487,7 @@ async fn given_an_empty_partition_a_long_poll_fetch_should_wake_on_append() {
     let records = format!("{}/v1/topics/wake/partitions/0/records", tc.url("broker-1"));
     let waiter = {
         let (http, url) = (
-            tc.http.clone(),
+            tc.http().clone(),
             format!("{records}?offset=0&max_wait_ms=20000"),
         );
         tokio::spawn(async move {
@@ -542,7 +536,7 @@ async fn given_a_deleted_topic_brokers_should_delete_its_data() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let logs = tc.dir.path().join("broker-1/data/logs");
+    let logs = tc.dir().join("broker-1/data/logs");
     assert!(logs.join("doomed-0").exists() && logs.join("doomed-1").exists());
     let (s, v) = tc
         .send(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{start, wait_for, TestCluster};
+use common::{start, wait_for, TestCluster, Topics};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -107,7 +107,7 @@ async fn given_committed_offsets_any_broker_answers_and_they_survive_coordinator
 
     // Kill the coordinator: the offsets live on in the replicated topic.
     let (coordinator, _) = coordinator_of(&tc, "billing").await;
-    tc.cluster.kill(&coordinator).unwrap();
+    tc.kill(&coordinator);
     let (survivor, after) = offsets_after_failover(&tc, &coordinator, "billing").await;
     let offsets: Vec<(u64, u64)> = after["offsets"]
         .as_array()
@@ -195,7 +195,7 @@ async fn given_many_commits_of_few_keys_the_offsets_partition_is_compacted_and_s
         "{status}"
     );
 
-    tc.cluster.kill(&coordinator).unwrap();
+    tc.kill(&coordinator);
     let (_, after) = offsets_after_failover(&tc, &coordinator, "hot").await;
     assert_eq!(
         after["offsets"][0]["offset"], 1300,

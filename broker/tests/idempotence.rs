@@ -5,7 +5,7 @@
 mod common;
 
 use common::replication::{name_of, partition_state};
-use common::{start, wait_for};
+use common::{start, wait_for, Topics};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -75,7 +75,7 @@ async fn given_an_idempotent_producer_retries_are_written_once_even_across_a_lea
     assert_eq!((s, offsets(&next)), (200, vec![3]), "{next}");
 
     // Failover: the new leader learned the producer's batches by replication.
-    tc.cluster.kill(&leader).unwrap();
+    tc.kill(&leader);
     let new = wait_for(Duration::from_secs(15), || async {
         let q = partition_state(&tc, "idem").await;
         (!q["leader"].is_null() && q["leader"] != p["leader"]).then(|| name_of(&q["leader"]))

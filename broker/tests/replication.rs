@@ -6,7 +6,7 @@ mod common;
 use common::replication::{
     assert_acked_present_once, log_bytes, name_of, partition_state, replica_offsets, spawn_producer,
 };
-use common::{start, wait_for, TestCluster};
+use common::{start, wait_for, TestCluster, Topics};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ async fn rf3_cluster(topic: &str) -> TestCluster {
 }
 
 fn broker_urls(tc: &TestCluster) -> Vec<String> {
-    tc.cluster.broker_urls()
+    tc.broker_urls()
 }
 
 /// Waits until the controller reports an ISR of `n` members; the state then.
@@ -70,10 +70,10 @@ async fn replicas_identical(tc: &TestCluster, topic: &str, names: &[String]) {
     })
     .await;
     assert!(converged.is_some(), "replicas {names:?} converged");
-    let first = log_bytes(tc.dir.path(), &names[0], topic);
+    let first = log_bytes(tc.dir(), &names[0], topic);
     for n in &names[1..] {
         assert!(
-            log_bytes(tc.dir.path(), n, topic) == first,
+            log_bytes(tc.dir(), n, topic) == first,
             "{n}'s log is byte-identical to {}'s",
             names[0]
         );
@@ -85,13 +85,17 @@ async fn given_acks_all_producers_when_the_leader_is_sigkilled_should_lose_nothi
 ) {
     let tc = rf3_cluster("ha").await;
     let stop = Arc::new(AtomicBool::new(false));
-    let (acked, producer) =
-        spawn_producer(tc.http.clone(), broker_urls(&tc), "ha".into(), stop.clone());
+    let (acked, producer) = spawn_producer(
+        tc.http().clone(),
+        broker_urls(&tc),
+        "ha".into(),
+        stop.clone(),
+    );
     acks_grow(&acked, 200, Duration::from_secs(30)).await;
 
     let before = partition_state(&tc, "ha").await;
     let old = name_of(&before["leader"]);
-    tc.cluster.kill(&old).unwrap();
+    tc.kill(&old);
     let after = wait_for(Duration::from_secs(15), || async {
         let p = partition_state(&tc, "ha").await;
         (!p["leader"].is_null() && p["leader"] != before["leader"]).then_some(p)
@@ -121,11 +125,8 @@ async fn given_acks_all_producers_when_the_leader_is_sigkilled_should_lose_nothi
     assert_acked_present_once(&records, &acked.lock().unwrap());
 
     // The old leader comes back: truncates whatever diverged, catches up, rejoins.
-    tc.cluster.start(&old).unwrap();
-    tc.cluster
-        .wait_ready(&old, Duration::from_secs(30))
-        .await
-        .unwrap();
+    tc.start(&old);
+    tc.wait_ready(&old, Duration::from_secs(30)).await;
     isr_of_size(&tc, "ha", 3, Duration::from_secs(30)).await;
     replicas_identical(
         &tc,
@@ -140,7 +141,7 @@ async fn given_a_sigstopped_follower_it_should_leave_the_isr_and_rejoin_after_si
     let tc = rf3_cluster("pause").await;
     let stop = Arc::new(AtomicBool::new(false));
     let (acked, producer) = spawn_producer(
-        tc.http.clone(),
+        tc.http().clone(),
         broker_urls(&tc),
         "pause".into(),
         stop.clone(),
@@ -154,10 +155,10 @@ async fn given_a_sigstopped_follower_it_should_leave_the_isr_and_rejoin_after_si
         .find(|b| **b != p["leader"])
         .map(name_of)
         .unwrap();
-    tc.cluster.pause(&follower).unwrap();
+    tc.pause(&follower);
     isr_of_size(&tc, "pause", 2, Duration::from_secs(20)).await;
     acks_grow(&acked, 100, Duration::from_secs(20)).await;
-    tc.cluster.resume(&follower).unwrap();
+    tc.resume(&follower);
     isr_of_size(&tc, "pause", 3, Duration::from_secs(30)).await;
     acks_grow(&acked, 50, Duration::from_secs(20)).await;
     stop.store(true, Ordering::Relaxed);
@@ -192,7 +193,7 @@ async fn given_two_of_three_replicas_down_acks_all_should_be_refused_without_app
         .map(name_of)
         .collect();
     for f in &followers {
-        tc.cluster.kill(f).unwrap();
+        tc.kill(f);
     }
     isr_of_size(&tc, "minisr", 1, Duration::from_secs(20)).await;
     let (leo_before, _) = replica_offsets(&tc, &leader, "minisr").await.unwrap();
@@ -210,15 +211,12 @@ async fn given_two_of_three_replicas_down_acks_all_should_be_refused_without_app
         .await;
     assert_eq!(s, 200, "acks=1 still works: {v}");
 
-    tc.cluster.start(&followers[0]).unwrap();
-    tc.cluster
-        .wait_ready(&followers[0], Duration::from_secs(30))
-        .await
-        .unwrap();
+    tc.start(&followers[0]);
+    tc.wait_ready(&followers[0], Duration::from_secs(30)).await;
     isr_of_size(&tc, "minisr", 2, Duration::from_secs(30)).await;
     let ok = wait_for(Duration::from_secs(20), || async {
         let leader =
-            common::replication::find_leader(&tc.http, &tc.cluster.broker_urls(), "minisr").await?;
+            common::replication::find_leader(tc.http(), &tc.broker_urls(), "minisr").await?;
         let u = format!("{leader}/v1/topics/minisr/partitions/0/records");
         let (s, _) = tc
             .post(
@@ -241,7 +239,7 @@ async fn given_repeated_leader_changes_no_acknowledged_record_is_lost_and_replic
     let tc = rf3_cluster("churn").await;
     let stop = Arc::new(AtomicBool::new(false));
     let (acked, producer) = spawn_producer(
-        tc.http.clone(),
+        tc.http().clone(),
         broker_urls(&tc),
         "churn".into(),
         stop.clone(),
@@ -250,7 +248,7 @@ async fn given_repeated_leader_changes_no_acknowledged_record_is_lost_and_replic
     for round in 0..3 {
         let p = partition_state(&tc, "churn").await;
         let victim = name_of(&p["leader"]);
-        tc.cluster.kill(&victim).unwrap();
+        tc.kill(&victim);
         let moved = wait_for(Duration::from_secs(15), || async {
             let q = partition_state(&tc, "churn").await;
             (!q["leader"].is_null() && q["leader"] != p["leader"]).then_some(())
@@ -258,11 +256,8 @@ async fn given_repeated_leader_changes_no_acknowledged_record_is_lost_and_replic
         .await;
         assert!(moved.is_some(), "round {round}: leadership moved");
         acks_grow(&acked, 20, Duration::from_secs(30)).await;
-        tc.cluster.start(&victim).unwrap();
-        tc.cluster
-            .wait_ready(&victim, Duration::from_secs(30))
-            .await
-            .unwrap();
+        tc.start(&victim);
+        tc.wait_ready(&victim, Duration::from_secs(30)).await;
         isr_of_size(&tc, "churn", 3, Duration::from_secs(30)).await;
     }
     acks_grow(&acked, 20, Duration::from_secs(30)).await;
@@ -270,7 +265,7 @@ async fn given_repeated_leader_changes_no_acknowledged_record_is_lost_and_replic
     producer.await.unwrap();
     let all: Vec<String> = vec!["broker-1".into(), "broker-2".into(), "broker-3".into()];
     replicas_identical(&tc, "churn", &all).await;
-    let leader = common::replication::find_leader(&tc.http, &tc.cluster.broker_urls(), "churn")
+    let leader = common::replication::find_leader(tc.http(), &tc.broker_urls(), "churn")
         .await
         .unwrap();
     let records = tc.fetch_all(&leader, "churn", 0, 0).await;
@@ -296,7 +291,7 @@ async fn given_sigterm_on_a_leader_leadership_should_move_before_it_exits() {
         .await;
     assert_eq!(s, 200, "{v}");
     let started = std::time::Instant::now();
-    tc.cluster.stop(&leader).unwrap();
+    tc.stop(&leader);
     let moved = wait_for(Duration::from_secs(10), || async {
         let q = partition_state(&tc, "graceful").await;
         (!q["leader"].is_null() && q["leader"] != p["leader"]).then_some(q)

@@ -47,6 +47,18 @@ impl AdminClient {
         }
     }
 
+    /// Rounds over the controllers before a retriable error is returned (default 10).
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Timeout of each request (default 15 s).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.http = http::client(timeout);
+        self
+    }
+
     fn candidates(&self) -> Vec<String> {
         let hint = self
             .leader
@@ -95,7 +107,9 @@ impl AdminClient {
                     Err(e) => return Err(e),
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt + 1))).await;
+            if attempt + 1 < self.attempts {
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt + 1))).await;
+            }
         }
         Err(last)
     }

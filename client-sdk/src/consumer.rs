@@ -201,7 +201,7 @@ impl Consumer {
         };
         let url = format!("{}/v1/groups/{group}/members", self.broker()?);
         let a: MemberAssignment =
-            retry(|| http::call(&self.http, reqwest::Method::POST, &url, Some(&req))).await?;
+            http::retry(|| http::call(&self.http, reqwest::Method::POST, &url, Some(&req))).await?;
         self.group = Some(GroupState {
             group: group.to_string(),
             topics: req.topics.clone(),
@@ -222,7 +222,7 @@ impl Consumer {
     /// The group's committed offsets.
     pub async fn committed(&self, group: &str) -> Result<GroupOffsetsResponse, FerryError> {
         let url = format!("{}/v1/groups/{group}/offsets", self.broker()?);
-        retry(|| http::call::<(), _>(&self.http, reqwest::Method::GET, &url, None)).await
+        http::retry(|| http::call::<(), _>(&self.http, reqwest::Method::GET, &url, None)).await
     }
 
     /// Commits the current positions for the group (synchronously).
@@ -230,7 +230,7 @@ impl Consumer {
         let Some((url, req)) = self.commit_request()? else {
             return Ok(());
         };
-        retry(|| {
+        http::retry(|| {
             http::call::<_, GroupOffsetsResponse>(
                 &self.http,
                 reqwest::Method::POST,
@@ -450,22 +450,4 @@ fn decode(text: Option<String>, b64: Option<String>) -> Option<Vec<u8>> {
             .flatten(),
         (None, None) => None,
     }
-}
-
-/// Retries retriable failures (coordinator moving, metadata not there yet).
-async fn retry<T, F, Fut>(mut f: F) -> Result<T, FerryError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, FerryError>>,
-{
-    let mut last = None;
-    for attempt in 0..30u64 {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_retriable() => last = Some(e),
-            Err(e) => return Err(e),
-        }
-        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1).min(10))).await;
-    }
-    Err(last.unwrap_or_else(|| FerryError::Transport("retries exhausted".into())))
 }

@@ -1,4 +1,5 @@
-//! One HTTP call with the cluster's error body decoded.
+//! One HTTP call with the cluster's error body decoded, and the retry loop
+//! for calls whose failures are retriable.
 
 use crate::error::FerryError;
 use ferry_common::ErrorBody;
@@ -50,4 +51,22 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         Ok(b) => Err(b.into()),
         Err(_) => Err(FerryError::Transport(format!("{url} answered {status}"))),
     }
+}
+
+/// Retries retriable failures (coordinator moving, metadata not there yet).
+pub async fn retry<T, F, Fut>(mut f: F) -> Result<T, FerryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, FerryError>>,
+{
+    let mut last = None;
+    for attempt in 0..30u64 {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retriable() => last = Some(e),
+            Err(e) => return Err(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100 * (attempt + 1).min(10))).await;
+    }
+    Err(last.unwrap_or_else(|| FerryError::Transport("retries exhausted".into())))
 }

@@ -3,20 +3,32 @@
 //! - [`AdminClient`]: topics and cluster, against the controller quorum.
 //! - [`Producer`]: batching, Kafka's key partitioner, acks, retries, and the
 //!   idempotent producer (on by default with acks=all).
-//! - [`Consumer`]: assigned partitions, seek, fetch loop following leaders.
+//! - [`Consumer`]: assigned partitions or a group subscription, seek, fetch
+//!   loop following leaders, committed offsets.
+//! - [`GroupAdminClient`]: list and describe consumer groups.
+//! - [`Endpoints`]: sorting a bootstrap list into controllers and brokers.
+//! - [`PartitionClient`]: single produce / fetch / offsets requests to
+//!   partition leaders, for tools that measure requests.
+//! - [`metadata`]: the partition-leader cache under the producer and consumer.
 //!
 //! Errors separate cluster answers, transport failures and writes whose
-//! outcome is unknown ([`FerryError`]). Consumer groups are not here yet.
+//! outcome is unknown ([`FerryError`]).
 
 pub mod admin;
 pub mod consumer;
+pub mod discovery;
 pub mod error;
+pub mod groups;
 mod http;
 pub mod metadata;
+pub mod partition;
 pub mod producer;
 
 pub use admin::AdminClient;
 pub use consumer::{Consumer, ConsumerRecord, OffsetReset};
+pub use discovery::Endpoints;
 pub use error::FerryError;
 pub use ferry_common::records::Acks;
+pub use groups::GroupAdminClient;
+pub use partition::{FetchLimits, PartitionClient};
 pub use producer::{DeliveryFuture, Producer, ProducerConfig, RecordMetadata};

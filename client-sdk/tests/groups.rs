@@ -1,9 +1,8 @@
 //! Consumer groups against a real local cluster: balanced assignment,
 //! reassignment when a member dies or joins, and resuming from committed offsets.
 
-mod common;
-
 use ferry_client::{AdminClient, Consumer, OffsetReset, Producer, ProducerConfig};
+use ferry_test_cluster::TestCluster;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -43,7 +42,10 @@ fn balanced(sizes: &[usize]) -> impl Fn(&[Vec<(String, u32)>]) -> bool + '_ {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_a_group_partitions_are_shared_moved_on_failure_and_offsets_resume_after_restart() {
-    let (_dir, cluster) = common::cluster(3, &[], &[("heartbeat_interval_ms", "250")]).await;
+    let cluster = TestCluster::builder(1, 3)
+        .broker_settings(&[("heartbeat_interval_ms", "250")])
+        .start()
+        .await;
     AdminClient::new(cluster.controller_urls())
         .create_topic("work", 6, 1, [])
         .await

@@ -3,26 +3,24 @@
 //! errors after the append) and a leader SIGKILL is delivered exactly once and
 //! in per-key order, thanks to the idempotent producer.
 
-mod common;
-
 use ferry_client::{AdminClient, Consumer, OffsetReset, Producer, ProducerConfig};
+use ferry_test_cluster::TestCluster;
 use std::collections::HashMap;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_keyed_acks_all_records_lost_acks_and_a_leader_sigkill_every_record_is_delivered_once_in_key_order(
 ) {
-    let (_dir, cluster) = common::cluster(
-        3,
-        &[("broker_session_timeout_ms", "2000")],
-        &[
+    let cluster = TestCluster::builder(1, 3)
+        .controller_settings(&[("broker_session_timeout_ms", "2000")])
+        .broker_settings(&[
             ("heartbeat_interval_ms", "250"),
             ("replica_lag_time_max_ms", "2000"),
             // Every 7th produce request loses its acknowledgement: retries must not duplicate.
             ("fault_lose_produce_ack_every", "7"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let admin = AdminClient::new(cluster.controller_urls());
     let topic = admin
         .create_topic("sdk", 6, 3, [("min.insync.replicas", "2")])
@@ -50,7 +48,7 @@ async fn given_keyed_acks_all_records_lost_acks_and_a_leader_sigkill_every_recor
         .unwrap();
     for i in 0..total {
         if i == total / 3 {
-            cluster.kill(&victim).unwrap();
+            cluster.kill(&victim);
         }
         let key = format!("key-{}", i % keys);
         let value = format!("{}:{}", i % keys, i / keys);
@@ -67,7 +65,7 @@ async fn given_keyed_acks_all_records_lost_acks_and_a_leader_sigkill_every_recor
             .expect("every record acknowledged");
     }
 
-    let dead = cluster.node(&victim).unwrap().url();
+    let dead = cluster.url(&victim);
     let live: Vec<String> = cluster
         .broker_urls()
         .into_iter()
@@ -95,79 +93,4 @@ async fn given_keyed_acks_all_records_lost_acks_and_a_leader_sigkill_every_recor
         let expected: Vec<u64> = (0..(total / keys) as u64).collect();
         assert_eq!(ns, &expected, "key {k}: all records, in send order");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_cli_creates_describes_produces_and_consumes() {
-    let (_dir, cluster) = common::cluster(1, &[], &[]).await;
-    let bootstrap = cluster.controller_urls().join(",");
-    let ferry = |args: &[&str], stdin: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["--bootstrap", &bootstrap])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (ok, out, err) = ferry(
-        &[
-            "topics",
-            "create",
-            "cli",
-            "--partitions",
-            "2",
-            "--config",
-            "retention.ms=60000",
-        ],
-        "",
-    );
-    assert!(ok, "{out}{err}");
-    assert!(out.contains("Created topic cli with 2 partitions"), "{out}");
-    let (ok, out, _) = ferry(&["topics", "describe", "cli"], "");
-    assert!(ok && out.contains("Partition: 1"), "{out}");
-    let (ok, _, err) = ferry(
-        &["produce", "cli", "--key-separator", ":"],
-        "k1:hello\nk2:world\n",
-    );
-    assert!(ok && err.contains("2 records produced"), "{err}");
-    let (ok, out, err) = ferry(
-        &[
-            "--json",
-            "consume",
-            "cli",
-            "--from-beginning",
-            "--max-messages",
-            "2",
-        ],
-        "",
-    );
-    assert!(ok, "{err}");
-    let mut values: Vec<String> = out
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["value"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    values.sort();
-    assert_eq!(values, vec!["hello", "world"]);
-    let (ok, _, err) = ferry(&["topics", "create", "cli"], "");
-    assert!(!ok && err.contains("TOPIC_ALREADY_EXISTS"), "{err}");
 }

@@ -36,7 +36,7 @@ async fn single_node() -> Node {
         .build()
         .unwrap();
     assert!(
-        ferry_deploy::http::wait_ready(&http, &format!("{url}/readyz"), Duration::from_secs(20))
+        ferry_test_cluster::wait_ready(&http, &format!("{url}/readyz"), Duration::from_secs(20))
             .await
     );
     Node {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::broker_standin::BrokerStandIn;
-use common::{start_cluster, wait_for, FAST};
+use common::{start_cluster, wait_for, Quorum, FAST};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// epochs the controller reports, within a deadline.
 async fn converged(tc: &common::TestCluster, leader: &str, b: &[BrokerStandIn]) -> bool {
     wait_for(Duration::from_secs(15), || async {
-        let (_, t) = tc.get(leader, "/v1/topics/moving").await;
+        let (_, t) = tc.get_at(leader, "/v1/topics/moving").await;
         let want = t["partitions"].as_array()?.clone();
         let all = b.iter().all(|s| {
             let img = s.image();
@@ -33,14 +33,16 @@ async fn converged(tc: &common::TestCluster, leader: &str, b: &[BrokerStandIn]) 
 
 /// Registers `n` stand-in brokers and waits until all are unfenced.
 async fn brokers(tc: &common::TestCluster, n: usize) -> Vec<BrokerStandIn> {
-    let urls: Vec<String> = tc.names().iter().map(|c| tc.url(c)).collect();
+    let urls: Vec<String> = tc.controller_names().iter().map(|c| tc.url(c)).collect();
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(BrokerStandIn::start(urls.clone(), None, true).await);
     }
-    let leader = tc.agreed_leader(&tc.names(), Duration::from_secs(20)).await;
+    let leader = tc
+        .agreed_leader(&tc.controller_names(), Duration::from_secs(20))
+        .await;
     let unfenced = wait_for(Duration::from_secs(20), || async {
-        let (_, v) = tc.get(&leader, "/v1/brokers").await;
+        let (_, v) = tc.get_at(&leader, "/v1/brokers").await;
         let b = v["brokers"].as_array()?;
         (b.len() >= n && b.iter().all(|b| b["fenced"] == false)).then_some(())
     })
@@ -54,18 +56,18 @@ async fn given_three_controllers_when_writing_through_a_follower_should_answer_n
 ) {
     let tc = start_cluster(3, FAST).await;
     let _b = brokers(&tc, 3).await;
-    let names = tc.names();
+    let names = tc.controller_names();
     let leader = tc.agreed_leader(&names, Duration::from_secs(20)).await;
     let follower = names.iter().find(|n| **n != leader).unwrap().clone();
 
     let body = json!({"name": "demo-topic", "partitions": 3, "replication_factor": 2});
-    let (status, v) = tc.post(&follower, "/v1/topics", &body).await;
+    let (status, v) = tc.post_at(&follower, "/v1/topics", &body).await;
     assert_eq!(v["error_code"], "NOT_CONTROLLER", "{v}");
     assert_eq!(status, 307, "redirect so that curl -L works");
     assert_eq!(v["leader_url"], tc.url(&leader));
     assert_eq!(format!("controller-{}", v["leader_id"]), leader);
 
-    let (status, v) = tc.post(&leader, "/v1/topics", &body).await;
+    let (status, v) = tc.post_at(&leader, "/v1/topics", &body).await;
     assert_eq!(status, 201, "{v}");
     let leaders: Vec<u64> = v["partitions"]
         .as_array()
@@ -82,7 +84,7 @@ async fn given_three_controllers_when_writing_through_a_follower_should_answer_n
 
     for n in &names {
         let seen = wait_for(Duration::from_secs(10), || async {
-            let (s, t) = tc.get(n, "/v1/topics/demo-topic").await;
+            let (s, t) = tc.get_at(n, "/v1/topics/demo-topic").await;
             (s == 200).then_some(t)
         })
         .await
@@ -93,9 +95,9 @@ async fn given_three_controllers_when_writing_through_a_follower_should_answer_n
         );
     }
     // A linearizable read on a follower is refused with the hint.
-    let (_, v) = tc.get(&follower, "/v1/topics?consistent=true").await;
+    let (_, v) = tc.get_at(&follower, "/v1/topics?consistent=true").await;
     assert_eq!(v["error_code"], "NOT_CONTROLLER");
-    let (s, v) = tc.get(&leader, "/v1/topics?consistent=true").await;
+    let (s, v) = tc.get_at(&leader, "/v1/topics?consistent=true").await;
     assert_eq!(s, 200, "{v}");
 }
 
@@ -109,13 +111,13 @@ async fn given_leader_killed_should_elect_new_leader_keep_topics_and_restarted_n
     ]);
     let tc = start_cluster(3, &settings).await;
     let _b = brokers(&tc, 1).await;
-    let names = tc.names();
+    let names = tc.controller_names();
     let old = tc.agreed_leader(&names, Duration::from_secs(20)).await;
     for i in 0..5 {
         let (s, v) = tc.create_topic(&format!("before-{i}"), 1, 1).await;
         assert_eq!(s, 201, "{v}");
     }
-    tc.cluster.kill(&old).unwrap();
+    tc.kill(&old);
     let killed_at = Instant::now();
     let rest: Vec<String> = names.iter().filter(|n| **n != old).cloned().collect();
     let new = tc.agreed_leader(&rest, Duration::from_secs(20)).await;
@@ -145,11 +147,8 @@ async fn given_leader_killed_should_elect_new_leader_keep_topics_and_restarted_n
         let (s, v) = tc.create_topic(&format!("after-{i}"), 1, 1).await;
         assert_eq!(s, 201, "{v}");
     }
-    tc.cluster.start(&old).unwrap();
-    tc.cluster
-        .wait_ready(&old, Duration::from_secs(30))
-        .await
-        .unwrap();
+    tc.start(&old);
+    tc.wait_ready(&old, Duration::from_secs(30)).await;
     let all_on_leader = tc.topics_on(&new).await;
     assert_eq!(all_on_leader.len(), 35);
     let caught_up = wait_for(Duration::from_secs(20), || async {
@@ -157,7 +156,7 @@ async fn given_leader_killed_should_elect_new_leader_keep_topics_and_restarted_n
     })
     .await;
     assert!(caught_up.is_some(), "restarted {old} caught up");
-    let log = std::fs::read_to_string(tc.cluster.log_file(&old)).unwrap();
+    let log = std::fs::read_to_string(tc.log_file(&old)).unwrap();
     assert!(
         log.contains("installed metadata snapshot"),
         "{old} caught up through a snapshot install"
@@ -172,16 +171,20 @@ async fn given_all_controllers_stopped_when_restarted_should_restore_state_from_
         let (s, v) = tc.create_topic(&format!("durable-{i}"), 2, 2).await;
         assert_eq!(s, 201, "{v}");
     }
-    let leader = tc.agreed_leader(&tc.names(), Duration::from_secs(10)).await;
-    let (_, before) = tc.get(&leader, "/v1/topics/durable-3").await;
-    let (_, cluster_before) = tc.get(&leader, "/v1/cluster").await;
+    let leader = tc
+        .agreed_leader(&tc.controller_names(), Duration::from_secs(10))
+        .await;
+    let (_, before) = tc.get_at(&leader, "/v1/topics/durable-3").await;
+    let (_, cluster_before) = tc.get_at(&leader, "/v1/cluster").await;
     drop(b);
-    for n in tc.names() {
-        tc.cluster.stop(&n).unwrap();
+    for n in tc.controller_names() {
+        tc.stop(&n);
     }
-    tc.cluster.up(Duration::from_secs(60)).await.unwrap();
-    let leader = tc.agreed_leader(&tc.names(), Duration::from_secs(20)).await;
-    for n in tc.names() {
+    tc.start_all().await;
+    let leader = tc
+        .agreed_leader(&tc.controller_names(), Duration::from_secs(20))
+        .await;
+    for n in tc.controller_names() {
         let topics = wait_for(Duration::from_secs(10), || async {
             let t = tc.topics_on(&n).await;
             (t.len() == 4).then_some(t)
@@ -189,10 +192,10 @@ async fn given_all_controllers_stopped_when_restarted_should_restore_state_from_
         .await;
         assert!(topics.is_some(), "{n} restored its topics");
     }
-    let (_, after) = tc.get(&leader, "/v1/topics/durable-3").await;
+    let (_, after) = tc.get_at(&leader, "/v1/topics/durable-3").await;
     assert_eq!(after["topic_id"], before["topic_id"]);
     assert_eq!(after["partitions"].as_array().unwrap().len(), 2);
-    let (_, cluster_after) = tc.get(&leader, "/v1/cluster").await;
+    let (_, cluster_after) = tc.get_at(&leader, "/v1/cluster").await;
     assert_eq!(cluster_after["cluster_id"], cluster_before["cluster_id"]);
     assert!(cluster_after["term"].as_u64() >= cluster_before["term"].as_u64());
 }
@@ -202,27 +205,27 @@ async fn given_only_one_of_three_alive_writes_fail_without_half_applying_and_suc
 ) {
     let tc = start_cluster(3, FAST).await;
     let _b = brokers(&tc, 1).await;
-    let names = tc.names();
+    let names = tc.controller_names();
     let leader = tc.agreed_leader(&names, Duration::from_secs(20)).await;
     let others: Vec<String> = names.iter().filter(|n| **n != leader).cloned().collect();
     for n in &others {
-        tc.cluster.kill(n).unwrap();
+        tc.kill(n);
     }
     let body = json!({"name": "lonely", "partitions": 4, "replication_factor": 1});
-    let (status, v) = tc.post(&leader, "/v1/topics", &body).await;
+    let (status, v) = tc.post_at(&leader, "/v1/topics", &body).await;
     let code = v["error_code"].as_str().unwrap_or_default().to_string();
     assert!(
         code == "REQUEST_TIMED_OUT" || code == "NOT_CONTROLLER",
         "{status} {v}"
     );
     assert!(status >= 500 || status == 307, "{status}");
-    let (_, v) = tc.get(&leader, "/v1/topics/lonely").await;
+    let (_, v) = tc.get_at(&leader, "/v1/topics/lonely").await;
     assert_eq!(
         v["error_code"], "UNKNOWN_TOPIC_OR_PARTITION",
         "not applied without a quorum: {v}"
     );
 
-    tc.cluster.start(&others[0]).unwrap();
+    tc.start(&others[0]);
     let alive = vec![leader.clone(), others[0].clone()];
     let new_leader = tc.agreed_leader(&alive, Duration::from_secs(30)).await;
     let ok = wait_for(Duration::from_secs(20), || async {
@@ -232,7 +235,7 @@ async fn given_only_one_of_three_alive_writes_fail_without_half_applying_and_suc
     .await;
     assert!(ok.is_some(), "writes work again with a quorum");
     // The timed-out create is either fully there (it may commit later) or absent.
-    let (s, v) = tc.get(&new_leader, "/v1/topics/lonely").await;
+    let (s, v) = tc.get_at(&new_leader, "/v1/topics/lonely").await;
     if s == 200 {
         assert_eq!(
             v["partitions"].as_array().unwrap().len(),
@@ -252,7 +255,9 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
     settings.push(("delta_ring_entries", "3"));
     let tc = start_cluster(3, &settings).await;
     let mut b = brokers(&tc, 3).await;
-    let leader = tc.agreed_leader(&tc.names(), Duration::from_secs(20)).await;
+    let leader = tc
+        .agreed_leader(&tc.controller_names(), Duration::from_secs(20))
+        .await;
     let (s, v) = tc.create_topic("moving", 3, 2).await;
     assert_eq!(s, 201, "{v}");
 
@@ -266,12 +271,12 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
     }
 
     // Crash broker 1: after the session timeout it is fenced and loses leadership.
-    let (_, before) = tc.get(&leader, "/v1/topics/moving").await;
+    let (_, before) = tc.get_at(&leader, "/v1/topics/moving").await;
     let victim = b.iter().position(|x| x.id.0 == 1).unwrap();
     b[victim].crash();
     let crashed = b.remove(victim);
     let fenced = wait_for(Duration::from_secs(15), || async {
-        let (_, v) = tc.get(&leader, "/v1/brokers").await;
+        let (_, v) = tc.get_at(&leader, "/v1/brokers").await;
         v["brokers"]
             .as_array()?
             .iter()
@@ -283,7 +288,7 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
         fenced.is_some(),
         "broker 1 fenced after its session timeout"
     );
-    let (_, after) = tc.get(&leader, "/v1/topics/moving").await;
+    let (_, after) = tc.get_at(&leader, "/v1/topics/moving").await;
     for (p, q) in before["partitions"]
         .as_array()
         .unwrap()
@@ -310,7 +315,7 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
     drop(crashed);
 
     // A restarted broker that starts from an empty image sees a gap and resyncs.
-    let urls: Vec<String> = tc.names().iter().map(|c| tc.url(c)).collect();
+    let urls: Vec<String> = tc.controller_names().iter().map(|c| tc.url(c)).collect();
     let back = BrokerStandIn::start(urls, Some(ferry_common::BrokerId(1)), false).await;
     let resynced = wait_for(Duration::from_secs(15), || async {
         (back
@@ -325,7 +330,7 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
     assert!(resynced.is_some(), "gap detected and snapshot pulled");
     assert!(back.state.gaps.load(std::sync::atomic::Ordering::SeqCst) > 0);
     let unfenced = wait_for(Duration::from_secs(15), || async {
-        let (_, v) = tc.get(&leader, "/v1/brokers").await;
+        let (_, v) = tc.get_at(&leader, "/v1/brokers").await;
         v["brokers"]
             .as_array()?
             .iter()
@@ -337,7 +342,7 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
 
     // Stale epochs are refused.
     let (_, v) = tc
-        .post(
+        .post_at(
             &leader,
             "/internal/v1/brokers/1/heartbeat",
             &json!({"broker_epoch": 1, "metadata_offset": 0}),

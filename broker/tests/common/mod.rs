@@ -1,33 +1,14 @@
-//! Harness for the broker's multi-process tests: real `ferry-controller` and
-//! `ferry-broker` processes through the deploy crate's runner, temp dirs, free
-//! ports, readiness by health endpoints, waits with deadlines.
-//!
-//! The controller binary is taken from the same target dir as `ferry-broker`;
-//! `cargo test --workspace` builds both.
+//! The broker's multi-process test helpers on top of `ferry-test-cluster`:
+//! settings for quick fencing, and topic helpers that wait until every broker
+//! knows a new topic and its leaders serve it.
 #![allow(dead_code)]
 
 pub mod replication;
 
-use ferry_deploy::{launch_for_tests, LocalCluster};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::Duration;
 
-pub struct TestCluster {
-    pub cluster: LocalCluster,
-    pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
-}
-
-fn bin_dir() -> PathBuf {
-    let broker = PathBuf::from(env!("CARGO_BIN_EXE_ferry-broker"));
-    let dir = broker.parent().expect("bin dir").to_path_buf();
-    assert!(
-        dir.join("ferry-controller").exists(),
-        "ferry-controller is not built next to ferry-broker; run `cargo test --workspace` (or `cargo build -p ferry-controller` first)"
-    );
-    dir
-}
+pub use ferry_test_cluster::{wait_for, TestCluster};
 
 /// Starts `controllers` + `brokers` with extra settings; waits until all are ready.
 pub async fn start(
@@ -36,72 +17,37 @@ pub async fn start(
     controller_settings: &[(&str, &str)],
     broker_settings: &[(&str, &str)],
 ) -> TestCluster {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cluster = launch_for_tests(
-        dir.path(),
-        controllers,
-        brokers,
-        &bin_dir(),
-        controller_settings,
-        broker_settings,
-    )
-    .await
-    .expect("cluster up");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    TestCluster { cluster, dir, http }
+    TestCluster::builder(controllers, brokers)
+        .controller_settings(controller_settings)
+        .broker_settings(broker_settings)
+        .start()
+        .await
 }
 
 /// Quick fencing so restarts are observed within test time.
 pub const FAST_CONTROLLER: &[(&str, &str)] = &[("broker_session_timeout_ms", "2000")];
 pub const FAST_BROKER: &[(&str, &str)] = &[("heartbeat_interval_ms", "250")];
 
-impl TestCluster {
-    pub fn url(&self, name: &str) -> String {
-        self.cluster.node(name).expect("node").url()
-    }
+/// Topic helpers over the brokers' metadata.
+pub trait Topics {
+    /// Creates a topic (through controller-1; the client follows the 307 to the
+    /// leader) and waits until every broker's metadata shows it with leaders.
+    async fn create_topic(&self, name: &str, partitions: u32, rf: u32, configs: Value) -> Value;
+    /// partition -> leader URL, from broker-1's metadata.
+    async fn leaders(&self, topic: &str) -> Vec<String>;
+    /// Every record of a partition from `from`, read from its leader.
+    async fn fetch_all(&self, leader: &str, topic: &str, partition: u32, from: u64) -> Vec<Value>;
+}
 
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get(&self, url: &str) -> (u16, Value) {
-        self.send(reqwest::Method::GET, url, None).await
-    }
-
-    pub async fn post(&self, url: &str, body: &Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, url, Some(body)).await
-    }
-
-    /// Creates a topic (through controller-1; the client follows the 307 to the leader)
-    /// and waits until every broker's metadata shows it with leaders.
-    pub async fn create_topic(
-        &self,
-        name: &str,
-        partitions: u32,
-        rf: u32,
-        configs: Value,
-    ) -> Value {
+impl Topics for TestCluster {
+    async fn create_topic(&self, name: &str, partitions: u32, rf: u32, configs: Value) -> Value {
         let body = json!({"name": name, "partitions": partitions, "replication_factor": rf, "configs": configs});
         let (s, v) = self
             .post(&format!("{}/v1/topics", self.url("controller-1")), &body)
             .await;
         assert_eq!(s, 201, "create topic: {v}");
-        for b in self.cluster.brokers() {
-            let url = format!("{}/v1/metadata?topics={name}", b.url());
+        for b in self.broker_names() {
+            let url = format!("{}/v1/metadata?topics={name}", self.url(&b));
             let ok = wait_for(Duration::from_secs(20), || async {
                 let (_, m) = self.get(&url).await;
                 let parts = m["topics"][0]["partitions"].as_array()?.clone();
@@ -110,7 +56,7 @@ impl TestCluster {
                 .then_some(())
             })
             .await;
-            assert!(ok.is_some(), "{} learned about {name}", b.name);
+            assert!(ok.is_some(), "{b} learned about {name}");
         }
         // Leaders open their replicas right after the metadata arrives.
         for (p, leader) in self.leaders(name).await.iter().enumerate() {
@@ -124,8 +70,7 @@ impl TestCluster {
         v
     }
 
-    /// partition -> leader URL, from broker-1's metadata.
-    pub async fn leaders(&self, topic: &str) -> Vec<String> {
+    async fn leaders(&self, topic: &str) -> Vec<String> {
         let (_, m) = self
             .get(&format!(
                 "{}/v1/metadata?topics={topic}",
@@ -140,14 +85,7 @@ impl TestCluster {
             .collect()
     }
 
-    /// Every record of a partition from `from`, read from its leader.
-    pub async fn fetch_all(
-        &self,
-        leader: &str,
-        topic: &str,
-        partition: u32,
-        from: u64,
-    ) -> Vec<Value> {
+    async fn fetch_all(&self, leader: &str, topic: &str, partition: u32, from: u64) -> Vec<Value> {
         let mut out = Vec::new();
         let mut offset = from;
         loop {
@@ -163,5 +101,3 @@ impl TestCluster {
         }
     }
 }
-
-pub use ferry_deploy::wait::wait_for;

@@ -120,7 +120,7 @@ pub fn log_bytes(dir: &Path, broker: &str, topic: &str) -> Vec<u8> {
 /// Offsets of partition 0 on one broker: (log_end_offset, high_watermark) from its metrics.
 pub async fn replica_offsets(tc: &TestCluster, broker: &str, topic: &str) -> Option<(u64, u64)> {
     let r = tc
-        .http
+        .http()
         .get(format!("{}/metrics", tc.url(broker)))
         .timeout(Duration::from_secs(1))
         .send()

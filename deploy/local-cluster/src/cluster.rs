@@ -1,84 +1,13 @@
 //! A cluster of local processes described by `DIR/cluster.json`.
 
-use crate::process;
+use crate::layout::{ClusterLayout, ClusterSpec, NodeKind, NodeSpec, NodeState};
+use crate::{node_config, process};
 use anyhow::{anyhow, bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Mutex;
 use std::time::Duration;
-
-/// What a node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeKind {
-    Controller,
-    Broker,
-}
-
-impl NodeKind {
-    /// The binary that runs this kind of node.
-    pub fn binary(self) -> &'static str {
-        match self {
-            NodeKind::Controller => "ferry-controller",
-            NodeKind::Broker => "ferry-broker",
-        }
-    }
-}
-
-/// One node of the layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeSpec {
-    pub name: String,
-    pub kind: NodeKind,
-    pub id: u64,
-    pub port: u16,
-}
-
-impl NodeSpec {
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-/// The persistent description of a local cluster.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ClusterLayout {
-    pub dir: PathBuf,
-    /// Where `ferry-controller` (and later `ferry-broker`) live.
-    pub bin_dir: PathBuf,
-    pub base_port: u16,
-    pub nodes: Vec<NodeSpec>,
-    /// Extra controller settings, `key = value` with dotted keys for sections
-    /// (`raft.snapshot_every_entries`).
-    #[serde(default)]
-    pub controller_settings: Vec<(String, String)>,
-    /// Extra broker settings, `key = value`.
-    #[serde(default)]
-    pub broker_settings: Vec<(String, String)>,
-}
-
-/// What to lay out.
-#[derive(Debug, Clone)]
-pub struct ClusterSpec {
-    pub controllers: usize,
-    pub brokers: usize,
-    pub base_port: u16,
-    pub bin_dir: PathBuf,
-    pub controller_settings: Vec<(String, String)>,
-    pub broker_settings: Vec<(String, String)>,
-}
-
-/// Observed state of a node process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeState {
-    Running(i32),
-    Paused(i32),
-    Stopped,
-}
 
 /// A local cluster: its layout plus the child processes this instance started.
 pub struct LocalCluster {
@@ -168,15 +97,14 @@ impl LocalCluster {
         self
     }
 
+    /// The layout this cluster was created with.
     pub fn layout(&self) -> &ClusterLayout {
         &self.layout
     }
 
+    /// The controllers, in id order.
     pub fn controllers(&self) -> impl Iterator<Item = &NodeSpec> {
-        self.layout
-            .nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Controller)
+        self.layout.controllers()
     }
 
     /// Controller URLs.
@@ -184,11 +112,9 @@ impl LocalCluster {
         self.controllers().map(NodeSpec::url).collect()
     }
 
+    /// The brokers, in id order.
     pub fn brokers(&self) -> impl Iterator<Item = &NodeSpec> {
-        self.layout
-            .nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Broker)
+        self.layout.brokers()
     }
 
     /// Broker URLs.
@@ -196,6 +122,7 @@ impl LocalCluster {
         self.brokers().map(NodeSpec::url).collect()
     }
 
+    /// The node called `name`; the error lists the names there are.
     pub fn node(&self, name: &str) -> Result<&NodeSpec> {
         self.layout
             .nodes
@@ -227,42 +154,10 @@ impl LocalCluster {
     fn write_files(&self) -> Result<()> {
         let json = serde_json::to_vec_pretty(&self.layout)?;
         std::fs::write(self.layout.dir.join(LAYOUT_FILE), json)?;
-        let voters: Vec<String> = self
-            .controllers()
-            .map(|c| format!("{}@{}", c.id, c.url()))
-            .collect();
-        for c in self.controllers() {
-            let mut top = String::new();
-            let mut raft = String::new();
-            writeln!(top, "node_id = {}", c.id)?;
-            writeln!(top, "listen_addr = \"127.0.0.1:{}\"", c.port)?;
-            writeln!(top, "voters = \"{}\"", voters.join(","))?;
-            writeln!(top, "data_dir = {:?}", self.node_dir(&c.name).join("data"))?;
-            for (k, v) in &self.layout.controller_settings {
-                match k.strip_prefix("raft.") {
-                    Some(k) => writeln!(raft, "{k} = {v}")?,
-                    None => writeln!(top, "{k} = {v}")?,
-                }
-            }
-            let text = format!(
-                "# Written by ferry-local; edits are overwritten by `up`.\n{top}\n[raft]\n{raft}"
-            );
-            std::fs::create_dir_all(self.node_dir(&c.name))?;
-            std::fs::write(self.config_file(&c.name), text)?;
-        }
-        let controllers = self.controller_urls().join(",");
-        for b in self.brokers() {
-            let mut text =
-                String::from("# Written by ferry-local; edits are overwritten by `up`.\n");
-            writeln!(text, "broker_id = {}", b.id)?;
-            writeln!(text, "listen_addr = \"127.0.0.1:{}\"", b.port)?;
-            writeln!(text, "controllers = \"{controllers}\"")?;
-            writeln!(text, "data_dir = {:?}", self.node_dir(&b.name).join("data"))?;
-            for (k, v) in &self.layout.broker_settings {
-                writeln!(text, "{k} = {v}")?;
-            }
-            std::fs::create_dir_all(self.node_dir(&b.name))?;
-            std::fs::write(self.config_file(&b.name), text)?;
+        for node in &self.layout.nodes {
+            let text = node_config::render(&self.layout, node, &self.node_dir(&node.name))?;
+            std::fs::create_dir_all(self.node_dir(&node.name))?;
+            std::fs::write(self.config_file(&node.name), text)?;
         }
         Ok(())
     }
@@ -367,10 +262,8 @@ impl LocalCluster {
         let Some(pid) = process::running_pid(&self.pid_file(name), bin) else {
             return Ok(());
         };
+        // A stopped (SIGSTOP) process still dies on SIGKILL.
         process::signal(pid, sig)?;
-        if sig == libc::SIGKILL {
-            // A stopped process still dies on SIGKILL; nothing else to do.
-        }
         let gone = {
             let deadline = std::time::Instant::now() + timeout;
             loop {
@@ -435,61 +328,4 @@ impl Drop for LocalCluster {
             }
         }
     }
-}
-
-/// Lays out a cluster on free ports in `dir`, starts every node and waits
-/// until all are ready; every node is SIGKILLed when the cluster is dropped.
-/// For tests: settings are `(key, value)` pairs as in [`ClusterSpec`].
-pub async fn launch_for_tests(
-    dir: &Path,
-    controllers: usize,
-    brokers: usize,
-    bin_dir: &Path,
-    controller_settings: &[(&str, &str)],
-    broker_settings: &[(&str, &str)],
-) -> Result<LocalCluster> {
-    let own = |s: &[(&str, &str)]| {
-        s.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let spec = ClusterSpec {
-        controllers,
-        brokers,
-        base_port: free_base_port(controllers as u16, brokers as u16)?,
-        bin_dir: bin_dir.to_path_buf(),
-        controller_settings: own(controller_settings),
-        broker_settings: own(broker_settings),
-    };
-    let cluster = LocalCluster::create(dir, spec)?.kill_on_drop();
-    cluster.up(Duration::from_secs(60)).await?;
-    Ok(cluster)
-}
-
-/// A base port whose controller (`base+1..`) and broker (`base+101..`) ports
-/// are all free right now; for tests running side by side.
-pub fn free_base_port(controllers: u16, brokers: u16) -> Result<u16> {
-    let seed = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-    for attempt in 0..200u64 {
-        let base = 20_000
-            + ((seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(attempt * 1442695040888963407)
-                >> 33)
-                % 400) as u16
-                * 100;
-        let ports = (1..=controllers)
-            .map(|i| base + i)
-            .chain((1..=brokers).map(|i| base + 100 + i));
-        let all_free = ports
-            .into_iter()
-            .all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
-        if all_free {
-            return Ok(base);
-        }
-    }
-    bail!("no free port range found")
 }

@@ -7,12 +7,19 @@
 //! ```
 //! Topic creation needs an unfenced broker; with `--standin-broker` (default on)
 //! the bench registers one and heartbeats it for the run.
+//!
+//! Topic writes and cluster queries go through the SDK's [`AdminClient`], with
+//! one attempt per write so that a failed write is counted, not retried. The
+//! stand-in broker speaks the controllers' internal API, which the SDK does
+//! not offer.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use ferry_deploy::stats::percentile;
-use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use ferry_bench::pool::{self, Outcome};
+use ferry_bench::stats::percentile;
+use ferry_client::AdminClient;
+use ferry_common::internal::{HeartbeatRequest, RegisterBrokerRequest, RegisterBrokerResponse};
+use ferry_local_cluster::LocalCluster;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,36 +73,32 @@ async fn main() -> Result<()> {
                 .split(',')
                 .map(|s| s.trim().trim_end_matches('/').to_string())
                 .collect();
-            let leader = find_leader(&http, &urls).await?;
+            let leader = find_leader(&urls).await?;
             let _hb = if standin_broker {
                 Some(standin(&http, &leader, &urls).await?)
             } else {
                 None
             };
-            writes(&http, &leader, count, concurrency).await
+            writes(&leader, count, concurrency).await
         }
         Cmd::Failover { dir, trials } => failover(&http, &dir, trials).await,
     }
 }
 
-async fn find_leader(http: &reqwest::Client, urls: &[String]) -> Result<String> {
+/// An admin client that makes one attempt per call, so failures are counted.
+fn once(urls: Vec<String>, timeout: Duration) -> AdminClient {
+    AdminClient::new(urls)
+        .with_attempts(1)
+        .with_request_timeout(timeout)
+}
+
+/// The URL of the controller leader, as the first answering controller sees it.
+async fn find_leader(urls: &[String]) -> Result<String> {
+    let admin = once(urls.to_vec(), Duration::from_secs(1));
     for _ in 0..100 {
-        for u in urls {
-            if let Ok(r) = http
-                .get(format!("{u}/v1/cluster"))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await
-            {
-                if let Ok(v) = r.json::<Value>().await {
-                    if let (Some(l), Some(members)) =
-                        (v["leader_id"].as_u64(), v["members"].as_array())
-                    {
-                        if let Some(m) = members.iter().find(|m| m["id"] == l) {
-                            return Ok(m["url"].as_str().unwrap_or_default().to_string());
-                        }
-                    }
-                }
+        if let Ok(c) = admin.describe_cluster().await {
+            if let Some(m) = c.members.iter().find(|m| Some(m.id) == c.leader_id) {
+                return Ok(m.url.clone());
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -109,18 +112,29 @@ async fn standin(
     leader: &str,
     urls: &[String],
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let inc = format!("bench-{}", std::process::id());
-    let r: Value = http
+    let register = RegisterBrokerRequest {
+        broker_id: None,
+        url: "http://127.0.0.1:9".into(),
+        rack: None,
+        incarnation_id: format!("bench-{}", std::process::id()),
+        cluster_id: None,
+    };
+    let res = http
         .post(format!("{leader}/internal/v1/brokers/register"))
-        .json(&json!({"url": "http://127.0.0.1:9", "incarnation_id": inc}))
+        .json(&register)
         .send()
-        .await?
-        .json()
         .await?;
-    let id = r["broker_id"]
-        .as_u64()
-        .context(format!("registration failed: {r}"))?;
-    let epoch = r["broker_epoch"].as_u64().unwrap_or(0);
+    let status = res.status();
+    let text = res.text().await?;
+    let r: RegisterBrokerResponse = serde_json::from_str(&text)
+        .with_context(|| format!("registration failed: {status} {text}"))?;
+    let (id, heartbeat) = (
+        r.broker_id,
+        HeartbeatRequest {
+            broker_epoch: r.broker_epoch,
+            metadata_offset: u64::MAX / 2,
+        },
+    );
     let (http, urls) = (http.clone(), urls.to_vec());
     let hb = tokio::spawn(async move {
         loop {
@@ -128,7 +142,7 @@ async fn standin(
             for u in &urls {
                 let _ = http
                     .post(format!("{u}/internal/v1/brokers/{id}/heartbeat"))
-                    .json(&json!({"broker_epoch": epoch, "metadata_offset": u64::MAX / 2}))
+                    .json(&heartbeat)
                     .timeout(Duration::from_millis(500))
                     .send()
                     .await;
@@ -140,51 +154,30 @@ async fn standin(
     Ok(hb)
 }
 
-async fn writes(
-    http: &reqwest::Client,
-    leader: &str,
-    count: usize,
-    concurrency: usize,
-) -> Result<()> {
+async fn writes(leader: &str, count: usize, concurrency: usize) -> Result<()> {
     let run = format!(
         "{:x}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
-    let next = Arc::new(AtomicUsize::new(0));
+    let admin = Arc::new(once(vec![leader.to_string()], Duration::from_secs(10)));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (http, leader, next, run) =
-            (http.clone(), leader.to_string(), next.clone(), run.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let body = json!({"name": format!("bench-{run}-{i}"), "partitions": 1, "replication_factor": 1});
-                let t = Instant::now();
-                match http.post(format!("{leader}/v1/topics")).json(&body).send().await {
-                    Ok(r) if r.status().as_u16() == 201 => lat.push(t.elapsed()),
-                    _ => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        lat.extend(l);
-        errors += e;
-    }
+    let Outcome {
+        latencies: lat,
+        errors,
+    } = pool::run(concurrency, count, None, move |i| {
+        let (admin, name) = (admin.clone(), format!("bench-{run}-{i}"));
+        async move {
+            let t = Instant::now();
+            admin
+                .create_topic(&name, 1, 1, [])
+                .await
+                .map(|_| t.elapsed())
+        }
+    })
+    .await?;
     let elapsed = started.elapsed();
-    lat.sort();
     println!(
         "topic creates: {} ok, {} errors, concurrency {}, {:.0} writes/s",
         lat.len(),
@@ -203,13 +196,13 @@ async fn writes(
 }
 
 async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) -> Result<()> {
-    let cluster = ferry_deploy::LocalCluster::open(dir)?;
+    let cluster = LocalCluster::open(dir)?;
     let urls = cluster.controller_urls();
-    let leader_url = find_leader(http, &urls).await?;
+    let leader_url = find_leader(&urls).await?;
     let _hb = standin(http, &leader_url, &urls).await?;
     let mut times = Vec::new();
     for trial in 0..trials {
-        let leader_url = find_leader(http, &urls).await?;
+        let leader_url = find_leader(&urls).await?;
         let leader = cluster
             .controllers()
             .find(|c| c.url() == leader_url)
@@ -217,26 +210,13 @@ async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) 
             .context("leader is not part of this cluster")?;
         cluster.kill(&leader)?;
         let killed = Instant::now();
+        let others: Vec<String> = urls.iter().filter(|u| **u != leader_url).cloned().collect();
+        let admin = once(others, Duration::from_secs(2));
         let mut n = 0;
         let elapsed = loop {
             n += 1;
-            let body = json!({"name": format!("failover-{}-{trial}-{n}", std::process::id()), "partitions": 1, "replication_factor": 1});
-            let mut ok = false;
-            for u in urls.iter().filter(|u| **u != leader_url) {
-                if let Ok(r) = http
-                    .post(format!("{u}/v1/topics"))
-                    .json(&body)
-                    .timeout(Duration::from_secs(2))
-                    .send()
-                    .await
-                {
-                    if r.status().as_u16() == 201 {
-                        ok = true;
-                        break;
-                    }
-                }
-            }
-            if ok {
+            let name = format!("failover-{}-{trial}-{n}", std::process::id());
+            if admin.create_topic(&name, 1, 1, []).await.is_ok() {
                 break killed.elapsed();
             }
             if killed.elapsed() > Duration::from_secs(60) {

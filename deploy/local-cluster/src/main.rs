@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use ferry_deploy::{ClusterSpec, LocalCluster, NodeKind, NodeState};
+use ferry_local_cluster::{ClusterSpec, LocalCluster, NodeKind, NodeState};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

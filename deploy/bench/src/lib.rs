@@ -1,0 +1,10 @@
+//! Ferry's benchmark programs, driven through the client SDK (`ferry-client`):
+//!
+//! - `ferry-bench` (`src/bin/ferry-bench.rs`): produce and fetch throughput and latency.
+//! - `ferry-controller-bench` (`src/bin/ferry-controller-bench.rs`): metadata-write
+//!   latency and controller failover time.
+//! - [`pool`]: the workers that share a numbered sequence of requests.
+//! - [`stats`]: the percentiles both report.
+
+pub mod pool;
+pub mod stats;

@@ -1,0 +1,286 @@
+//! [`TestCluster`]: N controllers and M brokers as real processes, for tests.
+//!
+//! Calls panic with a clear message instead of returning errors: they are for
+//! tests, where a failed kill or an unreachable node is a failed test.
+
+use crate::bins::bin_dir;
+use crate::ports::PortBlock;
+use ferry_local_cluster::{ClusterSpec, LocalCluster, NodeKind, NodeSpec};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long nodes get to answer `/readyz` after a start.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to start; see [`TestCluster::builder`].
+#[derive(Debug, Clone)]
+pub struct TestClusterBuilder {
+    controllers: usize,
+    brokers: usize,
+    controller_settings: Vec<(String, String)>,
+    broker_settings: Vec<(String, String)>,
+    http_timeout: Duration,
+}
+
+/// A running cluster of local processes on reserved ports in a temp dir;
+/// every process is SIGKILLed when it is dropped.
+pub struct TestCluster {
+    // Fields drop in this order: the processes die before their dir is
+    // removed and before their ports are released to other tests.
+    cluster: LocalCluster,
+    dir: tempfile::TempDir,
+    _ports: PortBlock,
+    http: reqwest::Client,
+    http_direct: reqwest::Client,
+}
+
+fn owned(settings: &[(&str, &str)]) -> Vec<(String, String)> {
+    settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl TestClusterBuilder {
+    /// Extra controller settings, `(key, value)` with TOML values and dotted
+    /// keys for sections (`raft.snapshot_every_entries`).
+    pub fn controller_settings(mut self, settings: &[(&str, &str)]) -> Self {
+        self.controller_settings.extend(owned(settings));
+        self
+    }
+
+    /// Extra broker settings, `(key, value)` with TOML values.
+    pub fn broker_settings(mut self, settings: &[(&str, &str)]) -> Self {
+        self.broker_settings.extend(owned(settings));
+        self
+    }
+
+    /// Timeout of every request through the cluster's HTTP clients (default 30 s).
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Reserves ports, lays the cluster out in a temp dir, starts every node
+    /// (controllers first) and waits until all are ready.
+    pub async fn start(self) -> TestCluster {
+        let kinds: &[NodeKind] = if self.brokers == 0 {
+            &[NodeKind::Controller]
+        } else {
+            &[NodeKind::Controller, NodeKind::Broker]
+        };
+        let bin_dir = bin_dir(kinds);
+        let offsets: Vec<u16> = (1..=self.controllers as u16)
+            .chain((1..=self.brokers as u16).map(|i| 100 + i))
+            .collect();
+        let ports =
+            PortBlock::reserve(&offsets).unwrap_or_else(|e| panic!("reserving test ports: {e:#}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("creating a temp dir: {e}"));
+        let spec = ClusterSpec {
+            controllers: self.controllers,
+            brokers: self.brokers,
+            base_port: ports.base(),
+            bin_dir,
+            controller_settings: self.controller_settings,
+            broker_settings: self.broker_settings,
+        };
+        let cluster = match LocalCluster::create(dir.path(), spec) {
+            Ok(c) => c.kill_on_drop(),
+            Err(e) => panic!("laying out the test cluster: {e:#}"),
+        };
+        if let Err(e) = cluster.up(READY_TIMEOUT).await {
+            drop(cluster);
+            // Keep the logs the error points at.
+            let kept = dir.keep();
+            panic!(
+                "test cluster did not come up: {e:#} (logs kept in {})",
+                kept.display()
+            );
+        }
+        let client = |redirects: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .redirect(redirects)
+                .timeout(self.http_timeout)
+                .build()
+                .unwrap_or_else(|e| panic!("building an HTTP client: {e}"))
+        };
+        TestCluster {
+            cluster,
+            dir,
+            _ports: ports,
+            http: client(reqwest::redirect::Policy::default()),
+            http_direct: client(reqwest::redirect::Policy::none()),
+        }
+    }
+}
+
+impl TestCluster {
+    /// A cluster of `controllers` (1, 3, 5 or 7) and `brokers`.
+    pub fn builder(controllers: usize, brokers: usize) -> TestClusterBuilder {
+        TestClusterBuilder {
+            controllers,
+            brokers,
+            controller_settings: Vec::new(),
+            broker_settings: Vec::new(),
+            http_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn node(&self, name: &str) -> &NodeSpec {
+        self.cluster.node(name).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// The base URL of node `name` (`controller-N`, `broker-N`).
+    pub fn url(&self, name: &str) -> String {
+        self.node(name).url()
+    }
+
+    /// `controller-1`, `controller-2`, ...
+    pub fn controller_names(&self) -> Vec<String> {
+        self.cluster.controllers().map(|n| n.name.clone()).collect()
+    }
+
+    /// `broker-1`, `broker-2`, ...
+    pub fn broker_names(&self) -> Vec<String> {
+        self.cluster.brokers().map(|n| n.name.clone()).collect()
+    }
+
+    /// Controller base URLs, in id order.
+    pub fn controller_urls(&self) -> Vec<String> {
+        self.cluster.controller_urls()
+    }
+
+    /// Broker base URLs, in id order.
+    pub fn broker_urls(&self) -> Vec<String> {
+        self.cluster.broker_urls()
+    }
+
+    /// The cluster's directory: `NAME/data` per node, `NAME.log`, `NAME.toml`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The log file of node `name`.
+    pub fn log_file(&self, name: &str) -> PathBuf {
+        self.cluster.log_file(name)
+    }
+
+    /// The runner underneath, for what this harness does not wrap.
+    pub fn local_cluster(&self) -> &LocalCluster {
+        &self.cluster
+    }
+
+    fn check(&self, what: &str, name: &str, r: anyhow::Result<()>) {
+        if let Err(e) = r {
+            panic!(
+                "{what} {name}: {e:#} (log: {})",
+                self.log_file(name).display()
+            );
+        }
+    }
+
+    /// SIGKILL, then wait until the process is gone.
+    pub fn kill(&self, name: &str) {
+        self.check("killing", name, self.cluster.kill(name));
+    }
+
+    /// SIGTERM (graceful), SIGKILL after 15 s.
+    pub fn stop(&self, name: &str) {
+        self.check("stopping", name, self.cluster.stop(name));
+    }
+
+    /// Starts a stopped node without waiting for it to be ready.
+    pub fn start(&self, name: &str) {
+        self.check("starting", name, self.cluster.start(name));
+    }
+
+    /// SIGSTOP.
+    pub fn pause(&self, name: &str) {
+        self.check("pausing", name, self.cluster.pause(name));
+    }
+
+    /// SIGCONT.
+    pub fn resume(&self, name: &str) {
+        self.check("resuming", name, self.cluster.resume(name));
+    }
+
+    /// Waits up to `timeout` until node `name` answers `/readyz`.
+    pub async fn wait_ready(&self, name: &str, timeout: Duration) {
+        let r = self.cluster.wait_ready(name, timeout).await;
+        self.check("waiting for", name, r);
+    }
+
+    /// Stops node `name` gracefully, starts it again and waits until it is ready.
+    pub async fn restart(&self, name: &str) {
+        self.stop(name);
+        self.start(name);
+        self.wait_ready(name, READY_TIMEOUT).await;
+    }
+
+    /// Starts every stopped node (controllers first) and waits until all are ready.
+    pub async fn start_all(&self) {
+        if let Err(e) = self.cluster.up(READY_TIMEOUT).await {
+            panic!("starting the test cluster: {e:#}");
+        }
+    }
+
+    /// An HTTP client that follows redirects (as `curl -L` does).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// An HTTP client that does not follow redirects: a follower's 307 is the answer.
+    pub fn http_direct(&self) -> &reqwest::Client {
+        &self.http_direct
+    }
+
+    /// Sends a JSON request following redirects; the status and the body
+    /// (`Value::Null` when it is not JSON). Panics when no answer comes.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        send_with(&self.http, method, url, body).await
+    }
+
+    /// [`send`](Self::send) without following redirects.
+    pub async fn send_direct(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        send_with(&self.http_direct, method, url, body).await
+    }
+
+    /// GET `url`, following redirects.
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, url, None).await
+    }
+
+    /// POST `body` to `url`, following redirects.
+    pub async fn post(&self, url: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, url, Some(body)).await
+    }
+}
+
+async fn send_with(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method.clone(), url);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
