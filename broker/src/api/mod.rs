@@ -29,7 +29,6 @@ use crate::node::Node;
 use crate::produce::ProduceService;
 use crate::replicas::ReplicaManager;
 use crate::replication::leader::ReplicaFetchServer;
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use ferry_http::Observe;
 use std::sync::Arc;
@@ -71,8 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::membership_routes())
         .merge(internal::routes())
         .merge(ops::routes());
-    ferry_http::ops::with_fallbacks(routes)
-        .layer(DefaultBodyLimit::max(limit))
+    ferry_http::with_body_limit(ferry_http::ops::with_fallbacks(routes), limit)
         .layer(observe.layer())
         .with_state(state)
 }

@@ -6,9 +6,9 @@
 //! service's `ApiJson<T>` / `ApiQuery<T>` newtypes on top of them, so handlers
 //! keep destructuring `ApiJson(req)`.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode, Uri};
+use crate::limit::{read_body, BodyError};
+use axum::extract::Request;
+use axum::http::{header, Uri};
 use ferry_common::body;
 use serde::de::DeserializeOwned;
 
@@ -16,19 +16,19 @@ use serde::de::DeserializeOwned;
 pub trait ExtractError: Sized {
     /// Malformed or ill-typed body or query string (400).
     const INVALID_REQUEST: fn(String) -> Self;
-    /// Body over the router's size limit (413).
+    /// Body over the route's [`BodyLimit`](crate::limit::BodyLimit) (413).
     const BODY_TOO_LARGE: fn(String) -> Self;
     /// A content type that cannot carry JSON (415).
     const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self;
 }
 
-/// Reads and parses a JSON body. The content type is not enforced beyond
-/// "can carry JSON", so that `curl -d` works.
-pub async fn json_body<T, E, S>(req: Request, state: &S) -> Result<T, E>
+/// Reads and parses a JSON body under the route's
+/// [`BodyLimit`](crate::limit::BodyLimit). The content type is not enforced
+/// beyond "can carry JSON", so that `curl -d` works.
+pub async fn json_body<T, E>(req: Request) -> Result<T, E>
 where
     T: DeserializeOwned,
     E: ExtractError,
-    S: Send + Sync,
 {
     let ctype = req
         .headers()
@@ -39,15 +39,15 @@ where
             ctype,
         )));
     }
-    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            E::BODY_TOO_LARGE(format!("request body is too large: {}", e.body_text()))
-        } else {
-            E::INVALID_REQUEST(format!(
-                "could not read the request body: {}",
-                e.body_text()
-            ))
-        }
+    // The texts are those of axum's own body rejections, which clients saw first.
+    let bytes = read_body(req).await.map_err(|e| match e {
+        BodyError::TooLarge => E::BODY_TOO_LARGE(
+            "request body is too large: Failed to buffer the request body: length limit exceeded"
+                .into(),
+        ),
+        BodyError::Unreadable(e) => E::INVALID_REQUEST(format!(
+            "could not read the request body: Failed to buffer the request body: {e}"
+        )),
     })?;
     parse_json(&bytes)
 }
@@ -130,9 +130,9 @@ macro_rules! extractors {
 
             async fn from_request(
                 req: $crate::__macro_support::axum::extract::Request,
-                state: &S,
+                _state: &S,
             ) -> Result<Self, Self::Rejection> {
-                $crate::extract::json_body(req, state).await.map(ApiJson)
+                $crate::extract::json_body(req).await.map(ApiJson)
             }
         }
 
@@ -160,7 +160,6 @@ macro_rules! extractors {
 mod tests {
     use crate::testing::{read, TestError};
     use axum::body::Body;
-    use axum::extract::DefaultBodyLimit;
     use axum::http::Request;
     use axum::routing::{get, post};
     use axum::{Json, Router};
@@ -181,7 +180,7 @@ mod tests {
     }
 
     fn app() -> Router {
-        Router::new()
+        let routes = Router::new()
             .route(
                 "/create",
                 post(|ApiJson(c): ApiJson<Create>| async move { c.name }),
@@ -189,8 +188,8 @@ mod tests {
             .route(
                 "/list",
                 get(|ApiQuery(p): ApiQuery<Page>| async move { Json(p.limit) }),
-            )
-            .layer(DefaultBodyLimit::max(64))
+            );
+        crate::limit::with_body_limit(routes, 64)
     }
 
     async fn post_body(ctype: Option<&str>, body: &'static str) -> (u16, serde_json::Value) {

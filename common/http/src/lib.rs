@@ -5,6 +5,8 @@
 //!   the JSON error response (status, hints, `Retry-After`, redirect, ERROR log).
 //! - [`extract`]: JSON-body and query-string extractors over the service's error
 //!   type ([`extractors!`], [`ExtractError`]).
+//! - [`limit`]: the request-body size limit ([`with_body_limit`]) and the
+//!   bounded draining of an oversized body, so that the 413 reaches the client.
 //! - [`observe`]: the per-request span, request count and latency, and the
 //!   `Location` of a redirect ([`Observe`], [`RequestMetrics`]).
 //! - [`ops`]: `/healthz`, the "not ready" answer for `/readyz`, the Prometheus
@@ -15,11 +17,13 @@
 
 pub mod error;
 pub mod extract;
+pub mod limit;
 pub mod observe;
 pub mod ops;
 
 pub use error::{error_body, error_response, ApiError};
 pub use extract::ExtractError;
+pub use limit::{with_body_limit, BodyLimit};
 pub use observe::{Observe, RequestMetrics};
 
 /// What [`extractors!`] expands to refers to these, so that a service needs no

@@ -21,7 +21,6 @@ use crate::raft::peer_contacts::PeerContacts;
 use crate::raft::types::MetadataRaft;
 use crate::service::admin::AdminService;
 use crate::service::brokers::BrokerRegistry;
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use ferry_http::Observe;
 use std::sync::Arc;
@@ -47,9 +46,9 @@ pub fn router(state: AppState, max_request_bytes: usize) -> Router {
     let public = Router::new()
         .merge(clients::routes())
         .merge(brokers::routes())
-        .merge(ops::routes())
-        .layer(DefaultBodyLimit::max(max_request_bytes));
-    let raft = raft_peers::routes().layer(DefaultBodyLimit::max(RAFT_BODY_LIMIT));
+        .merge(ops::routes());
+    let public = ferry_http::with_body_limit(public, max_request_bytes);
+    let raft = ferry_http::with_body_limit(raft_peers::routes(), RAFT_BODY_LIMIT);
     // Raft heartbeats would swamp the request metrics; they stay spanned.
     let observe = Observe::new(state.metrics.http().clone()).without_metrics_under("/raft/");
     ferry_http::ops::with_fallbacks(Router::new().merge(public).merge(raft))
