@@ -1,4 +1,4 @@
-//! Public REST bodies (`shared/design/API.md`), controller section.
+//! Public REST bodies (README, section "API": controller).
 
 use crate::metadata::{PartitionState, TopicImage};
 use crate::types::{BrokerId, LeaderEpoch, PartitionEpoch, PartitionId};

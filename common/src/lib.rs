@@ -2,7 +2,7 @@
 //!
 //! - [`error`]: Kafka-style error codes and the JSON error body.
 //! - [`types`]: domain newtypes (`BrokerId`, `TopicName`, ...) and their validation.
-//! - [`api`]: public REST request/response bodies (see `shared/design/API.md`).
+//! - [`api`]: public REST request/response bodies (README, section "API").
 //! - [`metadata`]: metadata-log records, deltas and the image brokers and controllers
 //!   replay them into (Kafka's `__cluster_metadata` model).
 //! - [`partitioner`]: Kafka's murmur2 key partitioner.
@@ -11,6 +11,7 @@
 //! - [`groups`]: consumer-group membership bodies.
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
 //! - [`body`]: JSON body rules (content types, parse errors).
+//! - [`topic_config`]: topic configs (Kafka names, defaults, validation).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
 
 pub mod api;

@@ -1,4 +1,4 @@
-//! Public REST bodies of the broker (`shared/design/API.md`, broker section) and
+//! Public REST bodies of the broker (README, section "API": broker) and
 //! the key/value encoding rules: a JSON string is stored as its UTF-8 bytes, any
 //! other JSON value as its compact JSON text, `key_b64`/`value_b64` carry
 //! arbitrary bytes; on the way out valid UTF-8 comes back as a string, anything
