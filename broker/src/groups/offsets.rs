@@ -19,6 +19,7 @@ use crate::clock::now_ms;
 use crate::error::BrokerError;
 use crate::metadata::{topic_name, MetadataCache};
 use crate::node::Node;
+use crate::partition::role::CommitWait;
 use crate::partition::Partition;
 use crate::peer_client::PeerClient;
 use crate::produce::Appender;
@@ -116,9 +117,13 @@ impl GroupOffsets {
         if !fresh {
             // A new leader's HW trails its log until the followers fetch from it:
             // load only once everything it holds is committed, never a prefix.
+            // It must still lead `epoch` then, or the log may be cut below what it loads.
             let leo = part.log.log_end_offset();
             if part.high_watermark() < leo
-                && part.wait_hw_above(leo - 1, Duration::from_secs(5)).await < leo
+                && part
+                    .wait_committed(epoch, leo - 1, Duration::from_secs(5))
+                    .await
+                    != CommitWait::Committed
             {
                 return Err(BrokerError::CoordinatorNotAvailable(
                     "the group coordinator is still loading offsets; retry".into(),
@@ -224,6 +229,7 @@ impl GroupOffsets {
                 Acks::All,
                 Duration::from_millis(self.node.config.produce_timeout_ms),
                 None,
+                None,
             )
             .await?;
         self.with_loaded(&part, |l| {
@@ -281,7 +287,7 @@ impl GroupOffsets {
             let timeout = Duration::from_millis(self.node.config.produce_timeout_ms);
             if let Err(e) = self
                 .appender
-                .append_local(part, records, Acks::All, timeout, None)
+                .append_local(part, records, Acks::All, timeout, None, None)
                 .await
             {
                 tracing::warn!(partition = part.partition, error = %e, "offsets compaction copy failed; will retry later");
@@ -350,3 +356,6 @@ impl GroupOffsets {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,3 +19,8 @@ pub mod settings;
 pub use replica::{AppendOutcome, Partition};
 pub use role::ReplicaState;
 pub use settings::PartitionSettings;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;

@@ -2,29 +2,42 @@
 //! idempotent producers and its [`ReplicaState`] (role, HW, ISR rules). Every
 //! decision is made by the pure state; this file holds the locks, reads the
 //! clock and the log end, publishes the HW to waiters and logs role changes.
-//! The HW is checkpointed to `DIR/high-watermark`.
+//!
+//! Role changes and local appends exclude each other (`role_gate`), so an
+//! append is checked against, and stamped with, the role it is written
+//! under. The HW is checkpointed to `DIR/high-watermark`.
 
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
-use super::role::{EpochMismatch, LeaderState, ReplicaState, RoleChange};
+use super::role::{
+    AppendRefused, CommitWait, EpochMismatch, LeaderState, ReplicaState, RoleChange, Watermark,
+};
 use super::settings::PartitionSettings;
 use crate::error::BrokerError;
-use crate::storage::{AppendInfo, BatchMeta, PartitionLog, RecordIn};
+use crate::storage::{AppendInfo, BatchMeta, LogError, PartitionLog, RecordIn};
 use ferry_common::metadata::PartitionState;
 use ferry_common::{BrokerId, TopicName};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy)]
 pub enum AppendOutcome {
-    Appended(AppendInfo),
-    /// An idempotent retry of a batch already in the log.
+    /// Written while leading `leader_epoch` (and stamped with it).
+    Appended {
+        info: AppendInfo,
+        leader_epoch: u32,
+    },
+    /// An idempotent retry of a batch already in the log, found while
+    /// leading `leader_epoch`.
     Duplicate {
         base_offset: u64,
         last_offset: u64,
+        leader_epoch: u32,
     },
+    /// This replica may not append (see [`ReplicaState::append_stamp`]).
+    Refused(AppendRefused),
     OutOfOrder {
         expected: i32,
     },
@@ -45,8 +58,11 @@ pub struct Partition {
     /// Idempotent producers' recent batches; held across check + append so two
     /// retries of one batch cannot both be written.
     producers: Mutex<ProducerStates>,
-    /// Mirrors the state's HW for waiters (produce acks=all, fetch long-polls).
-    hw: watch::Sender<u64>,
+    /// Held for writing by role changes, for reading by local appends from
+    /// their role check until their batch is written (Kafka's leader-ISR lock).
+    role_gate: RwLock<()>,
+    /// Mirrors the state's HW and role for waiters (produce acks=all, fetch long-polls).
+    hw: watch::Sender<Watermark>,
     /// Bumped on every change of the log end (append, truncate): wakes replica fetches.
     leo: watch::Sender<u64>,
 }
@@ -68,15 +84,17 @@ impl Partition {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .unwrap_or(0)
             .min(leo);
+        let state = ReplicaState::new(state, settings, hw);
         Partition {
             topic,
             topic_id,
-            partition: state.partition,
+            partition: state.metadata().partition,
             log: Arc::new(log),
             dir,
-            state: Mutex::new(ReplicaState::new(state, settings, hw)),
+            hw: watch::channel(state.watermark()).0,
+            state: Mutex::new(state),
+            role_gate: RwLock::new(()),
             producers: Mutex::new(ProducerStates::default()),
-            hw: watch::channel(hw).0,
             leo: watch::channel(leo).0,
         }
     }
@@ -85,13 +103,11 @@ impl Partition {
     fn with_state<R>(&self, f: impl FnOnce(&mut ReplicaState) -> R) -> R {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let out = f(&mut st);
-        let hw = st.high_watermark();
+        let now = st.watermark();
         self.hw.send_if_modified(|cur| {
-            let moved = hw > *cur;
-            if moved {
-                *cur = hw;
-            }
-            moved
+            let changed = *cur != now;
+            *cur = now;
+            changed
         });
         out
     }
@@ -115,31 +131,35 @@ impl Partition {
         let Some(requested) = requested else {
             return Ok(());
         };
+        self.with_state(|s| s.check_leader_epoch(requested))
+            .map_err(|m| self.epoch_error(m))
+    }
+
+    /// The client error for a request made for another leader epoch.
+    pub fn epoch_error(&self, mismatch: EpochMismatch) -> BrokerError {
         let (topic, partition) = (self.topic.to_string(), self.partition);
-        match self.with_state(|s| s.check_leader_epoch(requested)) {
-            Ok(()) => Ok(()),
-            Err(EpochMismatch::Fenced { requested, current }) => {
-                Err(BrokerError::FencedLeaderEpoch {
-                    topic,
-                    partition,
-                    requested,
-                    current,
-                })
-            }
-            Err(EpochMismatch::Unknown { requested, current }) => {
-                Err(BrokerError::UnknownLeaderEpoch {
-                    topic,
-                    partition,
-                    requested,
-                    current,
-                })
-            }
+        match mismatch {
+            EpochMismatch::Fenced { requested, current } => BrokerError::FencedLeaderEpoch {
+                topic,
+                partition,
+                requested,
+                current,
+            },
+            EpochMismatch::Unknown { requested, current } => BrokerError::UnknownLeaderEpoch {
+                topic,
+                partition,
+                requested,
+                current,
+            },
         }
     }
 
     /// Takes the latest metadata for this partition and switches role when it
     /// says so (see [`ReplicaState::on_metadata`]).
     pub fn update(&self, state: PartitionState, settings: PartitionSettings, me: BrokerId) {
+        // No local append is between its role check and its write now, so
+        // the LEO is exact and every batch was written under the old role.
+        let _gate = self.role_gate.write().unwrap_or_else(|p| p.into_inner());
         let leo = self.log.log_end_offset();
         let change = self.with_state(|s| s.on_metadata(state, settings, me, leo, Instant::now()));
         match change {
@@ -154,14 +174,45 @@ impl Partition {
     }
 
     pub fn high_watermark(&self) -> u64 {
-        *self.hw.borrow()
+        self.hw.borrow().hw
+    }
+
+    /// The leader epoch this replica leads in, if it leads.
+    pub fn leading_epoch(&self) -> Option<u32> {
+        self.hw.borrow().leading_epoch
     }
 
     /// Waits until the HW moves past `offset` or `timeout` passes; the HW then.
     pub async fn wait_hw_above(&self, offset: u64, timeout: Duration) -> u64 {
         let mut rx = self.hw.subscribe();
-        let _ = tokio::time::timeout(timeout, rx.wait_for(|hw| *hw > offset)).await;
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|w| w.hw > offset)).await;
         self.high_watermark()
+    }
+
+    /// The acks=all wait for a record at `last_offset` appended (or found)
+    /// while leading `leader_epoch`: `Committed` once the HW passes it in
+    /// that epoch, `NotLeader` as soon as the role changes, `Pending` when
+    /// `timeout` passes first.
+    pub async fn wait_committed(
+        &self,
+        leader_epoch: u32,
+        last_offset: u64,
+        timeout: Duration,
+    ) -> CommitWait {
+        let mut rx = self.hw.subscribe();
+        let done = |w: &Watermark| w.commit_of(leader_epoch, last_offset) != CommitWait::Pending;
+        let seen = match tokio::time::timeout(timeout, rx.wait_for(done)).await {
+            Ok(Ok(w)) => *w,
+            // The sender lives as long as `self`; a timeout leaves it pending.
+            Ok(Err(_)) | Err(_) => return CommitWait::Pending,
+        };
+        seen.commit_of(leader_epoch, last_offset)
+    }
+
+    /// How many tasks wait on the HW (tests wait for a waiter without sleeping).
+    #[cfg(test)]
+    pub fn hw_waiters(&self) -> usize {
+        self.hw.receiver_count()
     }
 
     /// Watches the log end offset (replica fetches long-poll on it).
@@ -204,15 +255,23 @@ impl Partition {
     }
 
     /// Appends one batch as leader (blocking file IO: call from a blocking
-    /// context). With `producer` = (id, epoch, first sequence) the batch is
-    /// checked against the producer's recent batches first.
+    /// context). Refused unless this replica leads the current epoch (and
+    /// `requested_epoch`, if given, is that one); no role change happens
+    /// until the batch is written. With `producer` = (id, epoch, first
+    /// sequence) the batch is checked against the producer's recent batches first.
     pub fn append(
         &self,
         records: &[RecordIn],
         now_ms: i64,
         producer: Option<(i64, i16, i32)>,
-    ) -> Result<AppendOutcome, crate::storage::LogError> {
-        let (leader_epoch, timestamp_type) = self.with_state(|s| s.append_stamp());
+        requested_epoch: Option<u32>,
+    ) -> Result<AppendOutcome, LogError> {
+        let _gate = self.role_gate.read().unwrap_or_else(|p| p.into_inner());
+        let stamp = match self.with_state(|s| s.append_stamp(requested_epoch)) {
+            Ok(stamp) => stamp,
+            Err(refused) => return Ok(AppendOutcome::Refused(refused)),
+        };
+        let leader_epoch = stamp.leader_epoch;
         let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
         if producer.is_some() {
@@ -230,6 +289,7 @@ impl Partition {
                     return Ok(AppendOutcome::Duplicate {
                         base_offset,
                         last_offset,
+                        leader_epoch,
                     })
                 }
                 SequenceCheck::OutOfOrder { expected } => {
@@ -245,7 +305,7 @@ impl Partition {
             producer_id,
             producer_epoch,
             base_sequence,
-            timestamp_type,
+            timestamp_type: stamp.timestamp_type,
         };
         let info = self.log.append(records, meta, now_ms)?;
         if producer.is_some() {
@@ -260,7 +320,7 @@ impl Partition {
         }
         drop(producers);
         self.leo.send_replace(self.log.log_end_offset());
-        Ok(AppendOutcome::Appended(info))
+        Ok(AppendOutcome::Appended { info, leader_epoch })
     }
 
     /// Learns idempotent producers' batches from encoded batches (log scan or replication).
@@ -309,7 +369,7 @@ impl Partition {
     }
 
     /// Cuts a divergent suffix as follower (blocking).
-    pub fn truncate_to(&self, offset: u64) -> Result<(), crate::storage::LogError> {
+    pub fn truncate_to(&self, offset: u64) -> Result<(), LogError> {
         tracing::info!(topic = %self.topic, partition = self.partition, offset, leo = self.log.log_end_offset(), "truncating divergent suffix");
         self.log.truncate_to(offset)?;
         self.producers

@@ -8,6 +8,10 @@
 //! from their fetch positions; it never moves backwards and does not move
 //! while that ISR is smaller than `min.insync.replicas`. Follower: HW =
 //! min(leader's HW, own LEO).
+//!
+//! Only the leader of the current epoch appends, stamping that epoch; an
+//! acks=all record counts as committed only if the HW passes it while this
+//! replica still leads the epoch it was appended in ([`Watermark::commit_of`]).
 
 use super::leader_state::{self, FollowerState};
 use super::settings::PartitionSettings;
@@ -61,6 +65,57 @@ pub enum EpochMismatch {
     Unknown { requested: u32, current: u32 },
 }
 
+/// What a local append stamps on its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendStamp {
+    pub leader_epoch: u32,
+    pub timestamp_type: TimestampType,
+}
+
+/// Why a replica refuses a local append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendRefused {
+    /// This replica does not lead the current epoch (`leader` does, if anyone).
+    NotLeader { leader: Option<BrokerId> },
+    /// The request named another leader epoch.
+    Epoch(EpochMismatch),
+}
+
+/// The HW together with the epoch this replica leads in (`None`: it
+/// follows), published as one value so an acks=all waiter never pairs a HW
+/// with a role it was not reached in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermark {
+    pub hw: u64,
+    pub leading_epoch: Option<u32>,
+}
+
+/// Where an acks=all wait stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitWait {
+    /// The HW passed the record while this replica still led its epoch.
+    Committed,
+    /// The role changed since the append (follower, or another epoch): the
+    /// record may have been truncated and its offset reused, so the outcome
+    /// is unknown to this replica.
+    NotLeader,
+    Pending,
+}
+
+impl Watermark {
+    /// Kafka's delayed-produce rule for a record at `last_offset` appended
+    /// (or found, for a duplicate) while leading `leader_epoch`.
+    pub fn commit_of(&self, leader_epoch: u32, last_offset: u64) -> CommitWait {
+        if self.leading_epoch != Some(leader_epoch) {
+            CommitWait::NotLeader
+        } else if self.hw > last_offset {
+            CommitWait::Committed
+        } else {
+            CommitWait::Pending
+        }
+    }
+}
+
 /// Everything a replica decides from: the latest partition metadata, the
 /// topic's settings, the role and the high watermark.
 #[derive(Debug, Clone)]
@@ -109,12 +164,46 @@ impl ReplicaState {
         self.hw
     }
 
-    /// What a local append stamps on its batch: the leader epoch of the
-    /// latest metadata and the topic's timestamp type. Appends read them here,
-    /// from the same state as the role, so a check of the role on append
-    /// belongs here too.
-    pub fn append_stamp(&self) -> (u32, TimestampType) {
-        (self.metadata.leader_epoch, self.settings.timestamp_type)
+    /// The leader epoch this replica leads in, if it leads.
+    pub fn leading_epoch(&self) -> Option<u32> {
+        self.leader().map(|l| l.leader_epoch)
+    }
+
+    /// What waiters on the HW see (see [`Watermark`]).
+    pub fn watermark(&self) -> Watermark {
+        Watermark {
+            hw: self.hw,
+            leading_epoch: self.leading_epoch(),
+        }
+    }
+
+    /// What a local append stamps on its batch, or why this replica refuses
+    /// it: only the leader of the current epoch appends, and a request that
+    /// named an epoch must name that one. The caller holds the role still
+    /// (see `Partition::append`) until the batch is written.
+    pub fn append_stamp(&self, requested: Option<u32>) -> Result<AppendStamp, AppendRefused> {
+        let current = self.metadata.leader_epoch;
+        if let Some(requested) = requested.filter(|r| *r < current) {
+            return Err(AppendRefused::Epoch(EpochMismatch::Fenced {
+                requested,
+                current,
+            }));
+        }
+        if self.leading_epoch() != Some(current) {
+            return Err(AppendRefused::NotLeader {
+                leader: self.metadata.leader,
+            });
+        }
+        if let Some(requested) = requested.filter(|r| *r > current) {
+            return Err(AppendRefused::Epoch(EpochMismatch::Unknown {
+                requested,
+                current,
+            }));
+        }
+        Ok(AppendStamp {
+            leader_epoch: current,
+            timestamp_type: self.settings.timestamp_type,
+        })
     }
 
     /// Takes the latest metadata and switches role when it says so. Older
@@ -313,6 +402,10 @@ impl ReplicaState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "role_fencing_tests.rs"]
+mod fencing_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,18 @@
 //! The local append of a leader replica, shared by the produce path and the
 //! group coordinator's offset commits: checks min.insync and the batch size,
 //! appends on a blocking thread, waits for the HW per `acks`, records metrics.
+//!
+//! The acks=all wait is Kafka's delayed produce: the record counts as
+//! committed only if the HW passes it while this replica still leads the
+//! epoch it was appended (or, for an idempotent retry, found) in; any role
+//! change first answers `NOT_LEADER_OR_FOLLOWER`, since the record may have
+//! been truncated and its offset reused by the next leader.
 
 use crate::clock::now_ms;
 use crate::error::BrokerError;
 use crate::metrics::Metrics;
 use crate::node::Node;
+use crate::partition::role::{AppendRefused, CommitWait};
 use crate::partition::{AppendOutcome, Partition};
 use crate::replicas::ReplicaManager;
 use crate::storage::RecordIn;
@@ -39,8 +46,9 @@ impl Appender {
         }
     }
 
-    /// Appends `records` to `part` (which this broker leads); answers one
-    /// offset per record (-1 each with acks=0, which does not wait).
+    /// Appends `records` to `part` (which this broker leads, in
+    /// `leader_epoch` if the request names one); answers one offset per
+    /// record (-1 each with acks=0, which does not wait).
     pub async fn append_local(
         &self,
         part: &Arc<Partition>,
@@ -48,6 +56,7 @@ impl Appender {
         acks: Acks,
         timeout: Duration,
         producer: Option<ProducerBatchId>,
+        leader_epoch: Option<u32>,
     ) -> Result<Vec<i64>, BrokerError> {
         let me = self.node.require_id()?;
         let state = part.state();
@@ -74,16 +83,20 @@ impl Appender {
             .map(|r| r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len))
             .sum();
         let task_part = part.clone();
-        let append =
-            tokio::task::spawn_blocking(move || task_part.append(&records, now_ms(), producer));
+        let append = tokio::task::spawn_blocking(move || {
+            task_part.append(&records, now_ms(), producer, leader_epoch)
+        });
         if acks == Acks::None {
             // acks=0: the producer does not wait; failures are only logged.
             let (part, this) = (part.clone(), self.clone());
             tokio::spawn(async move {
                 match append.await {
-                    Ok(Ok(_)) => {
+                    Ok(Ok(AppendOutcome::Appended { .. })) => {
                         this.replicas.notify_appended();
                         part.maybe_advance_hw(me);
+                    }
+                    Ok(Ok(outcome)) => {
+                        tracing::debug!(topic = %part.topic, partition = part.partition, ?outcome, "acks=0 append not written")
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "acks=0 append failed")
@@ -103,16 +116,23 @@ impl Appender {
         let outcome = append
             .await
             .map_err(|e| BrokerError::Internal(format!("append task: {e}")))??;
-        let (base_offset, last_offset) = match outcome {
-            AppendOutcome::Appended(info) => {
+        let (base_offset, last_offset, epoch) = match outcome {
+            AppendOutcome::Appended { info, leader_epoch } => {
                 self.replicas.notify_appended();
-                (info.base_offset, info.last_offset)
+                (info.base_offset, info.last_offset, leader_epoch)
             }
             // A retry of a batch already written: its original offsets, once committed.
             AppendOutcome::Duplicate {
                 base_offset,
                 last_offset,
-            } => (base_offset, last_offset),
+                leader_epoch,
+            } => (base_offset, last_offset, leader_epoch),
+            AppendOutcome::Refused(AppendRefused::NotLeader { leader }) => {
+                return Err(not_leader(me.0, part, leader.map(|l| l.0)))
+            }
+            AppendOutcome::Refused(AppendRefused::Epoch(mismatch)) => {
+                return Err(part.epoch_error(mismatch))
+            }
             AppendOutcome::OutOfOrder { expected } => {
                 return Err(BrokerError::OutOfOrderSequence {
                     topic: part.topic.to_string(),
@@ -132,19 +152,37 @@ impl Appender {
         self.fault.check(base_offset, last_offset)?;
         part.maybe_advance_hw(me);
         if acks == Acks::All {
-            let hw = part.wait_hw_above(last_offset, timeout).await;
-            if hw <= last_offset {
-                return Err(BrokerError::TimedOut(format!(
-                    "records were appended at offsets {}..={} but not replicated to the ISR within {} ms; the outcome is unknown",
-                    base_offset,
-                    last_offset,
-                    timeout.as_millis()
-                )));
+            match part.wait_committed(epoch, last_offset, timeout).await {
+                CommitWait::Committed => {}
+                CommitWait::NotLeader => {
+                    tracing::info!(topic = %part.topic, partition = part.partition, base_offset, last_offset, leader_epoch = epoch, "leadership changed before the records were committed; their outcome is unknown");
+                    return Err(not_leader(me.0, part, part.state().leader.map(|l| l.0)));
+                }
+                CommitWait::Pending => {
+                    return Err(BrokerError::TimedOut(format!(
+                        "records were appended at offsets {}..={} but not replicated to the ISR within {} ms; the outcome is unknown",
+                        base_offset,
+                        last_offset,
+                        timeout.as_millis()
+                    )));
+                }
             }
         }
         self.metrics
             .record_produce(part.topic.as_str(), n, bytes_in, acks, started.elapsed());
         Ok((base_offset..=last_offset).map(|o| o as i64).collect())
+    }
+}
+
+/// `NOT_LEADER_OR_FOLLOWER` from the replica itself (no URL: an append that
+/// may have happened is never forwarded).
+fn not_leader(me: u32, part: &Partition, leader_id: Option<u32>) -> BrokerError {
+    BrokerError::NotLeader {
+        me,
+        topic: part.topic.to_string(),
+        partition: part.partition,
+        leader_id,
+        leader_url: None,
     }
 }
 
@@ -166,3 +204,6 @@ fn batch_size(records: &[RecordIn]) -> usize {
             })
             .sum::<usize>()
 }
+
+#[cfg(test)]
+mod tests;

@@ -191,7 +191,7 @@ impl ProduceService {
                 part.check_leader_epoch(leader_epoch)?;
                 let records: Vec<RecordIn> = group.into_iter().map(|(_, r, _)| r).collect();
                 self.appender
-                    .append_local(&part, records, acks, timeout, producer)
+                    .append_local(&part, records, acks, timeout, producer, leader_epoch)
                     .await
             }
             Err(BrokerError::NotLeader {

@@ -30,8 +30,11 @@ impl LeaderLookup {
         }
     }
 
-    /// The local replica of `topic`/`partition` if this broker leads it, else the
-    /// error a client should see (with the leader hint).
+    /// The local replica of `topic`/`partition` if the metadata cache says this
+    /// broker leads it, else the error a client should see (with the leader
+    /// hint). Only routing: the replica's own role decides whether an append
+    /// happens (`Partition::append` refuses it under the role change lock),
+    /// since the cache moves before the replica takes a change.
     pub fn leader_replica(
         &self,
         topic: &TopicName,
