@@ -5,7 +5,9 @@
 //!
 //! Role changes and local appends exclude each other (`role_gate`), so an
 //! append is checked against, and stamped with, the role it is written
-//! under. The HW is checkpointed to `DIR/high-watermark`.
+//! under. The HW is checkpointed to `DIR/high-watermark` as `HW TOPIC_ID`, so
+//! a handle of a deleted topic incarnation cannot plant its HW in the
+//! directory of a re-created one.
 
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
 use super::role::{
@@ -16,7 +18,7 @@ use crate::error::BrokerError;
 use crate::storage::{AppendInfo, BatchMeta, LogError, PartitionLog, RecordIn};
 use ferry_common::metadata::PartitionState;
 use ferry_common::{BrokerId, TopicName};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -61,6 +63,9 @@ pub struct Partition {
     /// Held for writing by role changes, for reading by local appends from
     /// their role check until their batch is written (Kafka's leader-ISR lock).
     role_gate: RwLock<()>,
+    /// Serialises HW checkpoints, each writing the HW as of taking it, so an
+    /// older value cannot land after a newer (lowered) one.
+    checkpoint: Mutex<()>,
     /// Mirrors the state's HW and role for waiters (produce acks=all, fetch long-polls).
     hw: watch::Sender<Watermark>,
     /// Bumped on every change of the log end (append, truncate): wakes replica fetches.
@@ -79,13 +84,10 @@ impl Partition {
         settings: PartitionSettings,
     ) -> Self {
         let leo = log.log_end_offset();
-        let hw = std::fs::read_to_string(dir.join(HW_CHECKPOINT))
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-            .min(leo);
+        let checkpointed = read_hw_checkpoint(&dir, &topic_id);
+        let hw = checkpointed.min(leo);
         let state = ReplicaState::new(state, settings, hw);
-        Partition {
+        let part = Partition {
             topic,
             topic_id,
             partition: state.metadata().partition,
@@ -94,9 +96,17 @@ impl Partition {
             hw: watch::channel(state.watermark()).0,
             state: Mutex::new(state),
             role_gate: RwLock::new(()),
+            checkpoint: Mutex::new(()),
             producers: Mutex::new(ProducerStates::default()),
             leo: watch::channel(leo).0,
+        };
+        if checkpointed > hw {
+            // The log was cut below the HW while this broker was down (a torn tail).
+            if let Err(e) = part.checkpoint_hw() {
+                tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "HW checkpoint failed");
+            }
         }
+        part
     }
 
     /// Runs `f` on the replica state under its lock, then publishes the HW.
@@ -368,7 +378,9 @@ impl Partition {
         Ok(leo)
     }
 
-    /// Cuts a divergent suffix as follower (blocking).
+    /// Cuts a divergent suffix as follower (blocking). A HW above the new
+    /// log end comes down to it and is checkpointed before this returns, so
+    /// no record appended after the cut can pass for committed on restart.
     pub fn truncate_to(&self, offset: u64) -> Result<(), LogError> {
         tracing::info!(topic = %self.topic, partition = self.partition, offset, leo = self.log.log_end_offset(), "truncating divergent suffix");
         self.log.truncate_to(offset)?;
@@ -376,15 +388,53 @@ impl Partition {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .truncate(offset);
-        self.leo.send_replace(self.log.log_end_offset());
+        let leo = self.log.log_end_offset();
+        let lowered = self.with_state(|s| s.on_truncated(leo));
+        self.leo.send_replace(leo);
+        if let Some(hw) = lowered {
+            tracing::info!(topic = %self.topic, partition = self.partition, hw, "high watermark lowered by truncation");
+            self.checkpoint_hw().map_err(|source| LogError::Io {
+                op: format!("checkpoint the high watermark in {}", self.dir.display()),
+                source,
+            })?;
+        }
         Ok(())
     }
 
-    /// Writes the HW to `DIR/high-watermark` (blocking; atomic replace).
+    /// Writes `HW TOPIC_ID` to `DIR/high-watermark` (blocking): temp file,
+    /// fsync, rename, directory fsync. Nothing once the log was deleted: the
+    /// directory may hold a re-created topic by now (whose reader would
+    /// ignore this incarnation's id anyway, should that race be lost).
     pub fn checkpoint_hw(&self) -> std::io::Result<()> {
+        let _one = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        if self.log.read_state().check_live().is_err() {
+            return Ok(());
+        }
         let tmp = self.dir.join("high-watermark.tmp");
-        std::fs::write(&tmp, self.high_watermark().to_string())?;
+        let body = format!("{} {}\n", self.high_watermark(), self.topic_id);
+        std::fs::write(&tmp, body)?;
         std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(HW_CHECKPOINT))
+        std::fs::rename(&tmp, self.dir.join(HW_CHECKPOINT))?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+}
+
+/// The checkpointed HW of incarnation `topic_id` in `dir`; 0 when missing,
+/// unreadable or written by another incarnation (0 is always safe: it only
+/// waits for the leader's HW again). A bare number is the older format.
+fn read_hw_checkpoint(dir: &Path, topic_id: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string(dir.join(HW_CHECKPOINT)) else {
+        return 0;
+    };
+    let mut fields = text.split_whitespace();
+    let hw = fields.next().and_then(|f| f.parse::<u64>().ok());
+    match (hw, fields.next()) {
+        (Some(hw), None) => hw,
+        (Some(hw), Some(id)) if id == topic_id => hw,
+        (Some(_), Some(id)) => {
+            tracing::warn!(dir = %dir.display(), written_by = id, "ignoring the HW checkpoint of another topic incarnation");
+            0
+        }
+        (None, _) => 0,
     }
 }

@@ -7,7 +7,7 @@
 //! count at once, removals only once committed), where followers' LEOs come
 //! from their fetch positions; it never moves backwards and does not move
 //! while that ISR is smaller than `min.insync.replicas`. Follower: HW =
-//! min(leader's HW, own LEO).
+//! min(leader's HW, own LEO). Either way a truncation lowers it to the LEO.
 //!
 //! Only the leader of the current epoch appends, stamping that epoch; an
 //! acks=all record counts as committed only if the HW passes it while this
@@ -203,6 +203,16 @@ impl ReplicaState {
         Ok(AppendStamp {
             leader_epoch: current,
             timestamp_type: self.settings.timestamp_type,
+        })
+    }
+
+    /// The log was truncated to `leo` (a divergent suffix, recovery): the HW
+    /// cannot stay above what the log holds. Answers the lowered HW, which
+    /// the caller must checkpoint before the log grows again.
+    pub fn on_truncated(&mut self, leo: u64) -> Option<u64> {
+        (self.hw > leo).then(|| {
+            self.hw = leo;
+            leo
         })
     }
 

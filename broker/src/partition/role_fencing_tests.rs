@@ -1,5 +1,6 @@
-//! The pure rules of scenarios 1 and 2 of issue 10: appends fenced by
-//! role and epoch, acks=all waits that a role change fails.
+//! The pure rules of scenarios 1, 2 and 5 of issue 10: appends fenced by
+//! role and epoch, acks=all waits that a role change fails, HW lowered by
+//! truncation.
 
 use super::*;
 
@@ -87,4 +88,14 @@ fn scenario_1_a_role_change_mid_wait_fails_the_wait() {
     s.on_metadata(meta(1, 3), settings(), b(1), 1, t);
     assert_eq!(s.watermark().commit_of(1, 0), CommitWait::NotLeader);
     assert_eq!(s.watermark().commit_of(3, 0), CommitWait::Committed);
+}
+
+#[test]
+fn scenario_5_truncation_below_the_hw_lowers_it() {
+    let mut s = replica(meta(2, 1), 5);
+    assert_eq!(s.on_leader_hw(5, 5), Some(5));
+    assert_eq!(s.on_truncated(7), None, "above the HW: unchanged");
+    assert_eq!(s.on_truncated(3), Some(3));
+    assert_eq!(s.high_watermark(), 3);
+    assert_eq!(s.on_leader_hw(5, 3), None, "no further than the LEO");
 }
