@@ -19,7 +19,7 @@ use crate::clock::now_ms;
 use crate::error::BrokerError;
 use crate::metadata::{topic_name, MetadataCache};
 use crate::node::Node;
-use crate::partition::role::CommitWait;
+use crate::partition::watermark::CommitWait;
 use crate::partition::Partition;
 use crate::peer_client::PeerClient;
 use crate::produce::Appender;

@@ -8,6 +8,7 @@
 //! - [`divergence`]: pure leader-epoch arithmetic: divergence answers, truncation points.
 //! - [`settings`]: the topic configs a replica applies.
 //! - [`producer_state`]: idempotent producers' recent batches (dedup, ordering).
+//! - [`watermark`]: the HW and role waiters see; when an acks=all record is committed.
 
 pub mod divergence;
 pub mod leader_state;
@@ -15,6 +16,7 @@ pub mod producer_state;
 pub mod replica;
 pub mod role;
 pub mod settings;
+pub mod watermark;
 
 pub use replica::{AppendOutcome, Partition};
 pub use role::ReplicaState;

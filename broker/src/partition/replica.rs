@@ -10,10 +10,9 @@
 //! directory of a re-created one.
 
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
-use super::role::{
-    AppendRefused, CommitWait, EpochMismatch, LeaderState, ReplicaState, RoleChange, Watermark,
-};
+use super::role::{AppendRefused, EpochMismatch, LeaderState, ReplicaState, RoleChange};
 use super::settings::PartitionSettings;
+use super::watermark::{CommitWait, Watermark};
 use crate::error::BrokerError;
 use crate::storage::{AppendInfo, BatchMeta, LogError, PartitionLog, RecordIn};
 use ferry_common::metadata::PartitionState;

@@ -3,6 +3,7 @@
 //! truncation.
 
 use super::*;
+use crate::partition::watermark::CommitWait;
 
 fn b(i: u32) -> BrokerId {
     BrokerId(i)
