@@ -381,6 +381,14 @@ impl Partition {
     /// log end comes down to it and is checkpointed before this returns, so
     /// no record appended after the cut can pass for committed on restart.
     pub fn truncate_to(&self, offset: u64) -> Result<(), LogError> {
+        let lowered = self.with_state(|s| self.truncate_in(s, offset))?;
+        self.checkpoint_lowered(lowered)
+    }
+
+    /// Truncates the log to `offset` and lowers the HW with it, under the
+    /// state lock (`st`); answers the lowered HW for
+    /// [`Partition::checkpoint_lowered`], once the lock has published it.
+    fn truncate_in(&self, st: &mut ReplicaState, offset: u64) -> Result<Option<u64>, LogError> {
         tracing::info!(topic = %self.topic, partition = self.partition, offset, leo = self.log.log_end_offset(), "truncating divergent suffix");
         self.log.truncate_to(offset)?;
         self.producers
@@ -388,16 +396,20 @@ impl Partition {
             .unwrap_or_else(|p| p.into_inner())
             .truncate(offset);
         let leo = self.log.log_end_offset();
-        let lowered = self.with_state(|s| s.on_truncated(leo));
         self.leo.send_replace(leo);
-        if let Some(hw) = lowered {
-            tracing::info!(topic = %self.topic, partition = self.partition, hw, "high watermark lowered by truncation");
-            self.checkpoint_hw().map_err(|source| LogError::Io {
-                op: format!("checkpoint the high watermark in {}", self.dir.display()),
-                source,
-            })?;
-        }
-        Ok(())
+        Ok(st.on_truncated(leo))
+    }
+
+    /// Checkpoints a HW that truncation lowered (blocking).
+    fn checkpoint_lowered(&self, lowered: Option<u64>) -> Result<(), LogError> {
+        let Some(hw) = lowered else {
+            return Ok(());
+        };
+        tracing::info!(topic = %self.topic, partition = self.partition, hw, "high watermark lowered by truncation");
+        self.checkpoint_hw().map_err(|source| LogError::Io {
+            op: format!("checkpoint the high watermark in {}", self.dir.display()),
+            source,
+        })
     }
 
     /// Writes `HW TOPIC_ID` to `DIR/high-watermark` (blocking): temp file,
