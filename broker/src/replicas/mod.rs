@@ -14,3 +14,6 @@ pub mod retention;
 
 pub use lookup::LeaderLookup;
 pub use manager::ReplicaManager;
+
+#[cfg(test)]
+mod manager_tests;
