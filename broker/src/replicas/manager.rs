@@ -193,15 +193,24 @@ impl ReplicaManager {
             }
         }
         // Drop replicas whose topic id the image proves gone (deleted, or
-        // deleted and re-created under a new id).
+        // deleted and re-created under a new id); stop serving, but keep the
+        // files of, another incarnation the image does not yet prove gone
+        // (opening the new one then fails: the directory goes offline).
         let stale: Vec<Arc<Partition>> = {
             let mut map = self.replicas.write().unwrap_or_else(|p| p.into_inner());
-            let keys: Vec<Key> = map
-                .iter()
-                .filter(|(_, v)| partition_dir::topic_id_gone(image, registered_at, &v.topic_id))
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.iter().filter_map(|k| map.remove(k)).collect()
+            let mut gone = Vec::new();
+            let mut other = Vec::new();
+            for (k, v) in map.iter() {
+                if partition_dir::topic_id_gone(image, registered_at, &v.topic_id) {
+                    gone.push(k.clone());
+                } else if wanted.get(k).is_some_and(|(id, ..)| *id != v.topic_id) {
+                    other.push(k.clone());
+                }
+            }
+            for k in &other {
+                map.remove(k);
+            }
+            gone.iter().filter_map(|k| map.remove(k)).collect()
         };
         for p in stale {
             let dir = self.dir_for(&p.topic, p.partition);
@@ -222,12 +231,8 @@ impl ReplicaManager {
         }
         for (key, (topic_id, state, settings, log_config)) in wanted {
             if let Some(existing) = self.get(&key.0, key.1) {
-                // Another incarnation's log takes no state of this one; it
-                // goes once an image new enough proves its id gone.
-                if existing.topic_id == topic_id {
-                    existing.log.set_config(log_config);
-                    existing.update(state, settings, me);
-                }
+                existing.log.set_config(log_config);
+                existing.update(state, settings, me);
                 continue;
             }
             let dir = self.dir_for(&key.0, key.1);
@@ -324,7 +329,7 @@ impl ReplicaManager {
         }
         for e in entries.flatten() {
             let path = e.path();
-            if !path.is_dir() || claimed.contains(&path) {
+            if claimed.contains(&path) || !path.is_dir() {
                 continue;
             }
             match partition_dir::read_identity(&path) {

@@ -270,3 +270,26 @@ fn scenario_3_requests_for_an_offline_replica_get_kafka_storage_error() {
         "{err}"
     );
 }
+
+#[test]
+fn scenario_3_a_live_old_incarnation_stops_being_served_but_is_kept_until_proven_gone() {
+    let data = tempfile::tempdir().unwrap();
+    let m = ReplicaManager::new(data.path(), false);
+    m.reconcile(&image(REGISTERED_AT, Some("old-id")), ME, REGISTERED_AT);
+    let p = m.get(&topic(), 0).unwrap();
+    p.log
+        .append(&[RecordIn::default()], BatchMeta::default(), 0)
+        .unwrap();
+    drop(p);
+    // Re-registered at 20; an image at 15 shows the topic re-created.
+    m.reconcile(&image(15, Some("new-id")), ME, 20);
+    assert!(
+        m.get(&topic(), 0).is_none(),
+        "the new topic is not served by the old log"
+    );
+    assert!(m.offline_error(&topic(), 0).is_some());
+    assert_eq!(records_on_disk(data.path()), 1);
+    m.reconcile(&image(20, Some("new-id")), ME, 20);
+    let p = m.get(&topic(), 0).expect("new incarnation");
+    assert_eq!((p.topic_id.as_str(), p.log.log_end_offset()), ("new-id", 0));
+}
