@@ -4,7 +4,11 @@
 //! Each partition has its own queue and at most one request in flight, so
 //! records of a partition are written in send order even across retries; with
 //! idempotence (the default with acks=all) a retried batch keeps its sequence
-//! numbers, so the broker writes it once.
+//! numbers, so the broker writes it once. A batch that finally fails gives
+//! its sequence numbers to the next one when the broker provably did not
+//! write it, and otherwise fails with `OutcomeUnknown` and moves the
+//! partition to a new producer epoch (module `sequence`), so one failed
+//! batch never blocks the ones after it.
 
 use crate::admin::AdminClient;
 use crate::error::FerryError;
@@ -278,7 +282,7 @@ async fn partition_loop(
 }
 
 /// Sends one idempotent batch and moves the partition's sequence state by
-/// how it ended (see [`crate::sequence`]).
+/// how it ended (see `crate::sequence`).
 async fn send_idempotent(
     shared: &Shared,
     topic: &str,
