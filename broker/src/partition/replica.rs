@@ -5,7 +5,7 @@
 //! The HW is checkpointed to `DIR/high-watermark`.
 
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
-use super::role::{EpochMismatch, LeaderState, ReplicaState, RoleChange};
+use super::role::{EpochMismatch, IsrAnswer, IsrProposal, LeaderState, ReplicaState, RoleChange};
 use super::settings::PartitionSettings;
 use crate::error::BrokerError;
 use crate::storage::{AppendInfo, BatchMeta, PartitionLog, RecordIn};
@@ -188,19 +188,24 @@ impl Partition {
         follower: BrokerId,
         fetch_offset: u64,
         me: BrokerId,
-    ) -> Option<Vec<BrokerId>> {
+    ) -> Option<IsrProposal> {
         let leo = self.log.log_end_offset();
         self.with_state(|s| s.on_follower_fetch(me, follower, fetch_offset, leo, Instant::now()))
     }
 
     /// Leader: an ISR without the followers that lagged longer than `max_lag`.
-    pub fn isr_shrink(&self, me: BrokerId, max_lag: Duration) -> Option<Vec<BrokerId>> {
+    pub fn isr_shrink(&self, me: BrokerId, max_lag: Duration) -> Option<IsrProposal> {
         self.with_state(|s| s.isr_shrink(me, Instant::now(), max_lag))
     }
 
-    /// Leader: the proposed ISR change ended; allow another.
-    pub fn clear_pending_isr(&self) {
-        self.with_state(ReplicaState::clear_pending_isr);
+    /// Leader: the controller's answer to `proposal` (see [`ReplicaState::on_isr_answer`]).
+    pub fn on_isr_answer(&self, proposal: &IsrProposal, answer: IsrAnswer) {
+        self.with_state(|s| s.on_isr_answer(proposal, answer));
+    }
+
+    /// Leader: whether `proposal` is still the ISR change in flight.
+    pub fn isr_in_flight(&self, proposal: &IsrProposal) -> bool {
+        self.with_state(|s| s.isr_in_flight(proposal))
     }
 
     /// Appends one batch as leader (blocking file IO: call from a blocking

@@ -1,0 +1,1 @@
+//! Scenario 10 (placeholder while the driver test is checked).
