@@ -5,7 +5,9 @@
 //! The HW is checkpointed to `DIR/high-watermark`.
 
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
-use super::role::{EpochMismatch, IsrAnswer, IsrProposal, LeaderState, ReplicaState, RoleChange};
+use super::role::{
+    EpochMismatch, IsrAnswer, IsrProposal, LeaderState, ReplicaState, Role, RoleChange,
+};
 use super::settings::PartitionSettings;
 use crate::error::BrokerError;
 use crate::storage::{AppendInfo, BatchMeta, PartitionLog, RecordIn};
@@ -332,4 +334,63 @@ impl Partition {
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, self.dir.join(HW_CHECKPOINT))
     }
+
+    /// Follower: whether this replica still follows `leader` in `leader_epoch`,
+    /// the epoch a replica fetch was asked in.
+    pub fn follows(&self, leader: BrokerId, leader_epoch: u32) -> bool {
+        self.with_state(|s| following(s, leader, leader_epoch))
+    }
+
+    /// Follower: appends a fetch answer asked from `leader` in `leader_epoch`
+    /// (blocking). The check and the append happen under the state lock, so a
+    /// role change cannot slip in between; `None` (nothing written) when the
+    /// answer is stale.
+    pub fn append_replicated_from(
+        &self,
+        leader: BrokerId,
+        leader_epoch: u32,
+        batches: &[u8],
+    ) -> Result<Option<u64>, crate::storage::LogError> {
+        self.with_state(|s| {
+            following(s, leader, leader_epoch)
+                .then(|| self.append_replicated(batches))
+                .transpose()
+        })
+    }
+
+    /// Follower: truncates to `to(log)` for a divergence answered by `leader`
+    /// in `leader_epoch`, under the state lock like
+    /// [`Partition::append_replicated_from`] (blocking); false when stale.
+    pub fn truncate_diverged_from(
+        &self,
+        leader: BrokerId,
+        leader_epoch: u32,
+        to: impl FnOnce(&PartitionLog) -> u64,
+    ) -> Result<bool, crate::storage::LogError> {
+        self.with_state(|s| {
+            if !following(s, leader, leader_epoch) {
+                return Ok(false);
+            }
+            self.truncate_to(to(&self.log)).map(|()| true)
+        })
+    }
+
+    /// Follower: takes the HW `leader` answered in `leader_epoch`; false when stale.
+    pub fn follower_hw_from(&self, leader: BrokerId, leader_epoch: u32, leader_hw: u64) -> bool {
+        self.with_state(|s| {
+            let current = following(s, leader, leader_epoch);
+            if current {
+                s.on_leader_hw(leader_hw, self.log.log_end_offset());
+            }
+            current
+        })
+    }
+}
+
+/// Whether `s` follows `leader` in `leader_epoch` (fetch answers from any
+/// other leader or epoch are stale).
+fn following(s: &ReplicaState, leader: BrokerId, leader_epoch: u32) -> bool {
+    matches!(s.role(), Role::Follower { leader_epoch: e } if *e == leader_epoch)
+        && s.metadata().leader == Some(leader)
+        && s.metadata().leader_epoch == leader_epoch
 }

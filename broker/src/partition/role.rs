@@ -10,6 +10,7 @@
 //! min(leader's HW, own LEO).
 
 use super::leader_state::{self, FollowerState};
+pub use super::leader_state::{IsrAnswer, IsrProposal};
 use super::settings::PartitionSettings;
 use crate::storage::TimestampType;
 use ferry_common::metadata::PartitionState;
@@ -27,31 +28,6 @@ pub struct LeaderState {
     pub followers: BTreeMap<BrokerId, FollowerState>,
     /// ISR proposed to the controller and not settled yet (one change in flight).
     pub pending_isr: Option<IsrProposal>,
-}
-
-/// An ISR change sent to the controller whose outcome is not known yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IsrProposal {
-    pub isr: Vec<BrokerId>,
-    /// Epochs of the state it was computed from: the controller's compare-and-set.
-    pub leader_epoch: u32,
-    pub partition_epoch: u32,
-}
-
-/// How an ISR proposal ended at the controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IsrAnswer {
-    /// Committed; the answered state has been taken.
-    Committed,
-    /// Refused against the current partition epoch (ineligible replica, invalid
-    /// request): not applied by this or any other attempt.
-    Rejected,
-    /// Refused because this replica's view is old (fenced leader epoch,
-    /// partition epoch moved): an earlier attempt may have been committed, and
-    /// the metadata that says so is on its way.
-    Stale,
-    /// No answer (timeout, controller failover): it may have been committed.
-    Unknown,
 }
 
 /// This replica's role in the partition's current leader epoch.
@@ -284,13 +260,7 @@ impl ReplicaState {
         let proposal = if l.pending_isr.is_none() && !joiners.is_empty() {
             let mut isr = state.isr.clone();
             isr.extend(joiners);
-            let proposal = IsrProposal {
-                isr,
-                leader_epoch: state.leader_epoch,
-                partition_epoch: state.partition_epoch,
-            };
-            l.pending_isr = Some(proposal.clone());
-            Some(proposal)
+            Some(put_in_flight(l, state, isr))
         } else {
             None
         };
@@ -323,13 +293,7 @@ impl ReplicaState {
             .filter(|b| !out.contains(b))
             .copied()
             .collect();
-        let proposal = IsrProposal {
-            isr,
-            leader_epoch: state.leader_epoch,
-            partition_epoch: state.partition_epoch,
-        };
-        l.pending_isr = Some(proposal.clone());
-        Some(proposal)
+        Some(put_in_flight(l, state, isr))
     }
 
     /// Leader: whether `proposal` is still the ISR change in flight.
@@ -363,6 +327,17 @@ impl ReplicaState {
         }
         Ok(())
     }
+}
+
+/// Makes `isr`, computed from `state`, the ISR change in flight.
+fn put_in_flight(l: &mut LeaderState, state: &PartitionState, isr: Vec<BrokerId>) -> IsrProposal {
+    let proposal = IsrProposal {
+        isr,
+        leader_epoch: state.leader_epoch,
+        partition_epoch: state.partition_epoch,
+    };
+    l.pending_isr = Some(proposal.clone());
+    proposal
 }
 
 #[cfg(test)]

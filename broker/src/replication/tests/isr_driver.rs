@@ -2,7 +2,7 @@
 //! answer stays in flight and is sent again, the same proposal, until an
 //! answer settles it.
 
-use super::{b, fill, image, local, next_call, serve, settings, state, Call};
+use super::{b, fill, hand_over, image, local, next_call, serve, state, Call};
 use crate::membership::controller_client::ControllerClient;
 use crate::partition::role::IsrProposal;
 use crate::replication::isr::IsrDriver;
@@ -15,7 +15,7 @@ use ferry_common::internal::AlterPartitionRequest;
 use ferry_common::metadata::PartitionState;
 use ferry_common::{ErrorBody, ErrorCode};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 type Answer = Result<PartitionState, ErrorCode>;
 
@@ -24,13 +24,9 @@ async fn alter_partition(
     State(tx): State<mpsc::Sender<Call<AlterPartitionRequest, Answer>>>,
     Json(req): Json<AlterPartitionRequest>,
 ) -> Response {
-    let (reply, answer) = oneshot::channel();
-    if tx.send((req, reply)).await.is_err() {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    match answer.await {
-        Ok(Ok(committed)) => Json(committed).into_response(),
-        Ok(Err(code)) => {
+    match hand_over(&tx, req).await {
+        Some(Ok(committed)) => Json(committed).into_response(),
+        Some(Err(code)) => {
             let body = ErrorBody {
                 error_code: code,
                 message: "stand-in controller".into(),
@@ -43,7 +39,7 @@ async fn alter_partition(
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (status, Json(body)).into_response()
         }
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 

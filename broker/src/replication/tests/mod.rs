@@ -123,6 +123,14 @@ fn fill(log: &PartitionLog, n: usize, leader_epoch: u32) {
 /// One request the stand-in received, with the way to answer it.
 type Call<Req, Resp> = (Req, oneshot::Sender<Resp>);
 
+/// Stand-in side: hands `req` to the test and waits for its answer (None
+/// once the test stopped listening).
+async fn hand_over<Req, Resp>(tx: &mpsc::Sender<Call<Req, Resp>>, req: Req) -> Option<Resp> {
+    let (reply, answer) = oneshot::channel();
+    tx.send((req, reply)).await.ok()?;
+    answer.await.ok()
+}
+
 /// Serves `router` on 127.0.0.1:0; answers its base URL.
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
