@@ -87,7 +87,7 @@ fn local(me: BrokerId, img: &MetadataImage) -> Local {
     let node = Arc::new(Node::new(BrokerConfig::default(), "http://me".into()));
     node.registered(me, 1, "cluster".into());
     let replicas = Arc::new(ReplicaManager::new(dir.path(), false));
-    replicas.reconcile(img, me);
+    replicas.reconcile(img, me, img.offset);
     let part = replicas
         .get(&topic(), 0)
         .unwrap_or_else(|| panic!("replica not created"));
