@@ -78,6 +78,11 @@ pub struct MetadataPush {
     pub head_offset: MetadataOffset,
     pub head_last_record_offset: MetadataOffset,
     pub deltas: Vec<MetadataDelta>,
+    /// The controller cannot bring this broker up to date with deltas (its
+    /// delta ring does not reach back far enough, or the next delta is too
+    /// large to push): pull a snapshot. Absent (old controllers) means false.
+    #[serde(default)]
+    pub resync: bool,
 }
 
 /// A broker's answer to a push: where its image now is.

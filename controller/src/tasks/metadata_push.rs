@@ -22,6 +22,17 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// Idle re-push interval: also tells a quiet broker the current head.
 const IDLE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Why a push was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The broker refused the body as too large (HTTP 413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Anything else (unreachable, timed out, an error answer).
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Where pushes go; the real one is HTTP ([`crate::peers::broker_client`]).
 pub trait DeltaSink: Send + Sync + 'static {
     /// Delivers `push` to the broker at `url`; answers the broker's applied offset.
@@ -29,7 +40,27 @@ pub trait DeltaSink: Send + Sync + 'static {
         &self,
         url: &str,
         push: &MetadataPush,
-    ) -> impl Future<Output = Result<u64, String>> + Send;
+    ) -> impl Future<Output = Result<u64, PushError>> + Send;
+}
+
+/// What a push worker needs of this controller's Raft role (the real one is
+/// [`WritePath`]; tests stand in for it).
+pub trait Role: Send + Sync + 'static {
+    fn is_leader(&self) -> bool;
+    fn term(&self) -> u64;
+    fn node_id(&self) -> u64;
+}
+
+impl Role for WritePath {
+    fn is_leader(&self) -> bool {
+        WritePath::is_leader(self)
+    }
+    fn term(&self) -> u64 {
+        WritePath::term(self)
+    }
+    fn node_id(&self) -> u64 {
+        WritePath::node_id(self)
+    }
 }
 
 /// What the push workers read: leadership, the applied state and its delta
@@ -63,9 +94,11 @@ pub async fn run<S: DeltaSink>(
         let brokers: Vec<BrokerId> = ctx.view.read(|s| s.image.brokers.keys().copied().collect());
         workers.retain(|id, w| brokers.contains(id) && !w.is_finished());
         for id in brokers {
-            workers
-                .entry(id)
-                .or_insert_with(|| tokio::spawn(push_worker(ctx.clone(), sink.clone(), id)));
+            workers.entry(id).or_insert_with(|| {
+                let (role, view, sessions) =
+                    (ctx.path.clone(), ctx.view.clone(), ctx.sessions.clone());
+                tokio::spawn(push_worker(role, view, sessions, sink.clone(), id))
+            });
         }
     }
     for (_, w) in workers.drain() {
@@ -73,32 +106,33 @@ pub async fn run<S: DeltaSink>(
     }
 }
 
-async fn push_worker<S: DeltaSink>(ctx: Pusher, sink: Arc<S>, id: BrokerId) {
-    let mut applied_rx = ctx.view.subscribe();
+/// Pushes to one broker while `role` leads.
+async fn push_worker<S: DeltaSink, R: Role>(
+    role: Arc<R>,
+    view: Arc<StateView>,
+    sessions: Arc<SessionTable>,
+    sink: Arc<S>,
+    id: BrokerId,
+) {
+    let mut applied_rx = view.subscribe();
     // Start from what the broker last reported; 0 makes it resync if needed.
-    let mut acked = ctx
-        .sessions
-        .lock()
-        .contact(id)
-        .map_or(0, |c| c.metadata_offset);
-    let term = ctx.path.term();
+    let mut acked = sessions.lock().contact(id).map_or(0, |c| c.metadata_offset);
+    let term = role.term();
     loop {
-        if !ctx.path.is_leader() {
+        if !role.is_leader() {
             return;
         }
-        let Some(url) = ctx
-            .view
-            .read(|s| s.image.brokers.get(&id).map(|b| b.url.clone()))
-        else {
+        let Some(url) = view.read(|s| s.image.brokers.get(&id).map(|b| b.url.clone())) else {
             return;
         };
-        let batch = ctx.view.deltas_after(acked, MAX_DELTAS_PER_PUSH);
+        let batch = view.deltas_after(acked, MAX_DELTAS_PER_PUSH);
         let push = MetadataPush {
-            controller_id: ctx.path.node_id(),
+            controller_id: role.node_id(),
             term,
             head_offset: batch.head,
-            head_last_record_offset: ctx.view.read(|s| s.image.last_record_offset),
+            head_last_record_offset: view.read(|s| s.image.last_record_offset),
             deltas: batch.deltas.iter().map(|d| (**d).clone()).collect(),
+            resync: false,
         };
         if acked < batch.head {
             match sink.push(&url, &push).await {
@@ -114,7 +148,7 @@ async fn push_worker<S: DeltaSink>(ctx: Pusher, sink: Arc<S>, id: BrokerId) {
                     tracing::debug!(broker_id = id.0, error = %e, "metadata push failed; will retry");
                     tokio::time::sleep(RETRY_BACKOFF).await;
                     // The broker may have restarted; take its latest report.
-                    if let Some(c) = ctx.sessions.lock().contact(id) {
+                    if let Some(c) = sessions.lock().contact(id) {
                         acked = acked.min(c.metadata_offset);
                     }
                     continue;
@@ -122,7 +156,7 @@ async fn push_worker<S: DeltaSink>(ctx: Pusher, sink: Arc<S>, id: BrokerId) {
             }
         }
         wait_for_change(&mut applied_rx).await;
-        if let Some(c) = ctx.sessions.lock().contact(id) {
+        if let Some(c) = sessions.lock().contact(id) {
             // A restarted broker reports a lower offset through its heartbeat.
             if c.metadata_offset < acked {
                 acked = c.metadata_offset;
