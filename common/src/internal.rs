@@ -214,6 +214,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_push_without_the_resync_field_reads_as_no_resync() {
+        let old = r#"{"controller_id":1,"term":2,"head_offset":9,"head_last_record_offset":8,"deltas":[]}"#;
+        let push: MetadataPush = serde_json::from_str(old).unwrap();
+        assert!(!push.resync);
+        let new = serde_json::to_value(&push).unwrap();
+        assert_eq!(new["resync"], false);
+    }
+
+    #[test]
     fn replica_fetch_frames_round_trip_and_reject_truncation() {
         let result = |partition, records_len| ReplicaFetchPartitionResult {
             topic: "t".into(),
