@@ -141,6 +141,14 @@ fn unfence(view: &StateView) -> Vec<Command> {
     })
 }
 
+/// A view with a cluster id and three unfenced brokers; answers the next offset.
+fn cluster(ring_capacity: usize) -> (Arc<StateView>, u64) {
+    let view = StateView::new(ControllerState::default(), ring_capacity);
+    let next = apply_all(&view, 1, bootstrap());
+    let next = apply_all(&view, next, unfence(&view));
+    (view, next)
+}
+
 /// Runs a worker for broker 1 until the stand-in reaches the view's image (or
 /// 20 s of paused time pass); answers whether it did.
 async fn converges(view: &Arc<StateView>, broker: &Arc<StandIn>) -> bool {
@@ -163,23 +171,29 @@ async fn converges(view: &Arc<StateView>, broker: &Arc<StandIn>) -> bool {
     done
 }
 
+/// [`converges`], or fails saying where the broker is stuck.
+async fn assert_converges(view: &Arc<StateView>, broker: &Arc<StandIn>) {
+    let done = converges(view, broker).await;
+    let (mine, head) = (broker.image(), view.read(|s| s.image.clone()));
+    assert!(
+        done,
+        "broker stuck at offset {} (last record {}) of {} (last record {}); {} pushes refused as too large",
+        mine.offset,
+        mine.last_record_offset,
+        head.offset,
+        head.last_record_offset,
+        broker.refused.load(Ordering::Relaxed)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn scenario_8a_pushes_are_split_to_stay_under_the_broker_body_limit() {
-    let view = StateView::new(ControllerState::default(), 1024);
-    let next = apply_all(&view, 1, bootstrap());
-    let next = apply_all(&view, next, unfence(&view));
+    let (view, next) = cluster(1024);
     // 256 creates of 100 partitions: about 3.5 MB of deltas.
     let topics = (0..256).map(|i| create(&format!("t{i}"), 100)).collect();
     apply_all(&view, next, topics);
     let broker = StandIn::new(2 * 1024 * 1024, view.clone(), MetadataImage::default());
-    let done = converges(&view, &broker).await;
-    assert!(
-        done,
-        "broker stuck at offset {} of {}; {} pushes refused as too large",
-        broker.image().offset,
-        view.read(|s| s.image.offset),
-        broker.refused.load(Ordering::Relaxed)
-    );
+    assert_converges(&view, &broker).await;
     assert_eq!(broker.refused.load(Ordering::Relaxed), 0);
     assert_eq!(
         broker.snapshots.load(Ordering::Relaxed),
@@ -196,52 +210,31 @@ async fn scenario_8a_pushes_are_split_to_stay_under_the_broker_body_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn scenario_8a_a_delta_over_the_broker_body_limit_makes_it_resync() {
-    let view = StateView::new(ControllerState::default(), 1024);
-    let next = apply_all(&view, 1, bootstrap());
-    let next = apply_all(&view, next, unfence(&view));
+    let (view, next) = cluster(1024);
     apply_all(&view, next, vec![create("big", 2000)]);
     // A broker whose body limit is far below that one delta.
     let broker = StandIn::new(64 * 1024, view.clone(), MetadataImage::default());
-    let done = converges(&view, &broker).await;
-    assert!(
-        done,
-        "broker stuck at offset {} of {}; {} pushes refused as too large",
-        broker.image().offset,
-        view.read(|s| s.image.offset),
-        broker.refused.load(Ordering::Relaxed)
-    );
+    assert_converges(&view, &broker).await;
     assert!(broker.snapshots.load(Ordering::Relaxed) >= 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn scenario_8b_after_a_controller_restart_a_broker_that_missed_records_resyncs() {
     // The broker saw the state up to topic `a`; the controller went on to `b`.
-    let before = StateView::new(ControllerState::default(), 64);
-    let next = apply_all(&before, 1, bootstrap());
-    let next = apply_all(&before, next, unfence(&before));
+    let (before, next) = cluster(64);
     let next = apply_all(&before, next, vec![create("a", 3)]);
     let broker_image = before.read(|s| s.image.clone());
     apply_all(&before, next, vec![create("b", 3)]);
     // Restart: the state reloads from sled, the delta ring starts empty.
     let view = StateView::new(before.read(|s| s.clone()), 64);
     let broker = StandIn::new(16 * 1024 * 1024, view.clone(), broker_image);
-    let done = converges(&view, &broker).await;
-    assert!(
-        done,
-        "broker stuck at offset {} (last record {}) of {} (last record {})",
-        broker.image().offset,
-        broker.image().last_record_offset,
-        view.read(|s| s.image.offset),
-        view.read(|s| s.image.last_record_offset)
-    );
+    assert_converges(&view, &broker).await;
     assert_eq!(broker.snapshots.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn scenario_8b_after_a_snapshot_install_a_broker_that_missed_records_resyncs() {
-    let view = StateView::new(ControllerState::default(), 64);
-    let next = apply_all(&view, 1, bootstrap());
-    let next = apply_all(&view, next, unfence(&view));
+    let (view, next) = cluster(64);
     let next = apply_all(&view, next, vec![create("a", 3)]);
     let broker_image = view.read(|s| s.image.clone());
     // The leader's state went on without this node; it installs a snapshot.
@@ -249,6 +242,6 @@ async fn scenario_8b_after_a_snapshot_install_a_broker_that_missed_records_resyn
     apply_all(&leader, next, vec![create("b", 3)]);
     view.replace(leader.read(|s| s.clone()));
     let broker = StandIn::new(16 * 1024 * 1024, view.clone(), broker_image);
-    assert!(converges(&view, &broker).await, "broker never resynced");
+    assert_converges(&view, &broker).await;
     assert_eq!(broker.snapshots.load(Ordering::Relaxed), 1);
 }
