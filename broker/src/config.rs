@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// The longest acks wait a produce request may ask for (`timeout_ms`).
+pub const MAX_PRODUCE_TIMEOUT_MS: u64 = 300_000;
+
 /// Everything a broker process needs to know at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,7 +35,8 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// Upper bound for a fetch's `max_wait_ms`.
     pub fetch_max_wait_ms: u64,
-    /// Default acks=all wait before `REQUEST_TIMED_OUT`.
+    /// Default acks=all wait before `REQUEST_TIMED_OUT` (a request's own
+    /// `timeout_ms` wins, up to [`MAX_PRODUCE_TIMEOUT_MS`]).
     pub produce_timeout_ms: u64,
     /// A follower not caught up for this long leaves the ISR (Kafka's `replica.lag.time.max.ms`).
     pub replica_lag_time_max_ms: u64,

@@ -30,6 +30,7 @@ pub struct Metrics {
     partitions: IntGauge,
     leaders: IntGauge,
     under_replicated: IntGauge,
+    offline_replicas: IntGauge,
     follower_lag: IntGaugeVec,
 }
 
@@ -39,6 +40,8 @@ pub struct NodeSample {
     pub metadata_offset: u64,
     pub fenced: bool,
     pub partitions: Vec<PartitionSample>,
+    /// Partition directories kept on disk but not served (failed to open).
+    pub offline_replicas: usize,
 }
 
 /// One local replica's gauges.
@@ -151,6 +154,10 @@ impl Metrics {
             "ferry_broker_under_replicated_partitions",
             "Partitions led here whose ISR is smaller than their replica set",
         )?;
+        let offline_replicas = gauge(
+            "ferry_broker_offline_replicas",
+            "Partition directories that failed to open: kept on disk, not served",
+        )?;
         let follower_lag = IntGaugeVec::new(
             Opts::new(
                 "ferry_broker_follower_lag_records",
@@ -176,6 +183,7 @@ impl Metrics {
             partitions,
             leaders,
             under_replicated,
+            offline_replicas,
             follower_lag,
         })
     }
@@ -220,6 +228,8 @@ impl Metrics {
     pub fn render(&self, sample: &NodeSample) -> String {
         self.metadata_offset.set(sample.metadata_offset as i64);
         self.fenced.set(i64::from(sample.fenced));
+        self.offline_replicas
+            .set(i64::try_from(sample.offline_replicas).unwrap_or(i64::MAX));
         let parts = &sample.partitions;
         self.partitions.set(parts.len() as i64);
         self.leaders

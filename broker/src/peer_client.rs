@@ -1,8 +1,10 @@
 //! HTTP client for broker -> broker calls, one typed method per call:
-//! forwarding produce requests to a partition's leader, replica fetches, and
-//! relaying consumer-group requests to the group's coordinator. The only
-//! place URLs of other brokers are built.
+//! forwarding produce requests to a partition's leader (waiting as long as
+//! the leader may, and telling a refusal from a lost answer), replica
+//! fetches, and relaying consumer-group requests to the group's coordinator.
+//! The only place URLs of other brokers are built.
 
+use crate::config::MAX_PRODUCE_TIMEOUT_MS;
 use ferry_common::groups::{GroupDescription, GroupListing, JoinGroupRequest, MemberAssignment};
 use ferry_common::internal::{decode_replica_fetch, ReplicaFetchRequest, ReplicaFetchResponse};
 use ferry_common::records::{
@@ -18,6 +20,35 @@ pub enum PeerError {
     Api(ErrorBody),
     #[error("broker unreachable: {0}")]
     Transport(String),
+}
+
+/// A forwarded produce that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The leader answered with this error.
+    #[error("{}: {}", .0.error_code, .0.message)]
+    Api(ErrorBody),
+    /// The leader could not be reached: nothing was sent.
+    #[error("leader unreachable: {0}")]
+    NotSent(String),
+    /// Sent, but no readable answer came back: the leader may have written the records.
+    #[error("no answer from the leader: {0}")]
+    OutcomeUnknown(String),
+}
+
+/// How much longer than the produce timeout a forward waits: the leader's
+/// append before its acks wait, and the answer's way back.
+pub const FORWARD_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
+
+/// The HTTP timeout of a forwarded produce: the produce timeout it carries
+/// (the leader's longest, if none) plus [`FORWARD_TIMEOUT_MARGIN`]. Shorter,
+/// the forwarder would report a failure while the leader still commits.
+pub fn forward_timeout(req: &ProduceRequest) -> Duration {
+    let produce = req
+        .timeout_ms
+        .unwrap_or(MAX_PRODUCE_TIMEOUT_MS)
+        .min(MAX_PRODUCE_TIMEOUT_MS);
+    Duration::from_millis(produce) + FORWARD_TIMEOUT_MARGIN
 }
 
 /// Reused connection pool to the other brokers.
@@ -44,16 +75,46 @@ impl PeerClient {
     }
 
     /// Sends records to the leader's strict partition endpoint (a partial
-    /// failure answers 207, which is a success here: the body has per-record results).
+    /// failure answers 207, which is a success here: the body has per-record
+    /// results). Waits as long as the leader may take to answer (see
+    /// [`forward_timeout`]); a failure after the request went out is
+    /// [`ForwardError::OutcomeUnknown`], never a refusal.
     pub async fn produce(
         &self,
         leader_url: &str,
         topic: &str,
         partition: u32,
         req: &ProduceRequest,
-    ) -> Result<ProduceResponse, PeerError> {
+    ) -> Result<ProduceResponse, ForwardError> {
         let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/records");
-        self.call(reqwest::Method::POST, &url, Some(req)).await
+        let res = self
+            .http
+            .post(&url)
+            .json(req)
+            .timeout(forward_timeout(req))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    ForwardError::NotSent(e.to_string())
+                } else {
+                    ForwardError::OutcomeUnknown(e.to_string())
+                }
+            })?;
+        let status = res.status();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| ForwardError::OutcomeUnknown(format!("reading the answer: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                ForwardError::OutcomeUnknown(format!("unreadable answer ({status}): {e}"))
+            });
+        }
+        serde_json::from_slice(&body)
+            .map(ForwardError::Api)
+            .map_err(|e| ForwardError::OutcomeUnknown(format!("unreadable answer ({status}): {e}")))
+            .and_then(Err)
     }
 
     /// A follower's long-poll fetch from a leader: the header and each
@@ -192,5 +253,38 @@ impl PeerClient {
             .await
             .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
         Err(PeerError::Api(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn carrying(timeout_ms: Option<u64>) -> ProduceRequest {
+        ProduceRequest {
+            timeout_ms,
+            ..serde_json::from_value(serde_json::json!({"records": []})).expect("a request")
+        }
+    }
+
+    #[test]
+    fn scenario_12_a_forward_never_times_out_before_the_produce_it_carries() {
+        for ms in [0, 1_000, 30_000, 60_000, 120_000, MAX_PRODUCE_TIMEOUT_MS] {
+            assert_eq!(
+                forward_timeout(&carrying(Some(ms))),
+                Duration::from_millis(ms) + FORWARD_TIMEOUT_MARGIN
+            );
+        }
+        let longest = Duration::from_millis(MAX_PRODUCE_TIMEOUT_MS) + FORWARD_TIMEOUT_MARGIN;
+        assert_eq!(
+            forward_timeout(&carrying(None)),
+            longest,
+            "the leader's longest"
+        );
+        assert_eq!(
+            forward_timeout(&carrying(Some(u64::MAX))),
+            longest,
+            "the leader caps it"
+        );
     }
 }

@@ -18,8 +18,9 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Sends `body` with `method` to `url`; a failure after the request went out
-/// is `OutcomeUnknown` for writes.
+/// Sends `body` with `method` to `url`; for writes, a failure after the
+/// request went out (no answer, or an answer that cannot be read) is
+/// `OutcomeUnknown`.
 pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
     http: &reqwest::Client,
     method: reqwest::Method,
@@ -39,13 +40,21 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         }
     })?;
     let status = res.status();
+    // A write whose answer is lost or unreadable may have been applied.
+    let lost = |m: String| {
+        if write {
+            FerryError::OutcomeUnknown(m)
+        } else {
+            FerryError::Transport(m)
+        }
+    };
     let bytes = res
         .bytes()
         .await
-        .map_err(|e| FerryError::Transport(format!("{url}: {e}")))?;
+        .map_err(|e| lost(format!("{url}: reading the answer: {e}")))?;
     if status.is_success() {
         return serde_json::from_slice(&bytes)
-            .map_err(|e| FerryError::Transport(format!("{url}: unexpected answer: {e}")));
+            .map_err(|e| lost(format!("{url}: unexpected answer: {e}")));
     }
     match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(b) => Err(b.into()),

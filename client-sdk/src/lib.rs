@@ -23,6 +23,7 @@ mod http;
 pub mod metadata;
 pub mod partition;
 pub mod producer;
+mod sequence;
 
 pub use admin::AdminClient;
 pub use consumer::{Consumer, ConsumerRecord, OffsetReset};

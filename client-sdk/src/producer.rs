@@ -4,12 +4,17 @@
 //! Each partition has its own queue and at most one request in flight, so
 //! records of a partition are written in send order even across retries; with
 //! idempotence (the default with acks=all) a retried batch keeps its sequence
-//! numbers, so the broker writes it once.
+//! numbers, so the broker writes it once. A batch that finally fails gives
+//! its sequence numbers to the next one when the broker provably did not
+//! write it, and otherwise fails with `OutcomeUnknown` and moves the
+//! partition to a new producer epoch (module `sequence`), so one failed
+//! batch never blocks the ones after it.
 
 use crate::admin::AdminClient;
 use crate::error::FerryError;
 use crate::http;
 use crate::metadata::MetadataCache;
+use crate::sequence::{classify, end_of, AttemptFailure, BatchEnd, Sequencer};
 use ferry_common::partitioner::partition_for_key;
 use ferry_common::records::{
     bytes_to_json, Acks, ProduceRecord, ProduceRequest, ProduceResponse, ProduceResult,
@@ -244,7 +249,7 @@ async fn partition_loop(
     partition: u32,
     mut rx: mpsc::UnboundedReceiver<Pending>,
 ) {
-    let mut next_sequence: i32 = 0;
+    let mut sequencer = shared.producer.map(Sequencer::new);
     let linger = Duration::from_millis(shared.config.linger_ms);
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -255,15 +260,16 @@ async fn partition_loop(
                 _ => break,
             }
         }
-        let base_sequence = next_sequence;
-        next_sequence = next_sequence.wrapping_add(batch.len() as i32);
-        let result = send_batch(&shared, &topic, partition, &batch, base_sequence).await;
+        let result = match sequencer.as_mut() {
+            None => send_batch(&shared, &topic, partition, &batch, None)
+                .await
+                .map_err(|(e, _)| e),
+            Some(seq) => send_idempotent(&shared, &topic, partition, &batch, seq).await,
+        };
         match result {
             Ok(offsets) => {
                 for (p, offset) in batch.into_iter().zip(offsets) {
-                    let _ = p
-                        .done
-                        .send(offset.map(|offset| RecordMetadata { partition, offset }));
+                    let _ = p.done.send(Ok(RecordMetadata { partition, offset }));
                 }
             }
             Err(e) => {
@@ -275,27 +281,78 @@ async fn partition_loop(
     }
 }
 
+/// Sends one idempotent batch and moves the partition's sequence state by
+/// how it ended (see `crate::sequence`).
+async fn send_idempotent(
+    shared: &Shared,
+    topic: &str,
+    partition: u32,
+    batch: &[Pending],
+    seq: &mut Sequencer,
+) -> Result<Vec<i64>, FerryError> {
+    let n = batch.len();
+    let mut base = seq.base(n);
+    let identity = match seq.identity() {
+        Some(identity) => identity,
+        None => {
+            // Nothing is sent without an identity: the batch fails, unwritten.
+            let identity = AdminClient::new(shared.config.controllers.clone())
+                .allocate_producer_id()
+                .await?;
+            seq.adopt(identity);
+            base = seq.base(n);
+            identity
+        }
+    };
+    let result = send_batch(shared, topic, partition, batch, Some((identity, base))).await;
+    let end = match &result {
+        Ok(_) => BatchEnd::Written,
+        Err((_, end)) => *end,
+    };
+    seq.finish(n, end);
+    result.map_err(|(e, end)| match end {
+        BatchEnd::Unknown => FerryError::OutcomeUnknown(format!(
+            "{topic}-{partition}: the batch may or may not have been written; \
+             the producer moved to a new epoch, so sending it again writes it anew: {e}"
+        )),
+        _ => e,
+    })
+}
+
 /// Sends one batch to the partition leader, retrying retriable failures with
-/// the same sequence numbers. Answers one result per record.
+/// the same sequence numbers (`idempotent`: producer id and epoch, base
+/// sequence). Answers one offset per record (-1 with acks=0), or the last
+/// error and what it says about the batch.
 async fn send_batch(
     shared: &Shared,
     topic: &str,
     partition: u32,
     batch: &[Pending],
-    base_sequence: i32,
-) -> Result<Vec<Result<i64, FerryError>>, FerryError> {
+    idempotent: Option<((i64, i16), i32)>,
+) -> Result<Vec<i64>, (FerryError, BatchEnd)> {
     let cfg = &shared.config;
     let req = ProduceRequest {
         records: batch.iter().map(|p| p.record.clone()).collect(),
         acks: Some(serde_json::Value::String(cfg.acks.label().into())),
         timeout_ms: Some(cfg.request_timeout_ms),
         leader_epoch: None,
-        producer_id: shared.producer.map(|(id, _)| id),
-        producer_epoch: shared.producer.map(|(_, e)| e),
-        base_sequence: shared.producer.map(|_| base_sequence),
+        producer_id: idempotent.map(|((id, _), _)| id),
+        producer_epoch: idempotent.map(|((_, epoch), _)| epoch),
+        base_sequence: idempotent.map(|(_, base)| base),
     };
     let mut last = FerryError::Transport("not sent".into());
+    let mut last_failure = AttemptFailure::Retry {
+        maybe_written: false,
+    };
+    // Whether an attempt before the last one may have written the batch.
+    let mut maybe_written = false;
     for attempt in 0..cfg.retries.max(1) {
+        if let AttemptFailure::Retry { maybe_written: m } = last_failure {
+            maybe_written |= m;
+        }
+        last_failure = AttemptFailure::Retry {
+            maybe_written: false,
+        };
         let leader = match shared.metadata.leader(topic, partition).await {
             Ok(l) => l,
             Err(e) => {
@@ -309,7 +366,7 @@ async fn send_batch(
             }
         };
         let url = format!("{leader}/v1/topics/{topic}/partitions/{partition}/records");
-        match http::call::<_, ProduceResponse>(
+        let e = match http::call::<_, ProduceResponse>(
             &shared.http,
             reqwest::Method::POST,
             &url,
@@ -317,37 +374,57 @@ async fn send_batch(
         )
         .await
         {
-            Ok(res) => {
-                return Ok(res
-                    .offsets
-                    .into_iter()
-                    .map(|r| match r {
-                        ProduceResult::Ok { offset, .. } => Ok(offset),
-                        ProduceResult::Err {
-                            error_code,
-                            message,
-                            ..
-                        } => Err(FerryError::Api {
-                            code: error_code,
-                            message,
-                            leader_url: None,
-                        }),
-                    })
-                    .collect());
+            Ok(res) => match written(res, batch.len()) {
+                Ok(offsets) => return Ok(offsets),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        let failure = classify(&e);
+        match failure {
+            // Without idempotence a retry after a lost answer could duplicate.
+            _ if idempotent.is_none() && matches!(e, FerryError::OutcomeUnknown(_)) => {
+                return Err((e, end_of(failure, maybe_written)));
             }
-            // Without idempotence a retry after an unknown outcome could duplicate.
-            Err(e @ FerryError::OutcomeUnknown(_)) if shared.producer.is_none() => return Err(e),
-            Err(e) if e.is_retriable() => {
+            AttemptFailure::Retry { .. } if e.is_retriable() => {
                 tracing::debug!(topic, partition, error = %e, "produce failed; retrying");
                 last = e;
+                last_failure = failure;
                 shared.metadata.invalidate(topic);
                 tokio::time::sleep(Duration::from_millis(
                     cfg.retry_backoff_ms * u64::from(attempt + 1),
                 ))
                 .await;
             }
-            Err(e) => return Err(e),
+            _ => return Err((e, end_of(failure, maybe_written))),
         }
     }
-    Err(last)
+    Err((last, end_of(last_failure, maybe_written)))
+}
+
+/// The offsets of a written batch; an answer with any record error (or the
+/// wrong number of results) leaves the batch's outcome unknown.
+fn written(res: ProduceResponse, records: usize) -> Result<Vec<i64>, FerryError> {
+    let n = res.offsets.len();
+    let mut offsets = Vec::with_capacity(n);
+    for r in res.offsets {
+        match r {
+            ProduceResult::Ok { offset, .. } => offsets.push(offset),
+            ProduceResult::Err {
+                error_code,
+                message,
+                ..
+            } => {
+                return Err(FerryError::OutcomeUnknown(format!(
+                    "a partial answer ({error_code}: {message})"
+                )))
+            }
+        }
+    }
+    if n != records {
+        return Err(FerryError::OutcomeUnknown(format!(
+            "{n} results for {records} records"
+        )));
+    }
+    Ok(offsets)
 }

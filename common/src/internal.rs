@@ -78,6 +78,11 @@ pub struct MetadataPush {
     pub head_offset: MetadataOffset,
     pub head_last_record_offset: MetadataOffset,
     pub deltas: Vec<MetadataDelta>,
+    /// The controller cannot bring this broker up to date with deltas (its
+    /// delta ring does not reach back far enough, or the next delta is too
+    /// large to push): pull a snapshot. Absent (old controllers) means false.
+    #[serde(default)]
+    pub resync: bool,
 }
 
 /// A broker's answer to a push: where its image now is.
@@ -207,6 +212,15 @@ pub fn decode_replica_fetch(body: &[u8]) -> Result<(ReplicaFetchResponse, Vec<&[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_push_without_the_resync_field_reads_as_no_resync() {
+        let old = r#"{"controller_id":1,"term":2,"head_offset":9,"head_last_record_offset":8,"deltas":[]}"#;
+        let push: MetadataPush = serde_json::from_str(old).unwrap();
+        assert!(!push.resync);
+        let new = serde_json::to_value(&push).unwrap();
+        assert_eq!(new["resync"], false);
+    }
 
     #[test]
     fn replica_fetch_frames_round_trip_and_reject_truncation() {

@@ -18,16 +18,20 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/v1/replica/fetch", post(replica_fetch))
 }
 
-/// Applies deltas in order; on a gap, pulls a snapshot and applies the rest.
+/// Applies deltas in order; when they cannot bring this broker to the head (a
+/// gap, the controller says so, or nothing left to apply while behind), pulls
+/// a snapshot (once per push) and applies the rest.
 async fn push(
     State(state): State<AppState>,
     ApiJson(push): ApiJson<MetadataPush>,
 ) -> Result<Json<MetadataPushResponse>, BrokerError> {
     let mut outcome = state.metadata.apply_push(&push);
-    if outcome.gap {
+    if let Some(cause) = outcome.resync {
         tracing::info!(
             metadata_offset = outcome.applied_offset,
-            "gap in metadata deltas; resyncing from a snapshot"
+            head_offset = push.head_offset,
+            ?cause,
+            "metadata deltas cannot bring this broker to the head; resyncing from a snapshot"
         );
         if state.membership.resync().await {
             outcome = state.metadata.apply_push(&push);

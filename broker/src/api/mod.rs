@@ -54,6 +54,7 @@ impl AppState {
             metadata_offset: self.metadata.offset(),
             fenced: self.node.is_fenced(),
             partitions: self.replicas.metrics_sample(self.node.id()),
+            offline_replicas: self.replicas.offline().len(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /v1/replicas`: this broker's local replicas with their offsets and,
 //! for partitions it leads, each follower's position and lag — what an
-//! operator looks at to find under-replicated partitions.
+//! operator looks at to find under-replicated partitions — plus the offline
+//! ones (directories kept on disk that failed to open) with the reason.
 
 use super::extract::ApiQuery;
 use super::AppState;
@@ -48,6 +49,16 @@ struct ReplicaStatus {
     size_bytes: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     followers: Vec<FollowerStatus>,
+}
+
+/// A partition directory kept on disk but not served.
+#[derive(Debug, Serialize)]
+struct OfflineStatus {
+    /// Absent when the directory could not be tied to a partition.
+    topic: Option<String>,
+    partition: Option<u32>,
+    dir: String,
+    error: String,
 }
 
 async fn replicas(
@@ -101,7 +112,23 @@ async fn replicas(
         })
         .collect();
     out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    let offline: Vec<OfflineStatus> = state
+        .replicas
+        .offline()
+        .into_iter()
+        .filter(|o| {
+            q.topic
+                .as_deref()
+                .is_none_or(|t| o.topic.as_ref().is_some_and(|n| n.as_str() == t))
+        })
+        .map(|o| OfflineStatus {
+            topic: o.topic.map(|t| t.to_string()),
+            partition: o.partition,
+            dir: o.dir.display().to_string(),
+            error: o.error,
+        })
+        .collect();
     Ok(Json(
-        serde_json::json!({ "broker_id": me, "replicas": out }),
+        serde_json::json!({ "broker_id": me, "replicas": out, "offline_replicas": offline }),
     ))
 }

@@ -1,6 +1,6 @@
 //! What keeps a broker in the cluster: register (once the HTTP server is up,
-//! so pushes can reach it), pull a snapshot (at start, or on a gap in pushed
-//! deltas), heartbeat on its own task (disk work never delays it), and the
+//! so pushes can reach it), pull a snapshot (at start, or when pushed deltas
+//! cannot bring it to the controller's head), heartbeat on its own task (disk work never delays it), and the
 //! controlled shutdown on SIGTERM.
 
 use super::controller_client::{ControllerCallError, ControllerClient};
@@ -90,7 +90,8 @@ impl Membership {
         Ok(())
     }
 
-    /// Pulls a full snapshot and installs it (start, or a gap in pushed deltas).
+    /// Pulls a full snapshot and installs it (start, or when pushed deltas
+    /// cannot bring this broker to the head: see `metadata::cache::Resync`).
     pub async fn resync(&self) -> bool {
         match self.controller.snapshot().await {
             Ok(img) => {

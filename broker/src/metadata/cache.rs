@@ -18,8 +18,21 @@ pub struct MetadataCache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PushOutcome {
     pub applied_offset: u64,
-    /// A delta did not follow on: the caller must install a snapshot.
-    pub gap: bool,
+    /// Set when the caller must install a snapshot: deltas cannot bring this
+    /// image to the controller's head.
+    pub resync: Option<Resync>,
+}
+
+/// Why a push left this broker needing a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resync {
+    /// A delta did not follow on from this image.
+    Gap,
+    /// The controller said its deltas cannot cover this broker.
+    Told,
+    /// The push carried no deltas, yet this image lacks records up to the
+    /// head (an older controller after a restart or snapshot install).
+    Behind,
 }
 
 impl Default for MetadataCache {
@@ -44,7 +57,8 @@ impl MetadataCache {
         self.changed.subscribe()
     }
 
-    /// Applies the deltas of a push in order; stops at a gap.
+    /// Applies the deltas of a push in order; stops at a gap. A push without
+    /// deltas means the controller has nothing more to send this broker.
     pub fn apply_push(&self, push: &MetadataPush) -> PushOutcome {
         let mut img = self.image.write().unwrap_or_else(|p| p.into_inner());
         let before = img.offset;
@@ -59,6 +73,15 @@ impl MetadataCache {
         if !gap && img.last_record_offset == push.head_last_record_offset {
             img.offset = img.offset.max(push.head_offset);
         }
+        let resync = if gap {
+            Some(Resync::Gap)
+        } else if push.resync {
+            Some(Resync::Told)
+        } else if push.deltas.is_empty() && img.last_record_offset < push.head_last_record_offset {
+            Some(Resync::Behind)
+        } else {
+            None
+        };
         let offset = img.offset;
         drop(img);
         if offset != before {
@@ -66,7 +89,7 @@ impl MetadataCache {
         }
         PushOutcome {
             applied_offset: offset,
-            gap,
+            resync,
         }
     }
 
@@ -119,4 +142,77 @@ pub fn topic_name(name: &str) -> Result<TopicName, BrokerError> {
     TopicName::new(name).map_err(|e| {
         BrokerError::UnknownTopicOrPartition(format!("topic '{name}' does not exist ({})", e.0))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_common::metadata::{MetadataDelta, MetadataRecord};
+
+    fn push(head: u64, head_last_record: u64, deltas: Vec<MetadataDelta>) -> MetadataPush {
+        MetadataPush {
+            controller_id: 1,
+            term: 1,
+            head_offset: head,
+            head_last_record_offset: head_last_record,
+            deltas,
+            resync: false,
+        }
+    }
+
+    fn delta(prev: u64, offset: u64) -> MetadataDelta {
+        MetadataDelta {
+            prev_offset: prev,
+            offset,
+            records: vec![MetadataRecord::ProducerIds { next: offset }],
+        }
+    }
+
+    /// A cache whose image has records up to 3 and is at offset 4.
+    fn cache_at_4() -> MetadataCache {
+        let cache = MetadataCache::default();
+        let out = cache.apply_push(&push(4, 3, vec![delta(0, 2), delta(2, 3)]));
+        assert_eq!(out.applied_offset, 4);
+        assert_eq!(out.resync, None);
+        cache
+    }
+
+    #[test]
+    fn scenario_8c_a_broker_behind_the_pushed_head_with_nothing_to_apply_resyncs() {
+        // The controller restarted (empty delta ring) after records at 5 and 7
+        // that this broker never got: the push carries only the head.
+        let cache = cache_at_4();
+        let out = cache.apply_push(&push(8, 7, vec![]));
+        assert_eq!(
+            out.applied_offset, 4,
+            "offset not moved past missing records"
+        );
+        assert_eq!(
+            out.resync,
+            Some(Resync::Behind),
+            "behind the head with nothing to apply: pull a snapshot"
+        );
+    }
+
+    #[test]
+    fn a_split_push_behind_the_head_waits_for_the_rest() {
+        // The controller capped this push; the deltas after 5 come next.
+        let cache = cache_at_4();
+        let out = cache.apply_push(&push(8, 7, vec![delta(3, 5)]));
+        assert_eq!((out.applied_offset, out.resync), (5, None));
+        let out = cache.apply_push(&push(8, 7, vec![delta(5, 7)]));
+        assert_eq!((out.applied_offset, out.resync), (8, None));
+    }
+
+    #[test]
+    fn a_gap_or_a_resync_instruction_asks_for_a_snapshot() {
+        let cache = cache_at_4();
+        let out = cache.apply_push(&push(8, 7, vec![delta(5, 7)]));
+        assert_eq!((out.applied_offset, out.resync), (4, Some(Resync::Gap)));
+        let mut told = push(8, 7, vec![]);
+        told.resync = true;
+        assert_eq!(cache.apply_push(&told).resync, Some(Resync::Told));
+        // Up to date, nothing to send: no snapshot.
+        assert_eq!(cache.apply_push(&push(4, 3, vec![])).resync, None);
+    }
 }

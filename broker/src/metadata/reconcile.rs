@@ -1,6 +1,8 @@
 //! Keeps the local replicas in line with the metadata image: whenever the
 //! image changes (and every 5 s), creates replicas for partitions assigned
-//! here, deletes the others, then runs the `after` hook (wired in `lib.rs` to
+//! here, deletes those (and orphaned directories) whose topic id an image at
+//! least as new as this broker's registration proves gone, then runs the
+//! `after` hook (wired in `lib.rs` to
 //! `replication/fetcher.rs`, which restarts the follower fetch loops; a hook
 //! so that metadata does not depend on replication).
 
@@ -24,17 +26,16 @@ impl Reconciler {
     /// Creates and deletes local replicas whenever the metadata image changes.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut changed = self.metadata.subscribe();
-        let mut first = true;
         loop {
             if let Some(me) = self.node.id() {
                 if self.metadata.offset() > 0 {
                     let (metadata, replicas) = (self.metadata.clone(), self.replicas.clone());
+                    // The registration's offset: older metadata may not delete data.
+                    let registered_at = self.node.broker_epoch();
                     let res = tokio::task::spawn_blocking(move || {
                         let image = metadata.read(|i| i.clone());
-                        let r = replicas.reconcile(&image, me);
-                        if first {
-                            replicas.remove_orphans();
-                        }
+                        let r = replicas.reconcile(&image, me, registered_at);
+                        replicas.remove_orphans(&image, me, registered_at);
                         r
                     })
                     .await;
@@ -45,7 +46,6 @@ impl Reconciler {
                         Ok(_) => {}
                         Err(e) => tracing::error!(error = %e, "reconcile task failed"),
                     }
-                    first = false;
                     (self.after)();
                 }
             }

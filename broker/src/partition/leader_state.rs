@@ -1,6 +1,6 @@
 //! Pure replication rules, free of I/O: the leader's view of its followers,
-//! the high watermark, ISR expansion and shrink. Time is passed in so every
-//! rule is unit-testable; [`super::role`] applies them.
+//! the high watermark, ISR expansion and shrink, the ISR proposal in flight.
+//! Time is passed in so every rule is unit-testable; [`super::role`] applies them.
 
 use ferry_common::BrokerId;
 use std::collections::BTreeMap;
@@ -43,6 +43,31 @@ impl FollowerState {
         self.prev_fetch_leader_leo = leader_leo;
         self.prev_fetch_at = now;
     }
+}
+
+/// An ISR change sent to the controller whose outcome is not known yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrProposal {
+    pub isr: Vec<BrokerId>,
+    /// Epochs of the state it was computed from: the controller's compare-and-set.
+    pub leader_epoch: u32,
+    pub partition_epoch: u32,
+}
+
+/// How an ISR proposal ended at the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsrAnswer {
+    /// Committed; the answered state has been taken.
+    Committed,
+    /// Refused against the current partition epoch (ineligible replica, invalid
+    /// request): not applied by this or any other attempt.
+    Rejected,
+    /// Refused because this replica's view is old (fenced leader epoch,
+    /// partition epoch moved): an earlier attempt may have been committed, and
+    /// the metadata that says so is on its way.
+    Stale,
+    /// No answer (timeout, controller failover): it may have been committed.
+    Unknown,
 }
 
 /// HW = the smallest LEO over `isr` (the maximal ISR while a change is

@@ -10,7 +10,10 @@
 //! directory of a re-created one.
 
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
-use super::role::{AppendRefused, EpochMismatch, LeaderState, ReplicaState, RoleChange};
+use super::role::{
+    AppendRefused, EpochMismatch, IsrAnswer, IsrProposal, LeaderState, ReplicaState, Role,
+    RoleChange,
+};
 use super::settings::PartitionSettings;
 use super::watermark::{CommitWait, Watermark};
 use crate::error::BrokerError;
@@ -248,19 +251,24 @@ impl Partition {
         follower: BrokerId,
         fetch_offset: u64,
         me: BrokerId,
-    ) -> Option<Vec<BrokerId>> {
+    ) -> Option<IsrProposal> {
         let leo = self.log.log_end_offset();
         self.with_state(|s| s.on_follower_fetch(me, follower, fetch_offset, leo, Instant::now()))
     }
 
     /// Leader: an ISR without the followers that lagged longer than `max_lag`.
-    pub fn isr_shrink(&self, me: BrokerId, max_lag: Duration) -> Option<Vec<BrokerId>> {
+    pub fn isr_shrink(&self, me: BrokerId, max_lag: Duration) -> Option<IsrProposal> {
         self.with_state(|s| s.isr_shrink(me, Instant::now(), max_lag))
     }
 
-    /// Leader: the proposed ISR change ended; allow another.
-    pub fn clear_pending_isr(&self) {
-        self.with_state(ReplicaState::clear_pending_isr);
+    /// Leader: the controller's answer to `proposal` (see [`ReplicaState::on_isr_answer`]).
+    pub fn on_isr_answer(&self, proposal: &IsrProposal, answer: IsrAnswer) {
+        self.with_state(|s| s.on_isr_answer(proposal, answer));
+    }
+
+    /// Leader: whether `proposal` is still the ISR change in flight.
+    pub fn isr_in_flight(&self, proposal: &IsrProposal) -> bool {
+        self.with_state(|s| s.isr_in_flight(proposal))
     }
 
     /// Appends one batch as leader (blocking file IO: call from a blocking
@@ -428,6 +436,69 @@ impl Partition {
         std::fs::rename(&tmp, self.dir.join(HW_CHECKPOINT))?;
         std::fs::File::open(&self.dir)?.sync_all()
     }
+
+    /// Follower: whether this replica still follows `leader` in `leader_epoch`,
+    /// the epoch a replica fetch was asked in.
+    pub fn follows(&self, leader: BrokerId, leader_epoch: u32) -> bool {
+        self.with_state(|s| following(s, leader, leader_epoch))
+    }
+
+    /// Follower: appends a fetch answer asked from `leader` in `leader_epoch`
+    /// (blocking). The check and the append happen under the state lock, so a
+    /// role change cannot slip in between; `None` (nothing written) when the
+    /// answer is stale.
+    pub fn append_replicated_from(
+        &self,
+        leader: BrokerId,
+        leader_epoch: u32,
+        batches: &[u8],
+    ) -> Result<Option<u64>, crate::storage::LogError> {
+        self.with_state(|s| {
+            following(s, leader, leader_epoch)
+                .then(|| self.append_replicated(batches))
+                .transpose()
+        })
+    }
+
+    /// Follower: truncates to `to(log)` for a divergence answered by `leader`
+    /// in `leader_epoch`, under the state lock like
+    /// [`Partition::append_replicated_from`] (blocking); false when stale.
+    pub fn truncate_diverged_from(
+        &self,
+        leader: BrokerId,
+        leader_epoch: u32,
+        to: impl FnOnce(&PartitionLog) -> u64,
+    ) -> Result<bool, crate::storage::LogError> {
+        let lowered = self.with_state(|s| {
+            if !following(s, leader, leader_epoch) {
+                return Ok(None);
+            }
+            self.truncate_in(s, to(&self.log)).map(Some)
+        })?;
+        match lowered {
+            None => Ok(false),
+            Some(lowered) => self.checkpoint_lowered(lowered).map(|()| true),
+        }
+    }
+
+    /// Follower: takes the HW `leader` answered in `leader_epoch`; false when stale.
+    pub fn follower_hw_from(&self, leader: BrokerId, leader_epoch: u32, leader_hw: u64) -> bool {
+        self.with_state(|s| {
+            let current = following(s, leader, leader_epoch);
+            if current {
+                s.on_leader_hw(leader_hw, self.log.log_end_offset());
+            }
+            current
+        })
+    }
+}
+
+/// Whether `s` follows `leader` in `leader_epoch` (fetch answers from any
+/// other leader or epoch are stale).
+fn following(s: &ReplicaState, leader: BrokerId, leader_epoch: u32) -> bool {
+    matches!(s.role(), Role::Follower { leader_epoch: e } if *e == leader_epoch)
+        && s.metadata().leader == Some(leader)
+        && s.metadata().leader_epoch == leader_epoch
 }
 
 /// The checkpointed HW of incarnation `topic_id` in `dir`; 0 when missing,

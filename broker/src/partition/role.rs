@@ -14,6 +14,7 @@
 //! replica still leads the epoch it was appended in ([`Watermark::commit_of`]).
 
 use super::leader_state::{self, FollowerState};
+pub use super::leader_state::{IsrAnswer, IsrProposal};
 use super::settings::PartitionSettings;
 use super::watermark::Watermark;
 use crate::storage::TimestampType;
@@ -30,8 +31,8 @@ pub struct LeaderState {
     /// LEO when this leadership began: followers must reach it to join the ISR.
     pub epoch_start_offset: u64,
     pub followers: BTreeMap<BrokerId, FollowerState>,
-    /// ISR proposed to the controller and not answered yet (one change in flight).
-    pub pending_isr: Option<Vec<BrokerId>>,
+    /// ISR proposed to the controller and not settled yet (one change in flight).
+    pub pending_isr: Option<IsrProposal>,
 }
 
 /// This replica's role in the partition's current leader epoch.
@@ -205,8 +206,11 @@ impl ReplicaState {
         let leading = state.leader == Some(me);
         let change = match &mut self.role {
             Role::Leader(l) if leading && l.leader_epoch == state.leader_epoch => {
-                // Our own ISR change landed (or someone else's): nothing pending any more.
-                if l.pending_isr.as_ref().is_some_and(|p| *p == state.isr) {
+                // Our ISR change landed, or a newer partition epoch settled
+                // it (its compare-and-set either made that epoch or lost to it).
+                if l.pending_isr.as_ref().is_some_and(|p| {
+                    p.isr == state.isr || state.partition_epoch > p.partition_epoch
+                }) {
                     l.pending_isr = None;
                 }
                 for r in state.replicas.iter().filter(|r| **r != me) {
@@ -265,7 +269,7 @@ impl ReplicaState {
         // Maximal ISR: additions count at once, removals only once committed.
         let mut isr = state.isr.clone();
         if let Some(p) = &l.pending_isr {
-            isr.extend(p.iter().filter(|b| !state.isr.contains(b)));
+            isr.extend(p.isr.iter().filter(|b| !state.isr.contains(b)));
         }
         if isr.len() < self.settings.min_insync_replicas {
             return None;
@@ -296,7 +300,7 @@ impl ReplicaState {
         fetch_offset: u64,
         leo: u64,
         now: Instant,
-    ) -> Option<Vec<BrokerId>> {
+    ) -> Option<IsrProposal> {
         let hw = self.hw;
         let Role::Leader(l) = &mut self.role else {
             return None;
@@ -321,8 +325,7 @@ impl ReplicaState {
         let proposal = if l.pending_isr.is_none() && !joiners.is_empty() {
             let mut isr = state.isr.clone();
             isr.extend(joiners);
-            l.pending_isr = Some(isr.clone());
-            Some(isr)
+            Some(put_in_flight(l, state, isr))
         } else {
             None
         };
@@ -337,7 +340,7 @@ impl ReplicaState {
         me: BrokerId,
         now: Instant,
         max_lag: Duration,
-    ) -> Option<Vec<BrokerId>> {
+    ) -> Option<IsrProposal> {
         let Role::Leader(l) = &mut self.role else {
             return None;
         };
@@ -355,13 +358,25 @@ impl ReplicaState {
             .filter(|b| !out.contains(b))
             .copied()
             .collect();
-        l.pending_isr = Some(isr.clone());
-        Some(isr)
+        Some(put_in_flight(l, state, isr))
     }
 
-    /// Leader: the proposed ISR change ended (answered or failed); allow another.
-    pub fn clear_pending_isr(&mut self) {
-        if let Role::Leader(l) = &mut self.role {
+    /// Leader: whether `proposal` is still the ISR change in flight.
+    pub fn isr_in_flight(&self, proposal: &IsrProposal) -> bool {
+        self.leader()
+            .is_some_and(|l| l.pending_isr.as_ref() == Some(proposal))
+    }
+
+    /// Leader: the controller's answer to `proposal`. Only a commit or a
+    /// definite rejection settles it; after a stale or missing answer the
+    /// controller may hold the larger ISR, so the maximal ISR keeps counting
+    /// until newer metadata (a higher partition epoch) or a retry settles it.
+    pub fn on_isr_answer(&mut self, proposal: &IsrProposal, answer: IsrAnswer) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let settled = matches!(answer, IsrAnswer::Committed | IsrAnswer::Rejected);
+        if settled && l.pending_isr.as_ref() == Some(proposal) {
             l.pending_isr = None;
         }
     }
@@ -378,6 +393,21 @@ impl ReplicaState {
         Ok(())
     }
 }
+
+/// Makes `isr`, computed from `state`, the ISR change in flight.
+fn put_in_flight(l: &mut LeaderState, state: &PartitionState, isr: Vec<BrokerId>) -> IsrProposal {
+    let proposal = IsrProposal {
+        isr,
+        leader_epoch: state.leader_epoch,
+        partition_epoch: state.partition_epoch,
+    };
+    l.pending_isr = Some(proposal.clone());
+    proposal
+}
+
+#[cfg(test)]
+#[path = "role_isr_tests.rs"]
+mod isr_tests;
 
 #[cfg(test)]
 #[path = "role_fencing_tests.rs"]
@@ -478,7 +508,7 @@ mod tests {
             "behind the HW"
         );
         assert_eq!(
-            s.on_follower_fetch(b(1), b(2), 5, 5, t),
+            s.on_follower_fetch(b(1), b(2), 5, 5, t).map(|p| p.isr),
             Some(vec![b(1), b(2)])
         );
         assert_eq!(
@@ -499,9 +529,12 @@ mod tests {
         let lag = Duration::from_secs(5);
         s.on_follower_fetch(b(1), b(2), 10, 10, t + Duration::from_secs(9));
         let now = t + Duration::from_secs(10);
-        assert_eq!(s.isr_shrink(b(1), now, lag), Some(vec![b(1), b(2)]));
+        let out = s.isr_shrink(b(1), now, lag);
+        assert_eq!(out.as_ref().map(|p| p.isr.clone()), Some(vec![b(1), b(2)]));
         assert_eq!(s.isr_shrink(b(1), now, lag), None, "one change in flight");
-        s.clear_pending_isr();
+        if let Some(p) = &out {
+            s.on_isr_answer(p, IsrAnswer::Rejected);
+        }
         assert!(s.isr_shrink(b(1), now, lag).is_some());
 
         let mut f = ReplicaState::new(meta(2, 1, &[1, 2], &[1, 2]), settings(1), 0);

@@ -5,10 +5,11 @@
 use super::append::{Appender, ProducerBatchId};
 use super::partitioner::{partition_for_key, StickyPartitioner};
 use crate::clock::now_ms;
+use crate::config::MAX_PRODUCE_TIMEOUT_MS;
 use crate::error::BrokerError;
 use crate::metadata::{topic_name, MetadataCache};
 use crate::node::Node;
-use crate::peer_client::{PeerClient, PeerError};
+use crate::peer_client::{ForwardError, PeerClient};
 use crate::replicas::LeaderLookup;
 use crate::storage::RecordIn;
 use ferry_common::records::{
@@ -102,7 +103,7 @@ impl ProduceService {
         let timeout = Duration::from_millis(
             req.timeout_ms
                 .unwrap_or(self.node.config.produce_timeout_ms)
-                .min(300_000),
+                .min(MAX_PRODUCE_TIMEOUT_MS),
         );
         let total: usize = groups.values().map(Vec::len).sum();
         let mut results: Vec<Option<ProduceResult>> = vec![None; total];
@@ -218,12 +219,7 @@ impl ProduceService {
                     .peers
                     .produce(&url, topic.as_str(), p, &req)
                     .await
-                    .map_err(|e| match e {
-                        PeerError::Api(b) => forwarded_error(b),
-                        PeerError::Transport(m) => BrokerError::Unreachable(format!(
-                            "partition leader at {url} unreachable: {m}"
-                        )),
-                    })?;
+                    .map_err(|e| forward_failed(&url, e))?;
                 let mut out = Vec::with_capacity(n);
                 for r in res.offsets {
                     match r {
@@ -243,6 +239,23 @@ impl ProduceService {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// What the client is told of a failed forward. Once the request went out,
+/// the leader may have written the records (it goes on after the forwarder
+/// stops waiting): that is `REQUEST_TIMED_OUT`, retriable, as for a local
+/// append not yet replicated, never a definite failure.
+fn forward_failed(url: &str, e: ForwardError) -> BrokerError {
+    match e {
+        ForwardError::Api(b) => forwarded_error(b),
+        ForwardError::NotSent(m) => {
+            BrokerError::Unreachable(format!("partition leader at {url} unreachable: {m}"))
+        }
+        ForwardError::OutcomeUnknown(m) => BrokerError::TimedOut(format!(
+            "forwarded to the partition leader at {url}, which did not answer ({m}); \
+             the write may have been applied, the outcome is unknown"
+        )),
     }
 }
 
@@ -308,4 +321,126 @@ where
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! Forwarding to a stand-in partition leader (issue 10, scenario 12).
+
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::metrics::Metrics;
+    use crate::replicas::ReplicaManager;
+    use ferry_common::metadata::MetadataImage;
+    use ferry_common::BrokerId;
+
+    /// A produce service on broker 1 whose metadata names broker 2, at
+    /// `leader_url`, the leader of `t`-0.
+    fn forwarder(leader_url: &str, data: &std::path::Path) -> Arc<ProduceService> {
+        let node = Arc::new(Node::new(
+            BrokerConfig::default(),
+            "http://127.0.0.1:1".into(),
+        ));
+        node.registered(BrokerId(1), 1, "c".into());
+        let metadata = Arc::new(MetadataCache::default());
+        let broker = |id: u32, url: &str| serde_json::json!({"id": id, "url": url, "incarnation_id": "i", "epoch": 1, "fenced": false});
+        let image: MetadataImage = serde_json::from_value(serde_json::json!({
+            "cluster_id": "c", "offset": 1, "last_record_offset": 1,
+            "brokers": {"1": broker(1, "http://127.0.0.1:1"), "2": broker(2, leader_url)},
+            "topics": {"t": {"name": "t", "topic_id": "t-id", "replication_factor": 2,
+                "configs": {}, "partitions": [{"partition": 0, "leader": 2, "leader_epoch": 1,
+                    "replicas": [2, 1], "isr": [2, 1], "partition_epoch": 1}]}},
+        }))
+        .expect("a metadata image");
+        metadata.install_snapshot(image);
+        let replicas = Arc::new(ReplicaManager::new(data, false));
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        Arc::new(ProduceService {
+            leaders: LeaderLookup::new(node.clone(), metadata.clone(), replicas.clone()),
+            appender: Appender::new(node.clone(), replicas, metrics),
+            node,
+            metadata,
+            peers: Arc::new(PeerClient::new()),
+            sticky: StickyPartitioner::default(),
+        })
+    }
+
+    fn request(timeout_ms: u64) -> ProduceRequest {
+        serde_json::from_value(serde_json::json!({
+            "records": [{"value": "v"}], "acks": "all", "timeout_ms": timeout_ms,
+        }))
+        .expect("a produce request")
+    }
+
+    /// A stand-in leader answering every produce after `delay`.
+    async fn slow_leader(delay: Duration) -> String {
+        let app = axum::Router::new().route(
+            "/v1/topics/{topic}/partitions/{partition}/records",
+            axum::routing::post(move || async move {
+                tokio::time::sleep(delay).await;
+                axum::Json(serde_json::json!({"offsets": [{"partition": 0, "offset": 41}]}))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scenario_12_a_forward_waits_as_long_as_the_forwarded_produce_timeout() {
+        let data = tempfile::tempdir().unwrap();
+        let leader = slow_leader(Duration::from_secs(90)).await;
+        let service = forwarder(&leader, data.path());
+        let res = service.produce("t", request(120_000), None).await.unwrap();
+        assert_eq!(
+            res.offsets,
+            [ProduceResult::Ok {
+                partition: 0,
+                offset: 41
+            }],
+            "the leader's answer within the produce timeout is relayed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scenario_12_a_forward_timing_out_is_an_unknown_outcome() {
+        let data = tempfile::tempdir().unwrap();
+        let leader = slow_leader(Duration::from_secs(200)).await;
+        let service = forwarder(&leader, data.path());
+        let res = service.produce("t", request(120_000), None).await.unwrap();
+        assert_unknown_outcome(&res);
+    }
+
+    fn assert_unknown_outcome(res: &ProduceResponse) {
+        let [ProduceResult::Err {
+            error_code,
+            message,
+            ..
+        }] = &res.offsets[..]
+        else {
+            panic!("one failed record: {res:?}");
+        };
+        assert_eq!(*error_code, ErrorCode::RequestTimedOut, "{message}");
+        assert!(error_code.is_retriable());
+        assert!(message.contains("may have been applied"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn scenario_12_a_forward_lost_after_sending_is_an_unknown_outcome() {
+        let data = tempfile::tempdir().unwrap();
+        // Reads the request, then closes the connection without an answer.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let leader = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+            }
+        });
+        let service = forwarder(&leader, data.path());
+        let res = service.produce("t", request(5_000), None).await.unwrap();
+        assert_unknown_outcome(&res);
+    }
 }

@@ -55,9 +55,14 @@ impl LeaderLookup {
             });
         }
         self.replicas.get(topic, partition).ok_or_else(|| {
-            BrokerError::LeaderNotAvailable(format!(
-                "the replica of {topic}-{partition} is still being opened here; retry"
-            ))
+            match self.replicas.offline_error(topic, partition) {
+                Some(e) => BrokerError::Storage(format!(
+                    "the replica of {topic}-{partition} is offline on this broker: {e}"
+                )),
+                None => BrokerError::LeaderNotAvailable(format!(
+                    "the replica of {topic}-{partition} is still being opened here; retry"
+                )),
+            }
         })
     }
 }

@@ -1,26 +1,31 @@
 //! Which partition replicas live on this broker: created and deleted to match
-//! the metadata image, opened (with recovery) from `DATA_DIR/logs` on start;
-//! plus the signal that some local log grew.
+//! the metadata image, opened (with recovery) from `DATA_DIR/logs` on start,
+//! offline when their directory cannot be opened (kept, never deleted); plus
+//! the signal that some local log grew.
 
+use super::partition_dir::{self, Identity, PartitionMeta};
 use crate::metrics::PartitionSample;
 use crate::partition::{Partition, PartitionSettings};
 use crate::storage::PartitionLog;
 use ferry_common::metadata::MetadataImage;
 use ferry_common::{BrokerId, TopicName};
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 type Key = (TopicName, u32);
 
-/// Identity file inside each partition directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PartitionMeta {
-    topic: TopicName,
-    topic_id: String,
-    partition: u32,
+/// A partition directory kept on disk but not served: it failed to open, or
+/// its identity cannot be read (Kafka's offline replica). Requests for it get
+/// `KAFKA_STORAGE_ERROR`; reconcile retries opening it.
+#[derive(Debug, Clone)]
+pub struct OfflineReplica {
+    pub dir: PathBuf,
+    /// The partition, when metadata assigns this directory to one.
+    pub topic: Option<TopicName>,
+    pub partition: Option<u32>,
+    pub error: String,
 }
 
 /// The local replicas.
@@ -28,6 +33,7 @@ pub struct ReplicaManager {
     logs_dir: PathBuf,
     flush_on_append: bool,
     replicas: RwLock<HashMap<Key, Arc<Partition>>>,
+    offline: RwLock<BTreeMap<PathBuf, OfflineReplica>>,
     /// Bumped on every local append: wakes replica fetches waiting for data.
     appended: watch::Sender<u64>,
 }
@@ -38,6 +44,7 @@ impl ReplicaManager {
             logs_dir: data_dir.join("logs"),
             flush_on_append,
             replicas: RwLock::new(HashMap::new()),
+            offline: RwLock::new(BTreeMap::new()),
             appended: watch::channel(0).0,
         }
     }
@@ -105,9 +112,64 @@ impl ReplicaManager {
         self.logs_dir.join(format!("{topic}-{partition}"))
     }
 
-    /// Brings local replicas in line with `image` (blocking: opens and deletes logs).
+    /// The replicas that failed to open (or could not be identified), by directory.
+    pub fn offline(&self) -> Vec<OfflineReplica> {
+        self.offline
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Why the replica of `topic`/`partition` is offline here, if it is.
+    pub fn offline_error(&self, topic: &TopicName, partition: u32) -> Option<String> {
+        self.offline
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&self.dir_for(topic, partition))
+            .map(|o| o.error.clone())
+    }
+
+    /// Records `dir` as offline; logs only a new or changed reason (reconcile
+    /// retries every few seconds).
+    fn set_offline(&self, dir: PathBuf, key: Option<&Key>, error: String) {
+        let mut map = self.offline.write().unwrap_or_else(|p| p.into_inner());
+        let known = map.get(&dir).is_some_and(|o| o.error == error);
+        if !known {
+            tracing::error!(dir = %dir.display(), error = %error, "partition replica offline; its directory is kept");
+        }
+        let entry = OfflineReplica {
+            dir: dir.clone(),
+            topic: key
+                .map(|k| k.0.clone())
+                .or_else(|| map.get(&dir).and_then(|o| o.topic.clone())),
+            partition: key
+                .map(|k| k.1)
+                .or_else(|| map.get(&dir).and_then(|o| o.partition)),
+            error,
+        };
+        map.insert(dir, entry);
+    }
+
+    fn clear_offline(&self, dir: &Path) {
+        self.offline
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(dir);
+    }
+
+    /// Brings local replicas in line with `image` (blocking: opens and deletes
+    /// logs). `registered_at` is the metadata offset of this broker's
+    /// registration: only an image at least that new may delete anything.
+    /// A replica that fails to open goes offline (retried on the next call).
     /// Returns how many replicas were created and deleted.
-    pub fn reconcile(&self, image: &MetadataImage, me: BrokerId) -> (usize, usize) {
+    pub fn reconcile(
+        &self,
+        image: &MetadataImage,
+        me: BrokerId,
+        registered_at: u64,
+    ) -> (usize, usize) {
         let mut created = 0;
         let mut deleted = 0;
         // Wanted replicas: every partition that lists this broker.
@@ -130,23 +192,33 @@ impl ReplicaManager {
                 );
             }
         }
-        // Drop replicas no longer wanted, or belonging to a deleted-and-recreated topic.
+        // Drop replicas whose topic id the image proves gone (deleted, or
+        // deleted and re-created under a new id); stop serving, but keep the
+        // files of, another incarnation the image does not yet prove gone
+        // (opening the new one then fails: the directory goes offline).
         let stale: Vec<Arc<Partition>> = {
             let mut map = self.replicas.write().unwrap_or_else(|p| p.into_inner());
-            let keys: Vec<Key> = map
-                .iter()
-                .filter(|(k, v)| wanted.get(*k).is_none_or(|(id, ..)| *id != v.topic_id))
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.iter().filter_map(|k| map.remove(k)).collect()
+            let mut gone = Vec::new();
+            let mut other = Vec::new();
+            for (k, v) in map.iter() {
+                if partition_dir::topic_id_gone(image, registered_at, &v.topic_id) {
+                    gone.push(k.clone());
+                } else if wanted.get(k).is_some_and(|(id, ..)| *id != v.topic_id) {
+                    other.push(k.clone());
+                }
+            }
+            for k in &other {
+                map.remove(k);
+            }
+            gone.iter().filter_map(|k| map.remove(k)).collect()
         };
         for p in stale {
-            let deleted_files = p.log.delete().map_err(|e| e.to_string()).and_then(|()| {
-                match std::fs::remove_dir_all(self.dir_for(&p.topic, p.partition)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
-                    _ => Ok(()),
-                }
-            });
+            let dir = self.dir_for(&p.topic, p.partition);
+            let deleted_files = p
+                .log
+                .delete()
+                .map_err(|e| e.to_string())
+                .and_then(|()| partition_dir::remove(&dir));
             match deleted_files {
                 Ok(()) => {
                     tracing::info!(topic = %p.topic, partition = p.partition, "deleted local replica")
@@ -163,13 +235,14 @@ impl ReplicaManager {
                 existing.update(state, settings, me);
                 continue;
             }
-            match self.open_replica(&key.0, key.1, &topic_id, log_config) {
+            let dir = self.dir_for(&key.0, key.1);
+            match self.open_replica(&key, &topic_id, log_config, image, registered_at) {
                 Ok(log) => {
                     let part = Arc::new(Partition::new(
                         key.0.clone(),
                         topic_id,
                         log,
-                        self.dir_for(&key.0, key.1),
+                        dir.clone(),
                         state.clone(),
                         settings.clone(),
                     ));
@@ -179,64 +252,104 @@ impl ReplicaManager {
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(key, part);
+                    self.clear_offline(&dir);
                     created += 1;
                 }
-                Err(e) => {
-                    tracing::error!(topic = %key.0, partition = key.1, error = %e, "cannot open partition log")
-                }
+                Err(e) => self.set_offline(dir, Some(&key), e),
             }
         }
         (created, deleted)
     }
 
-    /// Opens the log dir, replacing it if it holds another incarnation of the topic.
+    /// Opens the log dir of `key` for topic id `topic_id`. Creates it (with its
+    /// identity file) if absent; replaces another incarnation's directory only
+    /// if `image` proves that incarnation gone. Every other surprise is an
+    /// error and leaves the directory as it is.
     fn open_replica(
         &self,
-        topic: &TopicName,
-        partition: u32,
+        key: &Key,
         topic_id: &str,
         config: crate::storage::LogConfig,
+        image: &MetadataImage,
+        registered_at: u64,
     ) -> Result<PartitionLog, String> {
-        let dir = self.dir_for(topic, partition);
-        let meta_path = dir.join("partition.json");
-        if let Ok(bytes) = std::fs::read(&meta_path) {
-            let same = serde_json::from_slice::<PartitionMeta>(&bytes)
-                .is_ok_and(|m| m.topic_id == topic_id);
-            if !same {
-                tracing::info!(topic = %topic, partition, "removing data of a deleted incarnation of this topic");
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| format!("removing {}: {e}", dir.display()))?;
-            }
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let dir = self.dir_for(&key.0, key.1);
         let meta = PartitionMeta {
-            topic: topic.clone(),
+            topic: key.0.clone(),
             topic_id: topic_id.to_string(),
-            partition,
+            partition: key.1,
         };
-        let bytes = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
-        std::fs::write(&meta_path, bytes)
-            .map_err(|e| format!("writing {}: {e}", meta_path.display()))?;
+        match partition_dir::read_identity(&dir) {
+            // Unchanged: not rewritten (a rewrite on every open is what a crash tears).
+            Identity::Known(m) if m == meta => {}
+            Identity::Known(m)
+                if m.topic_id != topic_id
+                    && partition_dir::topic_id_gone(image, registered_at, &m.topic_id) =>
+            {
+                tracing::info!(topic = %key.0, partition = key.1, old_topic_id = %m.topic_id, "removing data of a deleted incarnation of this topic");
+                partition_dir::remove(&dir)?;
+                partition_dir::create(&dir, &meta)?;
+            }
+            Identity::Known(m) => {
+                return Err(format!(
+                    "{} holds {}-{} with topic id {}, not {topic_id}, and metadata offset {} \
+                     (registered at {registered_at}) does not prove it deleted",
+                    dir.display(),
+                    m.topic,
+                    m.partition,
+                    m.topic_id,
+                    image.offset
+                ))
+            }
+            Identity::Fresh => partition_dir::create(&dir, &meta)?,
+            Identity::Unknown(e) => return Err(e),
+        }
         PartitionLog::open(&dir, config).map_err(|e| e.to_string())
     }
 
-    /// Removes partition dirs that no metadata claims (after the first snapshot).
-    pub fn remove_orphans(&self) {
+    /// Removes partition directories no replica claims whose topic id `image`
+    /// (at least as new as the registration at `registered_at`) proves gone.
+    /// One that cannot be identified is kept and reported offline.
+    pub fn remove_orphans(&self, image: &MetadataImage, me: BrokerId, registered_at: u64) {
+        if image.offset < registered_at {
+            return;
+        }
         let Ok(entries) = std::fs::read_dir(&self.logs_dir) else {
             return;
         };
-        let live: Vec<PathBuf> = self
+        let mut claimed: HashSet<PathBuf> = self
             .all()
             .iter()
             .map(|p| self.dir_for(&p.topic, p.partition))
             .collect();
+        for t in image.topics.values() {
+            for p in t.partitions.iter().filter(|p| p.replicas.contains(&me)) {
+                claimed.insert(self.dir_for(&t.name, p.partition));
+            }
+        }
         for e in entries.flatten() {
             let path = e.path();
-            if path.is_dir() && !live.contains(&path) {
-                tracing::info!(dir = %path.display(), "removing orphaned partition directory");
-                if let Err(err) = std::fs::remove_dir_all(&path) {
-                    tracing::warn!(dir = %path.display(), error = %err, "could not remove orphan");
+            if claimed.contains(&path) || !path.is_dir() {
+                continue;
+            }
+            match partition_dir::read_identity(&path) {
+                Identity::Known(m)
+                    if !partition_dir::topic_id_gone(image, registered_at, &m.topic_id) =>
+                {
+                    // Its topic still exists but does not list this broker
+                    // (no reassignment yet): nothing proves it deletable.
+                    continue;
                 }
+                Identity::Known(_) | Identity::Fresh => {
+                    tracing::info!(dir = %path.display(), "removing orphaned partition directory");
+                    match partition_dir::remove(&path) {
+                        Ok(()) => self.clear_offline(&path),
+                        Err(err) => {
+                            tracing::warn!(dir = %path.display(), error = %err, "could not remove orphan")
+                        }
+                    }
+                }
+                Identity::Unknown(err) => self.set_offline(path, None, err),
             }
         }
     }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Deletes old segments per `retention.ms`/`retention.bytes` every `interval`.
+/// Deletes old segments per `retention.ms`/`retention.bytes` every `interval`,
+/// never at or above a replica's high watermark.
 pub async fn retention_loop(
     replicas: Arc<ReplicaManager>,
     interval: Duration,
@@ -20,7 +21,8 @@ pub async fn retention_loop(
         let _ = tokio::task::spawn_blocking(move || {
             let now = crate::clock::now_ms();
             for p in replicas.all() {
-                match p.log.apply_retention(now) {
+                // Only what every ISR member has (below the HW) may go.
+                match p.log.apply_retention(now, p.high_watermark()) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(topic = %p.topic, partition = p.partition, segments = n, "retention deleted segments"),
                     Err(e) => tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "retention failed"),

@@ -4,7 +4,8 @@
 //! follows from that leader (fetch offset = own LEO, last epoch = own latest
 //! epoch), then appends what came back, truncates where the leader reports a
 //! diverging epoch (never blindly to the HW), and takes min(leader HW, own LEO)
-//! as its HW.
+//! as its HW. An answer counts only while the partition still follows that
+//! leader in the epoch the fetch was asked in.
 
 use crate::metadata::MetadataCache;
 use crate::node::Node;
@@ -102,14 +103,25 @@ impl ReplicaFetchers {
     }
 }
 
+/// A partition followed from one leader, with the leader epoch its fetch is asked in.
+struct Followed {
+    part: Arc<Partition>,
+    leader_epoch: u32,
+}
+
 impl Follower {
-    fn followed_from(&self, me: BrokerId, leader: BrokerId) -> Vec<Arc<Partition>> {
+    /// The partitions this broker follows from `leader`, each with its epoch
+    /// read once, so the request and the check of its answer agree.
+    fn followed_from(&self, me: BrokerId, leader: BrokerId) -> Vec<Followed> {
         self.replicas
             .all()
             .into_iter()
-            .filter(|p| {
-                let s = p.state();
-                s.leader == Some(leader) && s.replicas.contains(&me)
+            .filter_map(|part| {
+                let s = part.state();
+                (s.leader == Some(leader) && s.replicas.contains(&me)).then_some(Followed {
+                    part,
+                    leader_epoch: s.leader_epoch,
+                })
             })
             .collect()
     }
@@ -131,12 +143,12 @@ impl Follower {
                 max_bytes: FETCH_MAX_BYTES,
                 partitions: parts
                     .iter()
-                    .map(|p| ReplicaFetchPartition {
-                        topic: p.topic.to_string(),
-                        partition: p.partition,
-                        current_leader_epoch: p.state().leader_epoch,
-                        fetch_offset: p.log.log_end_offset(),
-                        last_fetched_epoch: p.log.epoch_starts().last().map(|(e, _)| *e),
+                    .map(|f| ReplicaFetchPartition {
+                        topic: f.part.topic.to_string(),
+                        partition: f.part.partition,
+                        current_leader_epoch: f.leader_epoch,
+                        fetch_offset: f.part.log.log_end_offset(),
+                        last_fetched_epoch: f.part.log.epoch_starts().last().map(|(e, _)| *e),
                     })
                     .collect(),
             };
@@ -144,13 +156,12 @@ impl Follower {
                 Ok((res, batches)) => {
                     let mut backoff = false;
                     for (r, bytes) in res.partitions.into_iter().zip(batches) {
-                        let Some(part) = parts
-                            .iter()
-                            .find(|p| p.topic.as_str() == r.topic && p.partition == r.partition)
-                        else {
+                        let Some(f) = parts.iter().find(|f| {
+                            f.part.topic.as_str() == r.topic && f.part.partition == r.partition
+                        }) else {
                             continue;
                         };
-                        backoff |= !self.apply(part.clone(), r, bytes).await;
+                        backoff |= !self.apply(f, leader, r, bytes).await;
                     }
                     if backoff {
                         tokio::time::sleep(BACKOFF).await;
@@ -164,13 +175,26 @@ impl Follower {
         }
     }
 
-    /// Applies one partition's answer; false when the caller should back off.
+    /// Applies one partition's answer from `leader`; false when the caller
+    /// should back off. An answer is applied only if the partition still
+    /// follows `leader` in the epoch it was asked in, checked again under the
+    /// partition's lock for the append, the truncation and the HW: otherwise
+    /// it belongs to a leadership that is over, and the next round asks anew.
     async fn apply(
         &self,
-        part: Arc<Partition>,
+        f: &Followed,
+        leader: BrokerId,
         r: ReplicaFetchPartitionResult,
         bytes: Vec<u8>,
     ) -> bool {
+        let (part, epoch) = (&f.part, f.leader_epoch);
+        let stale = || {
+            tracing::debug!(topic = %part.topic, partition = part.partition, leader = leader.0, leader_epoch = epoch, "dropping a replica fetch answer from a former leadership");
+            true
+        };
+        if !part.follows(leader, epoch) {
+            return stale();
+        }
         if let Some(code) = r.error_code {
             match code {
                 ErrorCode::OffsetOutOfRange => {
@@ -190,25 +214,34 @@ impl Follower {
         if let Some(div) = r.diverging_epoch {
             let p = part.clone();
             let res = tokio::task::spawn_blocking(move || {
-                let to = truncation_point(
-                    &p.log.epoch_starts(),
-                    p.log.log_end_offset(),
-                    div.epoch,
-                    div.end_offset,
-                );
-                p.truncate_to(to)
+                p.truncate_diverged_from(leader, epoch, |log| {
+                    truncation_point(
+                        &log.epoch_starts(),
+                        log.log_end_offset(),
+                        div.epoch,
+                        div.end_offset,
+                    )
+                })
             })
             .await;
-            if !matches!(res, Ok(Ok(()))) {
-                tracing::error!(topic = %part.topic, partition = part.partition, "truncation failed");
-                return false;
-            }
-            return true;
+            return match res {
+                Ok(Ok(true)) => true,
+                Ok(Ok(false)) => stale(),
+                _ => {
+                    tracing::error!(topic = %part.topic, partition = part.partition, "truncation failed");
+                    false
+                }
+            };
         }
         if !bytes.is_empty() {
             let p = part.clone();
-            match tokio::task::spawn_blocking(move || p.append_replicated(&bytes)).await {
-                Ok(Ok(_)) => self.replicas.notify_appended(),
+            let res = tokio::task::spawn_blocking(move || {
+                p.append_replicated_from(leader, epoch, &bytes)
+            })
+            .await;
+            match res {
+                Ok(Ok(Some(_))) => self.replicas.notify_appended(),
+                Ok(Ok(None)) => return stale(),
                 Ok(Err(e)) => {
                     tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "replica append failed");
                     return false;
@@ -219,7 +252,9 @@ impl Follower {
                 }
             }
         }
-        part.follower_hw(r.high_watermark);
+        if !part.follower_hw_from(leader, epoch, r.high_watermark) {
+            return stale();
+        }
         // Follow the leader's log start (retention, compaction), but never past
         // what this replica knows to be committed.
         let target = r.log_start_offset.min(part.high_watermark());

@@ -1,16 +1,21 @@
 //! The ISR change driver: proposes the ISR changes the partition state
 //! decides (expansion on a follower's fetch, shrink of laggards) to the
-//! controller as AlterPartition requests, one in flight per partition.
+//! controller as AlterPartition requests, one in flight per partition, and
+//! keeps a proposal in flight until its outcome is known.
 
-use crate::membership::controller_client::ControllerClient;
+use crate::membership::controller_client::{ControllerCallError, ControllerClient};
 use crate::node::Node;
+use crate::partition::role::{IsrAnswer, IsrProposal};
 use crate::partition::Partition;
 use crate::replicas::ReplicaManager;
 use ferry_common::internal::AlterPartitionRequest;
-use ferry_common::BrokerId;
+use ferry_common::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Pause between attempts at a proposal whose outcome is unknown.
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Sends ISR proposals to the controller.
 #[derive(Clone)]
@@ -24,37 +29,53 @@ impl IsrDriver {
         IsrDriver { node, controller }
     }
 
-    /// Sends `new_isr` for `part` to the controller in the background; the answer
-    /// (or its failure) ends the in-flight change.
-    pub fn propose(&self, part: Arc<Partition>, new_isr: Vec<BrokerId>) {
+    /// Sends `proposal` for `part` to the controller in the background until
+    /// its outcome is known: a commit or a definite rejection settles it; a
+    /// refusal from a stale view waits for the metadata that settles it; no
+    /// answer (timeout, controller failover) sends the same proposal again,
+    /// since the controller may have committed it.
+    pub fn propose(&self, part: Arc<Partition>, proposal: IsrProposal) {
         let this = self.clone();
         tokio::spawn(async move {
-            let Some(me) = this.node.id() else {
-                part.clear_pending_isr();
-                return;
-            };
-            let state = part.state();
-            let req = AlterPartitionRequest {
-                broker_id: me,
-                broker_epoch: this.node.broker_epoch(),
-                topic: part.topic.to_string(),
-                partition: part.partition,
-                leader_epoch: state.leader_epoch,
-                partition_epoch: state.partition_epoch,
-                new_isr: new_isr.clone(),
-            };
-            match this.controller.alter_partition(&req).await {
-                Ok(committed) => {
-                    tracing::info!(topic = %part.topic, partition = part.partition, isr = ?committed.isr.iter().map(|b| b.0).collect::<Vec<_>>(), "ISR changed");
-                    part.clear_pending_isr();
-                    part.update(committed, part.settings(), me);
+            while part.isr_in_flight(&proposal) {
+                let answer = this.send(&part, &proposal).await;
+                part.on_isr_answer(&proposal, answer);
+                if answer != IsrAnswer::Unknown {
+                    return;
                 }
-                Err(e) => {
-                    tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "ISR change refused");
-                    part.clear_pending_isr();
-                }
+                tokio::time::sleep(RETRY_BACKOFF).await;
             }
         });
+    }
+
+    /// One AlterPartition attempt; takes the committed state it answers.
+    async fn send(&self, part: &Partition, proposal: &IsrProposal) -> IsrAnswer {
+        let Some(me) = self.node.id() else {
+            // Nothing was sent, so nothing can have been applied.
+            return IsrAnswer::Rejected;
+        };
+        let req = AlterPartitionRequest {
+            broker_id: me,
+            broker_epoch: self.node.broker_epoch(),
+            topic: part.topic.to_string(),
+            partition: part.partition,
+            leader_epoch: proposal.leader_epoch,
+            partition_epoch: proposal.partition_epoch,
+            new_isr: proposal.isr.clone(),
+        };
+        let (topic, partition) = (&part.topic, part.partition);
+        match self.controller.alter_partition(&req).await {
+            Ok(committed) => {
+                tracing::info!(%topic, partition, isr = ?committed.isr.iter().map(|b| b.0).collect::<Vec<_>>(), "ISR changed");
+                part.update(committed, part.settings(), me);
+                IsrAnswer::Committed
+            }
+            Err(e) => {
+                let answer = classify(&e);
+                tracing::warn!(%topic, partition, error = %e, ?answer, "ISR change not committed");
+                answer
+            }
+        }
     }
 
     /// Every half lag time, drops ISR members of the partitions led here that
@@ -73,11 +94,77 @@ impl IsrDriver {
             }
             let Some(me) = self.node.id() else { continue };
             for part in replicas.all() {
-                if let Some(isr) = part.isr_shrink(me, max_lag) {
+                if let Some(proposal) = part.isr_shrink(me, max_lag) {
                     tracing::warn!(topic = %part.topic, partition = part.partition, "follower fell behind; shrinking the ISR");
-                    self.propose(part, isr);
+                    self.propose(part, proposal);
                 }
             }
         }
+    }
+}
+
+/// What a failed AlterPartition says about the proposal (Kafka's rules).
+fn classify(e: &ControllerCallError) -> IsrAnswer {
+    match e.code() {
+        // Checked against the current partition epoch: neither this attempt
+        // nor an earlier one (which would have moved that epoch) was applied.
+        Some(ErrorCode::IneligibleReplica | ErrorCode::InvalidRequest) => IsrAnswer::Rejected,
+        // This leader's view is behind; newer metadata settles the proposal.
+        Some(
+            ErrorCode::FencedLeaderEpoch
+            | ErrorCode::UnknownLeaderEpoch
+            | ErrorCode::InvalidUpdateVersion
+            | ErrorCode::UnknownTopicOrPartition,
+        ) => IsrAnswer::Stale,
+        // No controller reached, timeouts, server errors, a stale broker epoch
+        // (re-registered: the retry carries the new one): try again.
+        _ => IsrAnswer::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_common::ErrorBody;
+
+    fn api(code: ErrorCode) -> ControllerCallError {
+        ControllerCallError::Api(ErrorBody {
+            error_code: code,
+            message: String::new(),
+            leader_id: None,
+            leader_url: None,
+            retriable: false,
+            extra: Default::default(),
+        })
+    }
+
+    #[test]
+    fn only_refusals_at_the_current_partition_epoch_are_definite() {
+        let unavailable = ControllerCallError::Unavailable("timed out".into());
+        assert_eq!(classify(&unavailable), IsrAnswer::Unknown);
+        assert_eq!(
+            classify(&api(ErrorCode::UnknownServerError)),
+            IsrAnswer::Unknown
+        );
+        assert_eq!(
+            classify(&api(ErrorCode::StaleBrokerEpoch)),
+            IsrAnswer::Unknown
+        );
+        assert_eq!(
+            classify(&api(ErrorCode::InvalidUpdateVersion)),
+            IsrAnswer::Stale
+        );
+        assert_eq!(
+            classify(&api(ErrorCode::FencedLeaderEpoch)),
+            IsrAnswer::Stale
+        );
+        assert_eq!(
+            classify(&api(ErrorCode::IneligibleReplica)),
+            IsrAnswer::Rejected
+        );
+        assert_eq!(
+            classify(&api(ErrorCode::InvalidRequest)),
+            IsrAnswer::Rejected
+        );
     }
 }

@@ -132,8 +132,8 @@ impl ReplicaFetchServer {
             );
         }
         if register {
-            if let Some(new_isr) = part.on_follower_fetch(follower, p.fetch_offset, me) {
-                self.isr.propose(part.clone(), new_isr);
+            if let Some(proposal) = part.on_follower_fetch(follower, p.fetch_offset, me) {
+                self.isr.propose(part.clone(), proposal);
             }
         }
         let mut out = result(p, Some(&part));

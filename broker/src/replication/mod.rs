@@ -13,3 +13,6 @@
 pub mod fetcher;
 pub mod isr;
 pub mod leader;
+
+#[cfg(test)]
+mod tests;

@@ -38,6 +38,16 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     std::fs::rename(&tmp, path).map_err(io_err("rename", &tmp))
 }
 
+/// [`write_atomic`], then fsyncs the parent directory so the rename itself
+/// survives a crash: after a crash the file holds the old or the new bytes.
+pub(crate) fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+    write_atomic(path, bytes)?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
 /// Reads a file if it exists and is at most `limit` bytes; `None` otherwise
 /// (a larger file cannot be a valid index for this segment).
 pub(crate) fn read_small(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, LogError> {

@@ -36,6 +36,8 @@ mod tests;
 use std::path::Path;
 
 pub use batch::{decode_batches, BatchHeader, BatchMeta, Record, RecordIn, TimestampType};
+/// Durable file helpers for the replica manager's partition identity files.
+pub(crate) use files::{sync_dir, write_durable};
 pub use log::{AppendInfo, LogConfig, PartitionLog};
 
 /// Errors of the storage engine.

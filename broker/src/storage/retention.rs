@@ -18,9 +18,11 @@ impl PartitionLog {
     /// Deletes whole old segments: a prefix of segments each of which has a
     /// max timestamp older than `now_ms - retention_ms`, or is needed to bring
     /// the total size down to `retention_bytes` (while the total exceeds it).
-    /// Never deletes the active segment. Advances the log start to the first
+    /// Never deletes the active segment, nor a segment holding an offset at or
+    /// above `high_watermark` (records not yet known to be replicated), so the
+    /// log start never passes the HW. Advances the log start to the first
     /// remaining segment and returns how many segments were deleted.
-    pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+    pub fn apply_retention(&self, now_ms: i64, high_watermark: u64) -> Result<usize, LogError> {
         let cfg = self.config();
         let _writer = self.lock_writer();
         let victims: Vec<u64> = {
@@ -33,7 +35,7 @@ impl PartitionLog {
             for seg in st
                 .segments
                 .values()
-                .take_while(|s| s.base_offset != active_base)
+                .take_while(|s| s.base_offset != active_base && s.next_offset <= high_watermark)
             {
                 let expired = cutoff.is_some_and(|c| seg.max_timestamp < c);
                 let oversize = size_limit.is_some_and(|limit| total > limit);

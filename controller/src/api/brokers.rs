@@ -66,6 +66,7 @@ async fn alter_partition(
     Ok(Json(state.brokers.alter_partition(req).await?))
 }
 
-async fn snapshot(State(state): State<AppState>) -> Json<MetadataImage> {
-    Json(state.brokers.snapshot())
+/// `NOT_CONTROLLER` (a redirect to the leader) unless this is the active controller.
+async fn snapshot(State(state): State<AppState>) -> Result<Json<MetadataImage>, ControllerError> {
+    Ok(Json(state.brokers.snapshot().await?))
 }

@@ -1,6 +1,6 @@
 //! HTTP client for controller -> broker calls (metadata push).
 
-use crate::tasks::metadata_push::DeltaSink;
+use crate::tasks::metadata_push::{DeltaSink, PushError};
 use ferry_common::internal::{MetadataPush, MetadataPushResponse};
 use std::time::Duration;
 
@@ -28,19 +28,24 @@ impl Default for HttpDeltaSink {
 }
 
 impl DeltaSink for HttpDeltaSink {
-    async fn push(&self, url: &str, push: &MetadataPush) -> Result<u64, String> {
+    async fn push(&self, url: &str, push: &MetadataPush) -> Result<u64, PushError> {
         let url = format!("{}/internal/v1/metadata/deltas", url.trim_end_matches('/'));
+        let failed = |e: reqwest::Error| PushError::Failed(e.to_string());
         let res = self
             .client
             .post(&url)
             .json(push)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
-        if !res.status().is_success() {
-            return Err(format!("{url} answered {}", res.status()));
+            .map_err(failed)?;
+        let status = res.status();
+        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(PushError::TooLarge(format!("{url} answered {status}")));
         }
-        let body: MetadataPushResponse = res.json().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(PushError::Failed(format!("{url} answered {status}")));
+        }
+        let body: MetadataPushResponse = res.json().await.map_err(failed)?;
         Ok(body.applied_offset)
     }
 }

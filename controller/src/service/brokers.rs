@@ -1,6 +1,7 @@
 //! What brokers ask of the controller (`/internal/v1`): registration,
 //! heartbeats (and unfencing once caught up), controlled shutdown,
-//! AlterPartition and the metadata snapshot for a resync.
+//! AlterPartition and the metadata snapshot for a resync (linearizable,
+//! active controller only).
 
 use super::broker_sessions::{Contact, SessionTable};
 use super::write_path::WritePath;
@@ -184,9 +185,13 @@ impl BrokerRegistry {
         applied.ok_or(ControllerError::UnknownTopic { topic })
     }
 
-    /// The whole applied image, for brokers resyncing after a gap.
-    pub fn snapshot(&self) -> MetadataImage {
-        self.view.read(|s| s.image.clone())
+    /// The whole applied image, for brokers starting or resyncing after a gap.
+    /// Served only by the active controller after a linearizable read point:
+    /// brokers delete partition directories by what this image lacks, so a
+    /// lagging follower's (or a deposed leader's) image must never reach one.
+    pub async fn snapshot(&self) -> Result<MetadataImage, ControllerError> {
+        self.path.linearizable().await?;
+        Ok(self.view.read(|s| s.image.clone()))
     }
 
     /// `(epoch, fenced)` of broker `id` if `theirs` is its current epoch.

@@ -16,7 +16,7 @@ use ferry_common::metadata::{BrokerRegistration, MetadataRecord, PartitionState,
 use ferry_common::TopicName;
 use openraft::{BasicNode, LogId, StoredMembership};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const HEADER: &[u8] = b"header";
 
@@ -41,6 +41,14 @@ struct TopicHeader {
     configs: BTreeMap<String, String>,
 }
 
+/// How much of one topic a batch changed.
+enum Touched {
+    /// Created or removed: rewrite it whole.
+    Whole,
+    /// Only these partitions changed.
+    Partitions(BTreeSet<u32>),
+}
+
 /// sled tree `state` holding [`ControllerState`].
 #[derive(Clone)]
 pub struct StateStore {
@@ -62,6 +70,15 @@ fn part_key(name: &TopicName, p: u32) -> String {
 }
 fn session_key(id: &str) -> String {
     format!("session/{id}")
+}
+
+fn topic_header(t: &TopicImage) -> TopicHeader {
+    TopicHeader {
+        name: t.name.clone(),
+        topic_id: t.topic_id.clone(),
+        replication_factor: t.replication_factor,
+        configs: t.configs.clone(),
+    }
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
@@ -136,26 +153,72 @@ impl StateStore {
     }
 
     /// Writes what `applied` changed, plus the new header, atomically.
+    ///
+    /// Each entity a record touched is written once, as it stands in `state`
+    /// after the whole batch. A topic created or removed in the batch is
+    /// rewritten whole (its partition prefix cleared first): writing per record
+    /// kept the old partition keys of a topic deleted and re-created with fewer
+    /// partitions in one batch, and a restart then loaded phantom partitions.
+    /// Partition changes alone write just those partitions (ISR changes are
+    /// frequent, topics can be large).
     pub fn persist(
         &self,
         state: &ControllerState,
         applied: &[Applied],
         header: &StateHeader,
     ) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
+        let mut brokers = BTreeSet::new();
+        let mut topics: BTreeMap<&TopicName, Touched> = BTreeMap::new();
+        let mut sessions = BTreeSet::new();
         for a in applied {
-            if let Some(delta) = &a.delta {
-                for r in &delta.records {
-                    self.stage_record(&mut batch, state, r)?;
+            for r in a.delta.iter().flat_map(|d| &d.records) {
+                match r {
+                    MetadataRecord::ClusterId { .. } | MetadataRecord::ProducerIds { .. } => {}
+                    MetadataRecord::RegisterBroker(BrokerRegistration { id, .. })
+                    | MetadataRecord::FenceBroker { broker_id: id, .. }
+                    | MetadataRecord::UnfenceBroker { broker_id: id, .. } => {
+                        brokers.insert(*id);
+                    }
+                    MetadataRecord::Topic { name, .. }
+                    | MetadataRecord::RemoveTopic { name, .. } => {
+                        topics.insert(name, Touched::Whole);
+                    }
+                    MetadataRecord::Partition { topic, state: p } => {
+                        if let Touched::Partitions(ps) = topics
+                            .entry(topic)
+                            .or_insert_with(|| Touched::Partitions(BTreeSet::new()))
+                        {
+                            ps.insert(p.partition);
+                        }
+                    }
                 }
             }
-            if let Some(id) = &a.session {
-                if let Some(s) = state.sessions.get(id) {
-                    batch.insert(session_key(id).as_bytes(), json(s)?);
+            sessions.extend(a.session.iter());
+            sessions.extend(a.evicted.iter());
+        }
+        let mut batch = sled::Batch::default();
+        for id in brokers {
+            match state.image.brokers.get(&id) {
+                Some(b) => batch.insert(broker_key(id.0).as_bytes(), json(b)?),
+                None => batch.remove(broker_key(id.0).as_bytes()),
+            }
+        }
+        for (name, touched) in topics {
+            let topic = state.image.topics.get(name);
+            match touched {
+                Touched::Whole => self.stage_topic(&mut batch, name, topic)?,
+                Touched::Partitions(ps) => {
+                    let current = ps.iter().filter_map(|p| topic?.partitions.get(*p as usize));
+                    for p in current {
+                        batch.insert(part_key(name, p.partition).as_bytes(), json(p)?);
+                    }
                 }
             }
-            for id in &a.evicted {
-                batch.remove(session_key(id).as_bytes());
+        }
+        for id in sessions {
+            match state.sessions.get(id) {
+                Some(s) => batch.insert(session_key(id).as_bytes(), json(s)?),
+                None => batch.remove(session_key(id).as_bytes()),
             }
         }
         batch.insert(HEADER, json(header)?);
@@ -164,50 +227,26 @@ impl StateStore {
             .map_err(StorageError::sled("persist applied state"))
     }
 
-    fn stage_record(
+    /// Stages `name` exactly as `topic` (absent: removed): every stored
+    /// partition key of the name goes, the current ones are written back.
+    fn stage_topic(
         &self,
         batch: &mut sled::Batch,
-        state: &ControllerState,
-        r: &MetadataRecord,
+        name: &TopicName,
+        topic: Option<&TopicImage>,
     ) -> Result<(), StorageError> {
-        match r {
-            MetadataRecord::ClusterId { .. } | MetadataRecord::ProducerIds { .. } => {}
-            MetadataRecord::RegisterBroker(BrokerRegistration { id, .. })
-            | MetadataRecord::FenceBroker { broker_id: id, .. }
-            | MetadataRecord::UnfenceBroker { broker_id: id, .. } => {
-                if let Some(b) = state.image.brokers.get(id) {
-                    batch.insert(broker_key(id.0).as_bytes(), json(b)?);
-                }
-            }
-            MetadataRecord::Topic { name, .. } => {
-                if let Some(t) = state.image.topics.get(name) {
-                    let h = TopicHeader {
-                        name: t.name.clone(),
-                        topic_id: t.topic_id.clone(),
-                        replication_factor: t.replication_factor,
-                        configs: t.configs.clone(),
-                    };
-                    batch.insert(topic_key(name).as_bytes(), json(&h)?);
-                }
-            }
-            MetadataRecord::Partition { topic, state: p } => {
-                if state.image.topics.contains_key(topic) {
-                    let current = state.image.topics[topic]
-                        .partitions
-                        .get(p.partition as usize)
-                        .unwrap_or(p);
-                    batch.insert(part_key(topic, p.partition).as_bytes(), json(current)?);
-                }
-            }
-            MetadataRecord::RemoveTopic { name, .. } => {
-                if !state.image.topics.contains_key(name) {
-                    batch.remove(topic_key(name).as_bytes());
-                    for kv in self.tree.scan_prefix(part_prefix(name).as_bytes()) {
-                        let (k, _) = kv.map_err(StorageError::sled("scan partitions"))?;
-                        batch.remove(k);
-                    }
-                }
-            }
+        // A later insert of the same key in one batch wins over this remove.
+        for kv in self.tree.scan_prefix(part_prefix(name).as_bytes()) {
+            let (k, _) = kv.map_err(StorageError::sled("scan partitions"))?;
+            batch.remove(k);
+        }
+        let Some(t) = topic else {
+            batch.remove(topic_key(name).as_bytes());
+            return Ok(());
+        };
+        batch.insert(topic_key(name).as_bytes(), json(&topic_header(t))?);
+        for p in &t.partitions {
+            batch.insert(part_key(name, p.partition).as_bytes(), json(p)?);
         }
         Ok(())
     }
@@ -227,13 +266,7 @@ impl StateStore {
             batch.insert(broker_key(b.id.0).as_bytes(), json(b)?);
         }
         for t in state.image.topics.values() {
-            let h = TopicHeader {
-                name: t.name.clone(),
-                topic_id: t.topic_id.clone(),
-                replication_factor: t.replication_factor,
-                configs: t.configs.clone(),
-            };
-            batch.insert(topic_key(&t.name).as_bytes(), json(&h)?);
+            batch.insert(topic_key(&t.name).as_bytes(), json(&topic_header(t))?);
             for p in &t.partitions {
                 batch.insert(part_key(&t.name, p.partition).as_bytes(), json(p)?);
             }
@@ -255,97 +288,5 @@ impl StateStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metadata::commands::{ClientRef, Command, CommandRequest};
-    use ferry_common::internal::RegisterBrokerRequest;
-
-    fn apply(
-        state: &mut ControllerState,
-        off: u64,
-        command: Command,
-        client: Option<ClientRef>,
-    ) -> Applied {
-        state.apply(off, &CommandRequest { client, command })
-    }
-
-    #[test]
-    fn persisted_state_reloads_identically() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = DurableDb::open(dir.path(), 1).unwrap();
-        let store = StateStore::open(db).unwrap();
-        let mut s = ControllerState::default();
-        let mut applied = vec![apply(
-            &mut s,
-            1,
-            Command::InitCluster {
-                cluster_id: "c".into(),
-            },
-            None,
-        )];
-        for i in 0..3u64 {
-            let reg = RegisterBrokerRequest {
-                broker_id: None,
-                url: format!("http://b{i}"),
-                rack: None,
-                incarnation_id: format!("i{i}"),
-                cluster_id: None,
-            };
-            let a = apply(&mut s, 2 + 2 * i, Command::RegisterBroker(reg), None);
-            let epoch = 2 + 2 * i;
-            applied.push(a);
-            let id = ferry_common::BrokerId(i as u32 + 1);
-            applied.push(apply(
-                &mut s,
-                3 + 2 * i,
-                Command::UnfenceBroker {
-                    broker_id: id,
-                    epoch,
-                },
-                None,
-            ));
-        }
-        for (off, name) in [(10, "a"), (11, "b")] {
-            let cmd = Command::CreateTopic {
-                name: TopicName::new(name).unwrap(),
-                topic_id: name.into(),
-                partitions: 4,
-                replication_factor: 2,
-                configs: BTreeMap::new(),
-            };
-            applied.push(apply(
-                &mut s,
-                off,
-                cmd,
-                Some(ClientRef {
-                    id: "cli".into(),
-                    seq: off,
-                }),
-            ));
-        }
-        applied.push(apply(
-            &mut s,
-            12,
-            Command::DeleteTopic {
-                name: TopicName::new("a").unwrap(),
-            },
-            None,
-        ));
-        let header = StateHeader {
-            cluster_id: s.image.cluster_id.clone(),
-            offset: s.image.offset,
-            last_record_offset: s.image.last_record_offset,
-            next_producer_id: s.image.next_producer_id,
-            ..Default::default()
-        };
-        store.persist(&s, &applied, &header).unwrap();
-        let (loaded, h) = store.load().unwrap();
-        assert_eq!(loaded, s);
-        assert_eq!(h, header);
-
-        let mut other = s.clone();
-        other.image.topics.clear();
-        store.replace_all(&other, &header).unwrap();
-        assert_eq!(store.load().unwrap().0, other);
-    }
-}
+#[path = "state_store_tests.rs"]
+mod tests;

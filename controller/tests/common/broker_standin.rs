@@ -1,6 +1,7 @@
 //! A minimal broker over real HTTP for testing the controller's broker side:
 //! it registers, heartbeats with its applied metadata offset, accepts pushed
-//! deltas (checking order), and resyncs from a snapshot when it sees a gap.
+//! deltas (checking order), and resyncs from a snapshot when it sees a gap or
+//! the push tells it to.
 
 use axum::extract::State;
 use axum::routing::post;
@@ -99,7 +100,7 @@ async fn on_push(
     State(st): State<Arc<StandInState>>,
     Json(push): Json<MetadataPush>,
 ) -> Json<MetadataPushResponse> {
-    for _ in 0..2 {
+    for attempt in 0..2 {
         let gap = {
             let mut img = st.image.lock().unwrap();
             let mut gap = false;
@@ -118,10 +119,13 @@ async fn on_push(
             }
             gap
         };
-        if !gap {
+        let told = push.resync && attempt == 0;
+        if !gap && !told {
             break;
         }
-        st.gaps.fetch_add(1, Ordering::SeqCst);
+        if gap {
+            st.gaps.fetch_add(1, Ordering::SeqCst);
+        }
         st.pull_snapshot().await;
     }
     Json(MetadataPushResponse {

@@ -35,6 +35,19 @@ pub struct TestCluster {
     http_direct: reqwest::Client,
 }
 
+impl Drop for TestCluster {
+    /// A failed test keeps its cluster's configs, data and logs for a post-mortem.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!(
+                "ferry-test-cluster: test failed; cluster files kept in {}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
+
 fn owned(settings: &[(&str, &str)]) -> Vec<(String, String)> {
     settings
         .iter()

@@ -40,7 +40,7 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
     let metadata = Arc::new(MetadataCache::default());
     metadata.install_snapshot(image.clone());
     let replicas = Arc::new(ReplicaManager::new(data.path(), false));
-    replicas.reconcile(&image, b(1));
+    replicas.reconcile(&image, b(1), 0);
     let router = Arc::new(CoordinatorRouter {
         metadata: metadata.clone(),
         leaders: LeaderLookup::new(node.clone(), metadata, replicas.clone()),

@@ -16,7 +16,7 @@ fn retention_by_bytes_deletes_whole_old_segments() {
         retention_bytes: (size / 2) as i64,
         ..config
     });
-    let deleted = log.apply_retention(0).unwrap();
+    let deleted = log.apply_retention(0, u64::MAX).unwrap();
     assert!(deleted > 0 && deleted < count);
     assert!(log.size_bytes() <= size / 2);
     let start = log.log_start_offset();
@@ -34,7 +34,7 @@ fn retention_by_bytes_deletes_whole_old_segments() {
         retention_bytes: 0,
         ..config
     });
-    log.apply_retention(0).unwrap();
+    log.apply_retention(0, u64::MAX).unwrap();
     assert_eq!(log.segment_count(), 1);
     assert_eq!(log.log_end_offset(), 60);
     drop(log);
@@ -55,20 +55,20 @@ fn retention_by_time_uses_segment_max_timestamp() {
         log.append(&[rec(t * 100, "v")], meta(0), 0).unwrap();
     }
     assert!(log.segment_count() >= 4);
-    assert_eq!(log.apply_retention(1000).unwrap(), 0);
+    assert_eq!(log.apply_retention(1000, u64::MAX).unwrap(), 0);
     // Records with timestamp < 1000 are expired at now = 2000.
-    log.apply_retention(2000).unwrap();
+    log.apply_retention(2000, u64::MAX).unwrap();
     let start = log.log_start_offset();
     assert!(start > 0 && start <= 10, "start {start}");
     assert!(read_all(&log, start).iter().any(|r| r.timestamp >= 1000));
     // Far future: everything but the active segment goes.
-    log.apply_retention(1_000_000).unwrap();
+    log.apply_retention(1_000_000, u64::MAX).unwrap();
     assert_eq!(log.segment_count(), 1);
     log.set_config(LogConfig {
         retention_ms: -1,
         ..config
     });
-    assert_eq!(log.apply_retention(i64::MAX).unwrap(), 0);
+    assert_eq!(log.apply_retention(i64::MAX, u64::MAX).unwrap(), 0);
 }
 
 #[test]
@@ -307,4 +307,45 @@ fn epoch_starts_track_changes_reopen_and_truncation() {
     log.truncate_to(5).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (5, 5));
     assert!(log.epoch_starts().is_empty());
+}
+
+/// Scenario 6: `retention.bytes` smaller than the replication lag, or records
+/// with old producer timestamps, must not delete what the HW has not passed:
+/// only segments wholly below the HW go, and the log start stays at or below it.
+#[test]
+fn scenario_6_retention_never_deletes_above_the_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_segments(300);
+    let log = open(dir.path(), config);
+    fill(&log, 30, 2);
+    assert!(log.segment_count() >= 6);
+    let hw = 11;
+    // The first segment wholly below the HW may go; the one holding it may not.
+    let bases = segment_bases(dir.path());
+    let holding_hw = *bases.iter().rev().find(|&&b| b <= hw).unwrap();
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..config
+    });
+    log.apply_retention(0, hw).unwrap();
+    assert!(
+        log.log_start_offset() <= hw,
+        "retention.bytes moved the log start to {} past the HW {hw}",
+        log.log_start_offset()
+    );
+    assert_eq!(log.log_start_offset(), holding_hw);
+    // Old producer timestamps: every segment is expired, still bounded by the HW.
+    log.set_config(LogConfig {
+        retention_ms: 1,
+        ..config
+    });
+    log.apply_retention(i64::MAX, hw).unwrap();
+    assert_eq!(log.log_start_offset(), holding_hw);
+    assert_eq!(
+        offsets(&read_all(&log, holding_hw)),
+        (holding_hw..60).collect::<Vec<_>>()
+    );
+    // Once the HW reaches the log end, everything but the active segment may go.
+    log.apply_retention(i64::MAX, 60).unwrap();
+    assert_eq!(log.segment_count(), 1);
 }
