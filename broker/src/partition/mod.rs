@@ -7,10 +7,12 @@
 //! - [`leader_state`]: pure rules it applies: follower LEO tracking, HW, ISR joiners/laggards.
 //! - [`divergence`]: pure leader-epoch arithmetic: divergence answers, truncation points.
 //! - [`settings`]: the topic configs a replica applies.
+//! - `hw_checkpoint`: the `high-watermark` file (per topic incarnation).
 //! - [`producer_state`]: idempotent producers' recent batches (dedup, ordering).
 //! - [`watermark`]: the HW and role waiters see; when an acks=all record is committed.
 
 pub mod divergence;
+mod hw_checkpoint;
 pub mod leader_state;
 pub mod producer_state;
 pub mod replica;

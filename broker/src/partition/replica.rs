@@ -5,10 +5,10 @@
 //!
 //! Role changes and local appends exclude each other (`role_gate`), so an
 //! append is checked against, and stamped with, the role it is written
-//! under. The HW is checkpointed to `DIR/high-watermark` as `HW TOPIC_ID`, so
-//! a handle of a deleted topic incarnation cannot plant its HW in the
-//! directory of a re-created one.
+//! under. The HW is checkpointed to `DIR/high-watermark`, per topic
+//! incarnation (see `hw_checkpoint`).
 
+use super::hw_checkpoint;
 use super::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
 use super::role::{
     AppendRefused, EpochMismatch, IsrAnswer, IsrProposal, LeaderState, ReplicaState, Role,
@@ -20,7 +20,7 @@ use crate::error::BrokerError;
 use crate::storage::{AppendInfo, BatchMeta, LogError, PartitionLog, RecordIn};
 use ferry_common::metadata::PartitionState;
 use ferry_common::{BrokerId, TopicName};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -74,8 +74,6 @@ pub struct Partition {
     leo: watch::Sender<u64>,
 }
 
-const HW_CHECKPOINT: &str = "high-watermark";
-
 impl Partition {
     pub fn new(
         topic: TopicName,
@@ -86,7 +84,7 @@ impl Partition {
         settings: PartitionSettings,
     ) -> Self {
         let leo = log.log_end_offset();
-        let checkpointed = read_hw_checkpoint(&dir, &topic_id);
+        let checkpointed = hw_checkpoint::read(&dir, &topic_id);
         let hw = checkpointed.min(leo);
         let state = ReplicaState::new(state, settings, hw);
         let part = Partition {
@@ -429,12 +427,7 @@ impl Partition {
         if self.log.read_state().check_live().is_err() {
             return Ok(());
         }
-        let tmp = self.dir.join("high-watermark.tmp");
-        let body = format!("{} {}\n", self.high_watermark(), self.topic_id);
-        std::fs::write(&tmp, body)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(HW_CHECKPOINT))?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        hw_checkpoint::write(&self.dir, self.high_watermark(), &self.topic_id)
     }
 
     /// Follower: whether this replica still follows `leader` in `leader_epoch`,
@@ -499,24 +492,4 @@ fn following(s: &ReplicaState, leader: BrokerId, leader_epoch: u32) -> bool {
     matches!(s.role(), Role::Follower { leader_epoch: e } if *e == leader_epoch)
         && s.metadata().leader == Some(leader)
         && s.metadata().leader_epoch == leader_epoch
-}
-
-/// The checkpointed HW of incarnation `topic_id` in `dir`; 0 when missing,
-/// unreadable or written by another incarnation (0 is always safe: it only
-/// waits for the leader's HW again). A bare number is the older format.
-fn read_hw_checkpoint(dir: &Path, topic_id: &str) -> u64 {
-    let Ok(text) = std::fs::read_to_string(dir.join(HW_CHECKPOINT)) else {
-        return 0;
-    };
-    let mut fields = text.split_whitespace();
-    let hw = fields.next().and_then(|f| f.parse::<u64>().ok());
-    match (hw, fields.next()) {
-        (Some(hw), None) => hw,
-        (Some(hw), Some(id)) if id == topic_id => hw,
-        (Some(_), Some(id)) => {
-            tracing::warn!(dir = %dir.display(), written_by = id, "ignoring the HW checkpoint of another topic incarnation");
-            0
-        }
-        (None, _) => 0,
-    }
 }
