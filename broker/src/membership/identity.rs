@@ -1,8 +1,8 @@
 //! The broker id and cluster id a data dir belongs to (`DATA_DIR/meta.json`),
 //! so a restart keeps its identity and another cluster's data is refused.
 
+use crate::storage::write_durable;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What a data dir remembers about its broker.
@@ -31,15 +31,9 @@ pub fn load(data_dir: &Path) -> Result<Option<Identity>, String> {
 pub fn store(data_dir: &Path, id: &Identity) -> Result<(), String> {
     let err = |e: std::io::Error| format!("writing broker identity in {}: {e}", data_dir.display());
     std::fs::create_dir_all(data_dir).map_err(err)?;
-    let tmp = data_dir.join("meta.json.tmp");
     let bytes = serde_json::to_vec_pretty(id).map_err(|e| e.to_string())?;
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(&bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path(data_dir)).map_err(err)?;
-    std::fs::File::open(data_dir)
-        .and_then(|d| d.sync_all())
-        .map_err(err)
+    write_durable(&path(data_dir), &bytes)
+        .map_err(|e| format!("writing broker identity in {}: {e}", data_dir.display()))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! atomically and durably. The topic id names the incarnation that wrote
 //! it, so a re-created topic never trusts a deleted one's HW.
 
+use crate::storage::write_durable;
 use std::path::Path;
 
 const FILE: &str = "high-watermark";
@@ -26,12 +27,9 @@ pub fn read(dir: &Path, topic_id: &str) -> u64 {
     }
 }
 
-/// Writes `hw` for incarnation `topic_id` into `dir` (blocking): temp file,
-/// fsync, rename, directory fsync.
+/// Writes `hw` for incarnation `topic_id` into `dir` (blocking), through
+/// [`write_durable`]: temp file, fsync, rename, directory fsync.
 pub fn write(dir: &Path, hw: u64, topic_id: &str) -> std::io::Result<()> {
-    let tmp = dir.join("high-watermark.tmp");
-    std::fs::write(&tmp, format!("{hw} {topic_id}\n"))?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, dir.join(FILE))?;
-    std::fs::File::open(dir)?.sync_all()
+    write_durable(&dir.join(FILE), format!("{hw} {topic_id}\n").as_bytes())
+        .map_err(std::io::Error::other)
 }
