@@ -182,6 +182,18 @@ async fn given_a_broker_sigkilled_while_producing_should_keep_every_acknowledged
         );
     }
 
+    // The SIGKILL may have landed between a segment roll and the first write
+    // into the new segment, leaving the active segment empty: one more record
+    // puts a batch at the end of the active segment for the tear below.
+    let (s, v) = tc
+        .post(
+            &url,
+            &json!({"records": [{"value": "before-tear"}], "acks": "1"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let records = tc.fetch_all(&leader, "crash", 0, 0).await;
+
     // Tear the tail of the active segment while the broker is down.
     tc.stop("broker-1");
     let part_dir = tc.dir().join("broker-1/data/logs/crash-0");
