@@ -48,6 +48,7 @@ use crate::fetch::FetchService;
 use crate::groups::routing::CoordinatorRouter;
 use crate::groups::{GroupCoordinator, GroupOffsets};
 use crate::membership::controller_client::ControllerClient;
+use crate::membership::suspects::SuspectReporter;
 use crate::membership::{lifecycle, Membership};
 use crate::metadata::reconcile::Reconciler;
 use crate::metadata::MetadataCache;
@@ -174,7 +175,12 @@ fn wire(
         &node.config.data_dir,
         node.config.flush_on_append,
     ));
-    let peers = Arc::new(PeerClient::new());
+    let suspects = Arc::new(SuspectReporter::new(
+        node.clone(),
+        metadata.clone(),
+        controller.clone(),
+    ));
+    let peers = Arc::new(PeerClient::new().with_refusal_sink(suspects));
     let leaders = LeaderLookup::new(node.clone(), metadata.clone(), replicas.clone());
     let appender = Appender::new(node.clone(), replicas.clone(), metrics.clone());
     let isr = IsrDriver::new(node.clone(), controller.clone());

@@ -2,7 +2,8 @@
 //! forwarding produce requests to a partition's leader (waiting as long as
 //! the leader may, and telling a refusal from a lost answer), replica
 //! fetches, and relaying consumer-group requests to the group's coordinator.
-//! The only place URLs of other brokers are built.
+//! The only place URLs of other brokers are built. A refused connection (a
+//! closed port: the peer process is gone) goes to a [`RefusalSink`].
 
 use crate::config::MAX_PRODUCE_TIMEOUT_MS;
 use ferry_common::groups::{GroupDescription, GroupListing, JoinGroupRequest, MemberAssignment};
@@ -51,9 +52,30 @@ pub fn forward_timeout(req: &ProduceRequest) -> Duration {
     Duration::from_millis(produce) + FORWARD_TIMEOUT_MARGIN
 }
 
+/// Told of every connection another broker refused (`membership::suspects`).
+pub trait RefusalSink: Send + Sync {
+    /// `url` is the request's URL; it starts with the peer's advertised URL.
+    fn refused(&self, url: &str);
+}
+
+/// Whether `e` is a refused TCP connection, as opposed to a timeout or a
+/// connection lost midway (which a live but slow peer can cause).
+pub fn is_refused(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        let io = s.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Reused connection pool to the other brokers.
 pub struct PeerClient {
     http: reqwest::Client,
+    refusals: Option<std::sync::Arc<dyn RefusalSink>>,
 }
 
 impl Default for PeerClient {
@@ -71,7 +93,25 @@ impl PeerClient {
             .tcp_nodelay(true)
             .build()
             .unwrap_or_default();
-        PeerClient { http }
+        PeerClient {
+            http,
+            refusals: None,
+        }
+    }
+
+    /// The same client, telling `sink` of refused connections.
+    pub fn with_refusal_sink(self, sink: std::sync::Arc<dyn RefusalSink>) -> Self {
+        PeerClient {
+            refusals: Some(sink),
+            ..self
+        }
+    }
+
+    /// Passes a refused connection to `url` on to the sink.
+    fn note(&self, url: &str, e: &reqwest::Error) {
+        if let Some(sink) = self.refusals.as_ref().filter(|_| is_refused(e)) {
+            sink.refused(url);
+        }
     }
 
     /// Sends records to the leader's strict partition endpoint (a partial
@@ -95,6 +135,7 @@ impl PeerClient {
             .send()
             .await
             .map_err(|e| {
+                self.note(&url, &e);
                 if e.is_connect() {
                     ForwardError::NotSent(e.to_string())
                 } else {
@@ -133,7 +174,10 @@ impl PeerClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| PeerError::Transport(e.to_string()))?;
+            .map_err(|e| {
+                self.note(&url, &e);
+                PeerError::Transport(e.to_string())
+            })?;
         let status = res.status();
         if status.is_success() {
             let body = res
@@ -237,10 +281,10 @@ impl PeerClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| PeerError::Transport(e.to_string()))?;
+        let res = req.send().await.map_err(|e| {
+            self.note(url, &e);
+            PeerError::Transport(e.to_string())
+        })?;
         let status = res.status();
         if status.is_success() {
             return res
@@ -286,5 +330,44 @@ mod tests {
             longest,
             "the leader caps it"
         );
+    }
+
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl RefusalSink for Recorder {
+        fn refused(&self, url: &str) {
+            self.0.lock().unwrap().push(url.to_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_refused_connection_reaches_the_sink_not_one_lost_midway() {
+        let sink = std::sync::Arc::new(Recorder::default());
+        let peers = PeerClient::new().with_refusal_sink(sink.clone());
+        // A peer that accepts and hangs up at once: alive, answering badly.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let alive = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                drop(conn);
+            }
+        });
+        assert!(matches!(
+            peers.local_groups(&alive).await,
+            Err(PeerError::Transport(_))
+        ));
+        assert!(
+            sink.0.lock().unwrap().is_empty(),
+            "a hang-up is no proof of death"
+        );
+        // A closed port.
+        let gone = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        assert!(peers.local_groups(&gone).await.is_err());
+        let seen = sink.0.lock().unwrap().clone();
+        assert_eq!(seen, vec![format!("{gone}/internal/v1/groups")]);
     }
 }

@@ -156,6 +156,24 @@ pub struct ControlledShutdownRequest {
     pub broker_epoch: BrokerEpoch,
 }
 
+/// A broker's report that another broker refused its connection
+/// (`POST /internal/v1/brokers/{suspect}/unreachable`): a closed port, which
+/// the controller confirms with its own probe before fencing the suspect.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnreachableReport {
+    pub reporter_id: BrokerId,
+    pub reporter_epoch: BrokerEpoch,
+}
+
+/// What the controller made of an [`UnreachableReport`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnreachableVerdict {
+    /// Whether the suspect is fenced now (by this report or before it).
+    pub fenced: bool,
+    /// Why, in a few words (`refused`, `answered`, `probe in flight`, ...).
+    pub reason: String,
+}
+
 /// Content type of a replica fetch answer: `[u32 BE header length][header
 /// JSON][each partition's batches, in header order]`. Batches travel as raw
 /// bytes (no base64, no JSON escaping): replication moves every record twice

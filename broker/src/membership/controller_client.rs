@@ -3,7 +3,7 @@
 
 use ferry_common::internal::{
     AlterPartitionRequest, ControlledShutdownRequest, HeartbeatRequest, HeartbeatResponse,
-    RegisterBrokerRequest, RegisterBrokerResponse,
+    RegisterBrokerRequest, RegisterBrokerResponse, UnreachableReport, UnreachableVerdict,
 };
 use ferry_common::metadata::{MetadataImage, PartitionState};
 use ferry_common::{BrokerId, ErrorBody, ErrorCode};
@@ -31,6 +31,9 @@ impl ControllerCallError {
         }
     }
 }
+
+/// Rounds over the controllers per call (pauses total 1.05 s).
+const ROUNDS: u64 = 7;
 
 /// Talks to whichever controller is active.
 pub struct ControllerClient {
@@ -74,7 +77,9 @@ impl ControllerClient {
         body: Option<&Req>,
     ) -> Result<Resp, ControllerCallError> {
         let mut last = String::from("no controller tried");
-        for round in 0..3 {
+        // Short, growing pauses between rounds: a controller election takes
+        // well under a second, and brokers should find the winner at once.
+        for round in 0..ROUNDS {
             for base in self.candidates() {
                 let mut req = self.http.request(method.clone(), format!("{base}{path}"));
                 if let Some(b) = body {
@@ -115,7 +120,9 @@ impl ControllerClient {
                 }
             }
             self.set_leader(None);
-            tokio::time::sleep(Duration::from_millis(200 * (round + 1))).await;
+            if round + 1 < ROUNDS {
+                tokio::time::sleep(Duration::from_millis(50 * (round + 1))).await;
+            }
         }
         Err(ControllerCallError::Unavailable(last))
     }
@@ -168,6 +175,21 @@ impl ControllerClient {
         self.call(
             reqwest::Method::POST,
             &format!("/internal/v1/brokers/{id}/shutdown"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Reports that broker `suspect` refused a connection; the controller
+    /// confirms with its own probe before fencing it.
+    pub async fn report_unreachable(
+        &self,
+        suspect: BrokerId,
+        req: &UnreachableReport,
+    ) -> Result<UnreachableVerdict, ControllerCallError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/v1/brokers/{suspect}/unreachable"),
             Some(req),
         )
         .await

@@ -5,9 +5,11 @@
 //! - [`identity`]: broker id and cluster id in `DATA_DIR/meta.json`.
 //! - [`controller_client`]: HTTP client for the active controller.
 //! - [`lifecycle`]: [`Membership`]: registration, snapshots, heartbeats, shutdown.
+//! - [`suspects`]: reports brokers that refuse connections, for fast fencing.
 
 pub mod controller_client;
 pub mod identity;
 pub mod lifecycle;
+pub mod suspects;
 
 pub use lifecycle::Membership;

@@ -1,4 +1,5 @@
-//! Endpoints brokers call: registration, heartbeats, AlterPartition, metadata snapshot.
+//! Endpoints brokers call: registration, heartbeats, controlled shutdown,
+//! reports of unreachable peers, AlterPartition, metadata snapshot.
 
 use super::extract::ApiJson;
 use super::AppState;
@@ -8,7 +9,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_common::internal::{
     AlterPartitionRequest, AlterPartitionResponse, ControlledShutdownRequest, HeartbeatRequest,
-    HeartbeatResponse, RegisterBrokerRequest, RegisterBrokerResponse,
+    HeartbeatResponse, RegisterBrokerRequest, RegisterBrokerResponse, UnreachableReport,
+    UnreachableVerdict,
 };
 use ferry_common::metadata::MetadataImage;
 use ferry_common::BrokerId;
@@ -18,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/v1/brokers/register", post(register))
         .route("/internal/v1/brokers/{id}/heartbeat", post(heartbeat))
         .route("/internal/v1/brokers/{id}/shutdown", post(shutdown))
+        .route("/internal/v1/brokers/{id}/unreachable", post(unreachable))
         .route("/internal/v1/alter-partition", post(alter_partition))
         .route("/internal/v1/metadata/snapshot", get(snapshot))
 }
@@ -49,6 +52,16 @@ async fn shutdown(
         .controlled_shutdown(id, req.broker_epoch)
         .await?;
     Ok(Json(serde_json::json!({ "broker_id": id, "fenced": true })))
+}
+
+/// A broker reports that broker `id` refused its connection.
+async fn unreachable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UnreachableReport>,
+) -> Result<Json<UnreachableVerdict>, ControllerError> {
+    let id = parse_broker_id(&id)?;
+    Ok(Json(state.brokers.report_unreachable(id, req).await?))
 }
 
 fn parse_broker_id(raw: &str) -> Result<BrokerId, ControllerError> {

@@ -1,21 +1,23 @@
 //! What brokers ask of the controller (`/internal/v1`): registration,
 //! heartbeats (and unfencing once caught up), controlled shutdown,
-//! AlterPartition and the metadata snapshot for a resync (linearizable,
-//! active controller only).
+//! AlterPartition, the metadata snapshot for a resync (linearizable, active
+//! controller only), and reports of unreachable brokers (confirmed by a probe,
+//! then fenced at once: see [`super::suspicion`]).
 
 use super::broker_sessions::{Contact, SessionTable};
+use super::suspicion::{OnReport, Suspicions, Verdict};
 use super::write_path::WritePath;
 use crate::error::{parse_topic, ControllerError};
 use crate::metadata::commands::{Command, Outcome};
 use crate::metadata::state_view::StateView;
 use ferry_common::internal::{
     AlterPartitionRequest, HeartbeatRequest, HeartbeatResponse, RegisterBrokerRequest,
-    RegisterBrokerResponse,
+    RegisterBrokerResponse, UnreachableReport, UnreachableVerdict,
 };
 use ferry_common::metadata::{MetadataImage, PartitionState};
 use ferry_common::types::BrokerEpoch;
 use ferry_common::BrokerId;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The broker-facing registry of this controller.
@@ -24,6 +26,7 @@ pub struct BrokerRegistry {
     view: Arc<StateView>,
     sessions: Arc<SessionTable>,
     session_timeout: Duration,
+    suspicions: Mutex<Suspicions>,
 }
 
 impl BrokerRegistry {
@@ -38,6 +41,7 @@ impl BrokerRegistry {
             view,
             sessions,
             session_timeout,
+            suspicions: Mutex::default(),
         }
     }
 
@@ -158,6 +162,82 @@ impl BrokerRegistry {
             "controlled shutdown: broker fenced, leadership moved"
         );
         Ok(())
+    }
+
+    /// Another broker's connection to `suspect` was refused: probe it and,
+    /// if the controller's own connection is refused too, fence it now (the
+    /// same write as a session expiry). Inconclusive probes fence nothing.
+    pub async fn report_unreachable(
+        &self,
+        suspect: BrokerId,
+        report: UnreachableReport,
+    ) -> Result<UnreachableVerdict, ControllerError> {
+        self.path.require_leader()?;
+        self.current_registration(report.reporter_id, report.reporter_epoch)?;
+        let found = self.view.read(|s| {
+            s.image
+                .brokers
+                .get(&suspect)
+                .map(|b| (b.epoch, b.fenced, b.url.clone()))
+        });
+        let Some((epoch, fenced, url)) = found else {
+            return Err(ControllerError::BrokerNotRegistered { broker_id: suspect });
+        };
+        let verdict = |fenced: bool, reason: &str| UnreachableVerdict {
+            fenced,
+            reason: reason.to_string(),
+        };
+        if fenced {
+            return Ok(verdict(true, "already fenced"));
+        }
+        match self
+            .lock_suspicions()
+            .on_report(suspect, epoch, Instant::now())
+        {
+            OnReport::Probe => {}
+            OnReport::InFlight => return Ok(verdict(false, "probe in flight")),
+            OnReport::Recent => return Ok(verdict(false, "probed moments ago")),
+        }
+        let outcome = crate::peers::probe::probe(&url).await;
+        let last_heartbeat = self
+            .sessions
+            .lock()
+            .contact(suspect)
+            .filter(|c| c.epoch == epoch)
+            .map(|c| c.at);
+        let decided = self
+            .lock_suspicions()
+            .on_probe(suspect, epoch, outcome, last_heartbeat);
+        match decided {
+            Verdict::Keep(reason) => {
+                tracing::info!(
+                    broker_id = suspect.0,
+                    reporter = report.reporter_id.0,
+                    ?outcome,
+                    reason,
+                    "broker reported unreachable; not fencing"
+                );
+                Ok(verdict(false, reason))
+            }
+            Verdict::Fence => {
+                tracing::warn!(
+                    broker_id = suspect.0,
+                    broker_epoch = epoch,
+                    reporter = report.reporter_id.0,
+                    "broker refused connections from a peer and from the controller; fencing it"
+                );
+                let command = Command::FenceBroker {
+                    broker_id: suspect,
+                    epoch,
+                };
+                self.path.write(None, command).await?;
+                Ok(verdict(true, "refused"))
+            }
+        }
+    }
+
+    fn lock_suspicions(&self) -> std::sync::MutexGuard<'_, Suspicions> {
+        self.suspicions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A partition leader's ISR change; answers the partition as applied.

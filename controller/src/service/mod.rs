@@ -6,10 +6,12 @@
 //! - [`admin`]: the client admin API: topics, producer ids, cluster and broker views.
 //! - [`brokers`]: registration, heartbeats, controlled shutdown, AlterPartition, snapshots.
 //! - [`broker_sessions`]: heartbeat bookkeeping (pure, time passed in).
+//! - [`suspicion`]: fencing on a confirmed refused connection (pure).
 //!
 //! Raft peer RPCs need no service: `api::raft_peers` hands them to openraft.
 
 pub mod admin;
 pub mod broker_sessions;
 pub mod brokers;
+pub mod suspicion;
 pub mod write_path;
