@@ -66,9 +66,12 @@ impl Default for ControllerConfig {
 impl Default for RaftSettings {
     fn default() -> Self {
         RaftSettings {
-            heartbeat_interval_ms: 150,
-            election_timeout_min_ms: 750,
-            election_timeout_max_ms: 1_500,
+            // openraft 0.9 followers wait the leader lease (= the max) plus
+            // their own timeout before campaigning: 600-800 ms here, 12 to
+            // 16 missed heartbeats, so a loaded leader is not deposed.
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 200,
+            election_timeout_max_ms: 400,
             snapshot_every_entries: 5_000,
             log_entries_kept_after_snapshot: 1_000,
         }
