@@ -3,6 +3,8 @@
 //! - `ferry-bench` (`src/bin/ferry-bench.rs`): produce and fetch throughput and latency.
 //! - `ferry-controller-bench` (`src/bin/ferry-controller-bench.rs`): metadata-write
 //!   latency and controller failover time.
+//! - `ferry-failover-bench` (`src/bin/ferry-failover-bench.rs`): partition failover
+//!   time (SIGKILL of a leader to the first acknowledged acks=all write).
 //! - [`pool`]: the workers that share a numbered sequence of requests.
 //! - [`stats`]: the percentiles both report.
 
