@@ -10,7 +10,7 @@
 //! - [`raft`]: openraft wiring: types, the sled log store and state-machine
 //!   adapters, the HTTP network to other controllers, start-up.
 //! - [`storage`]: sled (applied state), snapshot files, real `fdatasync`.
-//! - [`peers`]: HTTP clients for calls to brokers (metadata push).
+//! - [`peers`]: calls to brokers (metadata push, the TCP liveness probe).
 //! - [`config`], [`error`], [`metrics`].
 //!
 //! Creating a topic, in call order: `api/clients.rs` (`POST /v1/topics`) ->

@@ -123,6 +123,54 @@ impl RefusalSink for SuspectReporter {
 mod tests {
     use super::*;
 
+    fn reporter_with(brokers: &[(u32, &str)], me: u32) -> SuspectReporter {
+        let node = Arc::new(Node::new(Default::default(), "http://me".into()));
+        node.registered(BrokerId(me), 1, "c".into());
+        let metadata = Arc::new(MetadataCache::default());
+        let mut img = ferry_common::metadata::MetadataImage::default();
+        for (id, url) in brokers {
+            img.brokers.insert(
+                BrokerId(*id),
+                ferry_common::metadata::BrokerRegistration {
+                    id: BrokerId(*id),
+                    url: url.to_string(),
+                    rack: None,
+                    incarnation_id: "i".into(),
+                    epoch: 1,
+                    fenced: false,
+                },
+            );
+        }
+        metadata.install_snapshot(img);
+        let controller = Arc::new(ControllerClient::new(vec![]));
+        SuspectReporter::new(node, metadata, controller)
+    }
+
+    #[test]
+    fn a_refused_url_is_traced_to_the_broker_advertising_it_never_to_a_port_prefix() {
+        let r = reporter_with(
+            &[
+                (1, "http://127.0.0.1:1"),
+                (2, "http://127.0.0.1:12/"),
+                (3, "http://me3"),
+            ],
+            3,
+        );
+        assert_eq!(r.broker_at("http://127.0.0.1:1"), Some(BrokerId(1)));
+        assert_eq!(
+            r.broker_at("http://127.0.0.1:12/internal/v1/replica/fetch"),
+            Some(BrokerId(2)),
+            "not broker 1, whose URL is a prefix of 2's"
+        );
+        assert_eq!(r.broker_at("http://127.0.0.1:1/v1/x"), Some(BrokerId(1)));
+        assert_eq!(
+            r.broker_at("http://me3/v1"),
+            None,
+            "never this broker itself"
+        );
+        assert_eq!(r.broker_at("http://elsewhere:9"), None);
+    }
+
     #[test]
     fn one_report_per_gap_per_suspect() {
         let t0 = Instant::now();

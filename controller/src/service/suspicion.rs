@@ -121,11 +121,6 @@ impl Suspicions {
             ProbeOutcome::Inconclusive => Verdict::Keep("the probe was inconclusive"),
         }
     }
-
-    /// Forgets every probe (on losing or gaining the controller role).
-    pub fn clear(&mut self) {
-        self.probes.clear();
-    }
 }
 
 #[cfg(test)]
@@ -222,13 +217,6 @@ mod tests {
     #[test]
     fn an_unsolicited_outcome_fences_nothing() {
         let mut s = Suspicions::default();
-        assert!(matches!(
-            s.on_probe(B, 7, ProbeOutcome::Refused, None),
-            Verdict::Keep(_)
-        ));
-        let t0 = Instant::now();
-        s.on_report(B, 7, t0);
-        s.clear();
         assert!(matches!(
             s.on_probe(B, 7, ProbeOutcome::Refused, None),
             Verdict::Keep(_)
