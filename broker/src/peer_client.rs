@@ -5,7 +5,9 @@
 //! The only place URLs of other brokers are built.
 
 use crate::config::MAX_PRODUCE_TIMEOUT_MS;
-use ferry_common::groups::{GroupDescription, GroupListing, JoinGroupRequest, MemberAssignment};
+use ferry_common::groups::{
+    GroupDescription, GroupListing, HeartbeatRequest, JoinGroupRequest, MemberAssignment,
+};
 use ferry_common::internal::{decode_replica_fetch, ReplicaFetchRequest, ReplicaFetchResponse};
 use ferry_common::records::{
     GroupOffsetsResponse, OffsetCommitRequest, ProduceRequest, ProduceResponse,
@@ -169,9 +171,10 @@ impl PeerClient {
         coordinator_url: &str,
         group: &str,
         member: &str,
+        req: &HeartbeatRequest,
     ) -> Result<MemberAssignment, PeerError> {
         let url = format!("{coordinator_url}/v1/groups/{group}/members/{member}/heartbeat");
-        self.call::<(), _>(reqwest::Method::POST, &url, None).await
+        self.call(reqwest::Method::POST, &url, Some(req)).await
     }
 
     /// A member leaving its group at the coordinator.

@@ -62,9 +62,12 @@ pub struct GroupOffsets {
     appender: Appender,
     peers: Arc<PeerClient>,
     loaded: Mutex<HashMap<u32, Loaded>>,
-    /// Serialises commit appends with compaction, so a compaction copy never
-    /// misses a commit appended before it.
-    append_lock: tokio::sync::Mutex<()>,
+    /// Commits hold it shared, compaction exclusively, so a compaction copy
+    /// never misses a commit appended before it.
+    compaction: tokio::sync::RwLock<()>,
+    /// One lock per group: a group's commit check, append and cache update
+    /// happen in order, while other groups' commits proceed in parallel.
+    group_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
@@ -96,8 +99,23 @@ impl GroupOffsets {
             appender,
             peers,
             loaded: Mutex::new(HashMap::new()),
-            append_lock: tokio::sync::Mutex::new(()),
+            compaction: tokio::sync::RwLock::new(()),
+            group_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Locks `group`'s commits (and reads, so a fetch never sees a state
+    /// older than a commit already checked).
+    async fn lock_group(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.group_locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget idle groups' locks now and then so the map stays small.
+            if locks.len() > 10_000 {
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            locks.entry(group.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// Runs `f` on the loaded state of `part`, (re)loading it from the log first
@@ -177,11 +195,13 @@ fn load(part: &Partition, hw: u64) -> Result<HashMap<String, GroupTable>, Broker
 }
 
 impl GroupOffsets {
-    /// Commits `req` for `group`; answers the group's offsets after the commit.
+    /// Commits `req` for `group` if `check` (run on the coordinator, under
+    /// the group's lock) allows it; answers the group's offsets after the commit.
     pub async fn commit(
         &self,
         group: &str,
         req: OffsetCommitRequest,
+        check: impl FnOnce(&OffsetCommitRequest) -> Result<(), BrokerError>,
     ) -> Result<GroupOffsetsResponse, BrokerError> {
         check_group(group)?;
         if req.offsets.is_empty() {
@@ -203,6 +223,8 @@ impl GroupOffsets {
                     .map_err(relayed)
             }
         };
+        let guard = self.lock_group(group).await;
+        check(&req)?;
         let now = now_ms();
         let records: Vec<RecordIn> = req
             .offsets
@@ -219,7 +241,7 @@ impl GroupOffsets {
                 headers: Vec::new(),
             })
             .collect();
-        let _appending = self.append_lock.lock().await;
+        let appending = self.compaction.read().await;
         // Load first, so the cache reflects the log before this commit is added to it.
         self.with_loaded(&part, |_| ()).await?;
         self.appender
@@ -244,13 +266,17 @@ impl GroupOffsets {
             }
         })
         .await?;
-        self.maybe_compact(&part).await;
-        drop(_appending);
-        self.fetch(group, None).await
+        drop(appending);
+        let answer = self.fetch_locked(group, None, &part).await;
+        drop(guard);
+        if let Ok(_compacting) = self.compaction.try_write() {
+            self.maybe_compact(&part).await;
+        }
+        answer
     }
 
     /// Compacts `part` by key when it holds far more records than live keys
-    /// (called with the append lock held).
+    /// (called with the compaction lock held exclusively).
     async fn maybe_compact(&self, part: &Arc<Partition>) {
         let Ok(latest) = self
             .with_loaded(part, |l| {
@@ -328,8 +354,19 @@ impl GroupOffsets {
                     .map_err(relayed)
             }
         };
+        let _guard = self.lock_group(group).await;
+        self.fetch_locked(group, topic, &part).await
+    }
+
+    /// `fetch` on this coordinator, with the group's lock held.
+    async fn fetch_locked(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        part: &Arc<Partition>,
+    ) -> Result<GroupOffsetsResponse, BrokerError> {
         let table = self
-            .with_loaded(&part, |l| l.groups.get(group).cloned().unwrap_or_default())
+            .with_loaded(part, |l| l.groups.get(group).cloned().unwrap_or_default())
             .await?;
         let offsets = table
             .into_iter()
