@@ -223,6 +223,18 @@ impl PeerClient {
         self.call::<(), _>(reqwest::Method::GET, &url, None).await
     }
 
+    /// A partition's log start, high watermark and log end, from its leader
+    /// (for a group's lag on partitions led elsewhere).
+    pub async fn partition_offsets(
+        &self,
+        leader_url: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<ferry_common::records::OffsetsResponse, PeerError> {
+        let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/offsets");
+        self.call::<(), _>(reqwest::Method::GET, &url, None).await
+    }
+
     /// The groups another broker coordinates.
     pub async fn local_groups(&self, broker_url: &str) -> Result<Vec<GroupListing>, PeerError> {
         let url = format!("{broker_url}/internal/v1/groups");

@@ -267,7 +267,7 @@ impl GroupOffsets {
         })
         .await?;
         drop(appending);
-        let answer = self.fetch_locked(group, None, &part).await;
+        let answer = self.fetch_locked(group, None, &part, false).await;
         drop(guard);
         if let Ok(_compacting) = self.compaction.try_write() {
             self.maybe_compact(&part).await;
@@ -355,20 +355,22 @@ impl GroupOffsets {
             }
         };
         let _guard = self.lock_group(group).await;
-        self.fetch_locked(group, topic, &part).await
+        self.fetch_locked(group, topic, &part, true).await
     }
 
-    /// `fetch` on this coordinator, with the group's lock held.
+    /// `fetch` on this coordinator, with the group's lock held; with
+    /// `remote_lag`, the lag of partitions led elsewhere too (asking their leaders).
     async fn fetch_locked(
         &self,
         group: &str,
         topic: Option<&str>,
         part: &Arc<Partition>,
+        remote_lag: bool,
     ) -> Result<GroupOffsetsResponse, BrokerError> {
         let table = self
             .with_loaded(part, |l| l.groups.get(group).cloned().unwrap_or_default())
             .await?;
-        let offsets = table
+        let mut offsets: Vec<CommittedOffset> = table
             .into_iter()
             .filter(|((t, _), _)| topic.is_none_or(|x| x == t))
             .map(|((t, p), c)| {
@@ -387,10 +389,34 @@ impl GroupOffsets {
                 }
             })
             .collect();
+        if remote_lag {
+            self.remote_lag(&mut offsets).await;
+        }
         Ok(GroupOffsetsResponse {
             group: group.to_string(),
             offsets,
         })
+    }
+
+    /// Fills in the lag of `offsets` led by other brokers, asking their
+    /// leaders in parallel; a leader that does not answer leaves `lag` unset.
+    async fn remote_lag(&self, offsets: &mut [CommittedOffset]) {
+        let mut asks = tokio::task::JoinSet::new();
+        for (i, o) in offsets.iter().enumerate().filter(|(_, o)| o.lag.is_none()) {
+            let leader = TopicName::new(o.topic.clone())
+                .ok()
+                .and_then(|n| self.metadata.partition(&n, o.partition))
+                .and_then(|s| s.leader)
+                .and_then(|l| self.metadata.broker_url(l));
+            let Some(url) = leader else { continue };
+            let (peers, topic, p) = (self.peers.clone(), o.topic.clone(), o.partition);
+            asks.spawn(async move { (i, peers.partition_offsets(&url, &topic, p).await) });
+        }
+        while let Some(Ok((i, answer))) = asks.join_next().await {
+            if let (Ok(r), Some(o)) = (answer, offsets.get_mut(i)) {
+                o.lag = Some(r.high_watermark.saturating_sub(o.offset));
+            }
+        }
     }
 }
 
