@@ -40,16 +40,22 @@ fn balanced(sizes: &[usize]) -> impl Fn(&[Vec<(String, u32)>]) -> bool + '_ {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn given_a_group_partitions_are_shared_moved_on_failure_and_offsets_resume_after_restart() {
+/// Three brokers and a 6-partition topic `work`.
+async fn cluster_with_work(settings: &[(&str, &str)]) -> TestCluster {
     let cluster = TestCluster::builder(1, 3)
-        .broker_settings(&[("heartbeat_interval_ms", "250")])
+        .broker_settings(settings)
         .start()
         .await;
     AdminClient::new(cluster.controller_urls())
         .create_topic("work", 6, 1, [])
         .await
         .unwrap();
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_a_group_partitions_are_shared_moved_on_failure_and_offsets_resume_after_restart() {
+    let cluster = cluster_with_work(&[("heartbeat_interval_ms", "250")]).await;
     let producer = Producer::connect(ProducerConfig::new(
         cluster.broker_urls(),
         cluster.controller_urls(),
@@ -167,17 +173,11 @@ async fn until_described(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_a_slow_application_heartbeats_keep_it_in_the_group_until_max_poll_interval() {
-    let cluster = TestCluster::builder(1, 3)
-        .broker_settings(&[
-            ("heartbeat_interval_ms", "250"),
-            ("group_initial_rebalance_delay_ms", "0"),
-        ])
-        .start()
-        .await;
-    AdminClient::new(cluster.controller_urls())
-        .create_topic("work", 6, 1, [])
-        .await
-        .unwrap();
+    let cluster = cluster_with_work(&[
+        ("heartbeat_interval_ms", "250"),
+        ("group_initial_rebalance_delay_ms", "0"),
+    ])
+    .await;
     let admin = ferry_client::GroupAdminClient::new(cluster.broker_urls());
     let mut fast = Consumer::new(cluster.broker_urls(), OffsetReset::Earliest);
     fast.subscribe("slow", &["work"], SESSION).await.unwrap();
