@@ -199,6 +199,11 @@ impl Consumer {
         }
         let mut out = Vec::new();
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
+        if keys.is_empty() {
+            // Nothing assigned (yet): wait as a fetch would, rather than spin.
+            tokio::time::sleep(wait).await;
+            return Ok(out);
+        }
         let per = wait / keys.len().max(1) as u32;
         for (topic, partition) in keys {
             let offset = match self.positions[&(topic.clone(), partition)] {
