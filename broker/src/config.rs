@@ -42,6 +42,9 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// On SIGTERM, how long to wait for the controller to move leadership away.
     pub controlled_shutdown_timeout_ms: u64,
+    /// A new consumer group's first assignment waits this long, so members
+    /// that start together share it (Kafka's `group.initial.rebalance.delay.ms`).
+    pub group_initial_rebalance_delay_ms: u64,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -68,6 +71,7 @@ impl Default for BrokerConfig {
             produce_timeout_ms: 30_000,
             replica_lag_time_max_ms: 10_000,
             controlled_shutdown_timeout_ms: 10_000,
+            group_initial_rebalance_delay_ms: 3_000,
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }

@@ -60,6 +60,33 @@ pub enum BrokerError {
     /// The group coordinator does not know this member (its session expired).
     #[error("member '{member}' is not in group '{group}' (session expired?); join again without member_id")]
     UnknownMemberId { group: String, member: String },
+    /// A commit without a member id while the group has members.
+    #[error("group '{group}' has active members; commit as a member (member_id and member_epoch)")]
+    GroupHasMembers { group: String },
+    /// A member's epoch newer than the coordinator's (its state was lost).
+    #[error("member '{member}' of group '{group}' sent epoch {epoch}, newer than its epoch {current}; join again")]
+    FencedMemberEpoch {
+        group: String,
+        member: String,
+        epoch: u32,
+        current: u32,
+    },
+    /// A member's epoch older than the coordinator's: its view is out of date.
+    #[error("member '{member}' of group '{group}' sent epoch {epoch}, but its epoch is {current}; heartbeat, then retry")]
+    StaleMemberEpoch {
+        group: String,
+        member: String,
+        epoch: u32,
+        current: u32,
+    },
+    /// A member committing a partition it does not own (any more).
+    #[error("member '{member}' of group '{group}' does not own {topic}-{partition}; heartbeat, then retry")]
+    PartitionNotOwned {
+        group: String,
+        member: String,
+        topic: String,
+        partition: u32,
+    },
     #[error("{0}")]
     MessageTooLarge(String),
     #[error("offset {requested} is out of range [{log_start_offset}, {log_end_offset}]")]
@@ -112,7 +139,13 @@ impl BrokerError {
             BrokerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
             BrokerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
             BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
-            BrokerError::UnknownMemberId { .. } => ErrorCode::UnknownMemberId,
+            BrokerError::UnknownMemberId { .. } | BrokerError::GroupHasMembers { .. } => {
+                ErrorCode::UnknownMemberId
+            }
+            BrokerError::FencedMemberEpoch { .. } => ErrorCode::FencedMemberEpoch,
+            BrokerError::StaleMemberEpoch { .. } | BrokerError::PartitionNotOwned { .. } => {
+                ErrorCode::StaleMemberEpoch
+            }
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
             BrokerError::TimedOut(_) => ErrorCode::RequestTimedOut,

@@ -6,7 +6,9 @@
 //! closed port: the peer process is gone) goes to a [`RefusalSink`].
 
 use crate::config::MAX_PRODUCE_TIMEOUT_MS;
-use ferry_common::groups::{GroupDescription, GroupListing, JoinGroupRequest, MemberAssignment};
+use ferry_common::groups::{
+    GroupDescription, GroupListing, HeartbeatRequest, JoinGroupRequest, MemberAssignment,
+};
 use ferry_common::internal::{decode_replica_fetch, ReplicaFetchRequest, ReplicaFetchResponse};
 use ferry_common::records::{
     GroupOffsetsResponse, OffsetCommitRequest, ProduceRequest, ProduceResponse,
@@ -213,9 +215,10 @@ impl PeerClient {
         coordinator_url: &str,
         group: &str,
         member: &str,
+        req: &HeartbeatRequest,
     ) -> Result<MemberAssignment, PeerError> {
         let url = format!("{coordinator_url}/v1/groups/{group}/members/{member}/heartbeat");
-        self.call::<(), _>(reqwest::Method::POST, &url, None).await
+        self.call(reqwest::Method::POST, &url, Some(req)).await
     }
 
     /// A member leaving its group at the coordinator.
@@ -261,6 +264,18 @@ impl PeerClient {
     ) -> Result<GroupOffsetsResponse, PeerError> {
         let q = topic.map(|t| format!("?topic={t}")).unwrap_or_default();
         let url = format!("{coordinator_url}/v1/groups/{group}/offsets{q}");
+        self.call::<(), _>(reqwest::Method::GET, &url, None).await
+    }
+
+    /// A partition's log start, high watermark and log end, from its leader
+    /// (for a group's lag on partitions led elsewhere).
+    pub async fn partition_offsets(
+        &self,
+        leader_url: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<ferry_common::records::OffsetsResponse, PeerError> {
+        let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/offsets");
         self.call::<(), _>(reqwest::Method::GET, &url, None).await
     }
 

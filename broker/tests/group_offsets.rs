@@ -202,3 +202,42 @@ async fn given_many_commits_of_few_keys_the_offsets_partition_is_compacted_and_s
         "the latest commit survived compaction and failover: {after}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_partitions_led_by_other_brokers_the_group_reports_lag_for_every_partition() {
+    let tc = rf3_cluster().await;
+    // RF 1 over three brokers: the coordinator leads at most a third of them.
+    tc.create_topic("spread", 6, 1, json!({})).await;
+    let records: Vec<Value> = (0..6)
+        .flat_map(|p| {
+            [
+                json!({"value": "a", "partition": p}),
+                json!({"value": "b", "partition": p}),
+            ]
+        })
+        .collect();
+    let (s, v) = tc
+        .post(
+            &format!("{}/v1/topics/spread/records", tc.url("broker-1")),
+            &json!({ "records": records }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let commit = json!({"offsets": (0..6).map(|p| json!({"topic": "spread", "partition": p, "offset": 1})).collect::<Vec<_>>()});
+    let url = format!("{}/v1/groups/spread-readers/offsets", tc.url("broker-2"));
+    wait_for(Duration::from_secs(30), || async {
+        let (s, _) = tc.post(&url, &commit).await;
+        (s == 200).then_some(())
+    })
+    .await
+    .expect("commit accepted");
+    let (s, v) = tc.get(&url).await;
+    assert_eq!(s, 200, "{v}");
+    let lags: Vec<Option<u64>> = v["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["lag"].as_u64())
+        .collect();
+    assert_eq!(lags, vec![Some(1); 6], "{v}");
+}

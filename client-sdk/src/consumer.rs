@@ -1,17 +1,15 @@
 //! The consumer: assigned partitions or group subscription, seek, a fetch loop
 //! that follows leader changes, committed offsets.
 //!
-//! In a group the coordinator assigns partitions; `poll` heartbeats (so call
-//! it at least every third of the session timeout), picks up reassignments,
-//! and starts newly assigned partitions at their committed offsets.
+//! In a group the coordinator assigns partitions (see [`group`]): a
+//! background task heartbeats, and `poll` applies reassignments: it commits
+//! and drops revoked partitions before the coordinator hands them on, and
+//! starts newly assigned ones at their committed offsets.
 
 use crate::error::FerryError;
 use crate::http;
 use crate::metadata::MetadataCache;
-use ferry_common::groups::{JoinGroupRequest, MemberAssignment};
-use ferry_common::records::{
-    FetchResponse, GroupOffsetsResponse, OffsetCommit, OffsetCommitRequest, OffsetsResponse,
-};
+use ferry_common::records::{FetchResponse, OffsetsResponse};
 use ferry_common::ErrorCode;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -60,20 +58,21 @@ pub struct Consumer {
     /// With a group: commit positions from `poll` at this interval (Kafka's
     /// `enable.auto.commit`); `None` leaves commits to the caller.
     pub auto_commit_interval: Option<Duration>,
+    /// With a group: how often the background task heartbeats (capped at a
+    /// third of the session timeout). Read by `subscribe`.
+    pub heartbeat_interval: Duration,
+    /// With a group: the longest the application may go between polls
+    /// before the member leaves the group (Kafka's `max.poll.interval.ms`).
+    /// Read by `subscribe`.
+    pub max_poll_interval: Duration,
     group: Option<GroupState>,
     /// Last high watermark seen per partition, for `lag`.
     high_watermarks: BTreeMap<(String, u32), u64>,
     last_auto_commit: Instant,
 }
 
-struct GroupState {
-    group: String,
-    topics: Vec<String>,
-    member_id: String,
-    generation: u32,
-    session_timeout: Duration,
-    last_heartbeat: Instant,
-}
+mod group;
+use group::GroupState;
 
 impl Consumer {
     pub fn new(brokers: Vec<String>, reset: OffsetReset) -> Self {
@@ -85,6 +84,8 @@ impl Consumer {
             positions: BTreeMap::new(),
             max_records: 500,
             auto_commit_interval: Some(Duration::from_secs(5)),
+            heartbeat_interval: Duration::from_secs(1),
+            max_poll_interval: Duration::from_secs(300),
             group: None,
             high_watermarks: BTreeMap::new(),
             last_auto_commit: Instant::now(),
@@ -137,193 +138,12 @@ impl Consumer {
         Some(hw.saturating_sub(self.positions.get(&key).copied().flatten()?))
     }
 
-    /// Commits in the background; the handle reports the outcome.
-    pub fn commit_async(&self) -> tokio::task::JoinHandle<Result<(), FerryError>> {
-        let request = self.commit_request();
-        let http = self.http.clone();
-        tokio::spawn(async move {
-            let Some((url, req)) = request? else {
-                return Ok(());
-            };
-            http::call::<_, GroupOffsetsResponse>(&http, reqwest::Method::POST, &url, Some(&req))
-                .await
-                .map(|_| ())
-        })
-    }
-
-    fn commit_request(&self) -> Result<Option<(String, OffsetCommitRequest)>, FerryError> {
-        let Some(g) = &self.group else {
-            return Err(FerryError::Config("commit needs subscribe(group)".into()));
-        };
-        let offsets: Vec<OffsetCommit> = self
-            .positions
-            .iter()
-            .filter_map(|((t, p), o)| {
-                o.map(|offset| OffsetCommit {
-                    topic: t.clone(),
-                    partition: *p,
-                    offset,
-                    metadata: None,
-                })
-            })
-            .collect();
-        if offsets.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some((
-            format!("{}/v1/groups/{}/offsets", self.broker()?, g.group),
-            OffsetCommitRequest { offsets },
-        )))
-    }
-
     fn broker(&self) -> Result<&str, FerryError> {
         self.metadata
             .brokers()
             .first()
             .map(String::as_str)
             .ok_or_else(|| FerryError::Config("no broker URL configured".into()))
-    }
-
-    /// Joins `group` for `topics`; partitions come from the coordinator and
-    /// start at the group's committed offsets.
-    pub async fn subscribe(
-        &mut self,
-        group: &str,
-        topics: &[&str],
-        session_timeout: Duration,
-    ) -> Result<(), FerryError> {
-        let req = JoinGroupRequest {
-            member_id: None,
-            client_id: Some("ferry-client".into()),
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-            session_timeout_ms: Some(session_timeout.as_millis() as u64),
-            assignor: None,
-        };
-        let url = format!("{}/v1/groups/{group}/members", self.broker()?);
-        let a: MemberAssignment =
-            http::retry(|| http::call(&self.http, reqwest::Method::POST, &url, Some(&req))).await?;
-        self.group = Some(GroupState {
-            group: group.to_string(),
-            topics: req.topics.clone(),
-            member_id: a.member_id.clone(),
-            generation: a.generation,
-            session_timeout,
-            last_heartbeat: Instant::now(),
-        });
-        self.positions.clear();
-        self.apply_assignment(a).await
-    }
-
-    /// This member's partitions right now.
-    pub fn assignment(&self) -> Vec<(String, u32)> {
-        self.positions.keys().cloned().collect()
-    }
-
-    /// The group's committed offsets.
-    pub async fn committed(&self, group: &str) -> Result<GroupOffsetsResponse, FerryError> {
-        let url = format!("{}/v1/groups/{group}/offsets", self.broker()?);
-        http::retry(|| http::call::<(), _>(&self.http, reqwest::Method::GET, &url, None)).await
-    }
-
-    /// Commits the current positions for the group (synchronously).
-    pub async fn commit(&self) -> Result<(), FerryError> {
-        let Some((url, req)) = self.commit_request()? else {
-            return Ok(());
-        };
-        http::retry(|| {
-            http::call::<_, GroupOffsetsResponse>(
-                &self.http,
-                reqwest::Method::POST,
-                &url,
-                Some(&req),
-            )
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// Leaves the group at once, so the others take over without waiting for a timeout.
-    pub async fn close(mut self) -> Result<(), FerryError> {
-        if let Some(g) = self.group.take() {
-            let url = format!(
-                "{}/v1/groups/{}/members/{}",
-                self.broker()?,
-                g.group,
-                g.member_id
-            );
-            http::call::<(), serde_json::Value>(&self.http, reqwest::Method::DELETE, &url, None)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Keeps group membership alive and follows reassignments.
-    async fn group_tick(&mut self) -> Result<(), FerryError> {
-        let Some(g) = &self.group else { return Ok(()) };
-        if g.last_heartbeat.elapsed() < g.session_timeout / 3 {
-            return Ok(());
-        }
-        let (group, member, session, topics) = (
-            g.group.clone(),
-            g.member_id.clone(),
-            g.session_timeout,
-            g.topics.clone(),
-        );
-        let url = format!(
-            "{}/v1/groups/{group}/members/{member}/heartbeat",
-            self.broker()?
-        );
-        match http::call::<(), MemberAssignment>(&self.http, reqwest::Method::POST, &url, None)
-            .await
-        {
-            Ok(a) => self.apply_assignment(a).await,
-            Err(FerryError::Api {
-                code: ErrorCode::UnknownMemberId,
-                ..
-            }) => {
-                tracing::warn!(group, "session expired; joining again");
-                let t: Vec<&str> = topics.iter().map(String::as_str).collect();
-                self.subscribe(&group, &t, session).await
-            }
-            Err(e) if e.is_retriable() => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn apply_assignment(&mut self, a: MemberAssignment) -> Result<(), FerryError> {
-        if let Some(g) = self.group.as_mut() {
-            g.last_heartbeat = Instant::now();
-            let same = a.generation == g.generation;
-            g.generation = a.generation;
-            let current: Vec<(String, u32)> = self.positions.keys().cloned().collect();
-            let wanted: Vec<(String, u32)> = a
-                .assignment
-                .iter()
-                .map(|tp| (tp.topic.clone(), tp.partition))
-                .collect();
-            if same && current == wanted {
-                return Ok(());
-            }
-        }
-        let wanted: Vec<(String, u32)> = a
-            .assignment
-            .iter()
-            .map(|tp| (tp.topic.clone(), tp.partition))
-            .collect();
-        self.positions.retain(|k, _| wanted.contains(k));
-        let committed = self.committed(&a.group).await?;
-        for k in wanted {
-            if self.positions.contains_key(&k) {
-                continue;
-            }
-            let start = committed
-                .offsets
-                .iter()
-                .find(|o| o.topic == k.0 && o.partition == k.1)
-                .map(|o| o.offset);
-            self.positions.insert(k, start);
-        }
-        Ok(())
     }
 
     /// Adds a partition; reading starts per `reset` unless sought.
@@ -366,7 +186,7 @@ impl Consumer {
     /// Records available on the assigned partitions, waiting up to `wait` when
     /// there are none. Leader changes are followed transparently.
     pub async fn poll(&mut self, wait: Duration) -> Result<Vec<ConsumerRecord>, FerryError> {
-        self.group_tick().await?;
+        self.group_sync().await?;
         if self.group.is_some()
             && self
                 .auto_commit_interval
@@ -379,6 +199,11 @@ impl Consumer {
         }
         let mut out = Vec::new();
         let keys: Vec<(String, u32)> = self.positions.keys().cloned().collect();
+        if keys.is_empty() {
+            // Nothing assigned (yet): wait as a fetch would, rather than spin.
+            tokio::time::sleep(wait).await;
+            return Ok(out);
+        }
         let per = wait / keys.len().max(1) as u32;
         for (topic, partition) in keys {
             let offset = match self.positions[&(topic.clone(), partition)] {

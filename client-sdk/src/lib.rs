@@ -18,6 +18,7 @@ pub mod admin;
 pub mod consumer;
 pub mod discovery;
 pub mod error;
+mod group_member;
 pub mod groups;
 mod http;
 pub mod metadata;

@@ -40,16 +40,22 @@ fn balanced(sizes: &[usize]) -> impl Fn(&[Vec<(String, u32)>]) -> bool + '_ {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn given_a_group_partitions_are_shared_moved_on_failure_and_offsets_resume_after_restart() {
+/// Three brokers and a 6-partition topic `work`.
+async fn cluster_with_work(settings: &[(&str, &str)]) -> TestCluster {
     let cluster = TestCluster::builder(1, 3)
-        .broker_settings(&[("heartbeat_interval_ms", "250")])
+        .broker_settings(settings)
         .start()
         .await;
     AdminClient::new(cluster.controller_urls())
         .create_topic("work", 6, 1, [])
         .await
         .unwrap();
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_a_group_partitions_are_shared_moved_on_failure_and_offsets_resume_after_restart() {
+    let cluster = cluster_with_work(&[("heartbeat_interval_ms", "250")]).await;
     let producer = Producer::connect(ProducerConfig::new(
         cluster.broker_urls(),
         cluster.controller_urls(),
@@ -145,4 +151,65 @@ async fn given_a_group_partitions_are_shared_moved_on_failure_and_offsets_resume
     );
     let committed = again.committed("grp").await.unwrap();
     assert_eq!(committed.offsets.len(), 6);
+}
+
+/// Polls `c` until `check` holds on the group description (20 s at most).
+async fn until_described(
+    admin: &ferry_client::GroupAdminClient,
+    c: &mut Consumer,
+    what: &str,
+    check: impl Fn(&ferry_common::groups::GroupDescription) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        c.poll(Duration::from_millis(50)).await.unwrap();
+        if admin.describe_group("slow").await.is_ok_and(|d| check(&d)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_a_slow_application_heartbeats_keep_it_in_the_group_until_max_poll_interval() {
+    let cluster = cluster_with_work(&[
+        ("heartbeat_interval_ms", "250"),
+        ("group_initial_rebalance_delay_ms", "0"),
+    ])
+    .await;
+    let admin = ferry_client::GroupAdminClient::new(cluster.broker_urls());
+    let mut fast = Consumer::new(cluster.broker_urls(), OffsetReset::Earliest);
+    fast.subscribe("slow", &["work"], SESSION).await.unwrap();
+    let mut slow = Consumer::new(cluster.broker_urls(), OffsetReset::Earliest);
+    slow.max_poll_interval = Duration::from_secs(6);
+    slow.subscribe("slow", &["work"], SESSION).await.unwrap();
+    let (slow_id, _, _) = slow.membership().unwrap();
+    slow.poll(Duration::from_millis(50)).await.unwrap();
+    until_described(&admin, &mut fast, "two members", |d| {
+        d.members.len() == 2 && d.state == "Stable"
+    })
+    .await;
+    slow.poll(Duration::from_millis(50)).await.unwrap();
+    // Not polling for twice the session: the heartbeat task keeps it a member.
+    let idle = Instant::now();
+    while idle.elapsed() < SESSION * 2 {
+        fast.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    let d = admin.describe_group("slow").await.unwrap();
+    assert!(
+        d.members.iter().any(|m| m.member_id == slow_id),
+        "a member that heartbeats stays in the group: {d:?}"
+    );
+    // Past max_poll_interval it leaves, and its partitions move on.
+    until_described(&admin, &mut fast, "the slow member leaving", |d| {
+        d.members.len() == 1 && d.members[0].assignment.len() == 6
+    })
+    .await;
+    // Its next poll joins again, under a new id.
+    slow.poll(Duration::from_millis(50)).await.unwrap();
+    until_described(&admin, &mut fast, "the slow member back", |d| {
+        d.members.len() == 2 && d.members.iter().all(|m| m.member_id != slow_id)
+    })
+    .await;
 }

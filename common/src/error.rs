@@ -41,6 +41,10 @@ pub enum ErrorCode {
     InvalidProducerEpoch,
     UnknownMemberId,
     IllegalGeneration,
+    /// A group member's epoch is newer than the coordinator's (state lost): rejoin.
+    FencedMemberEpoch,
+    /// A group member's epoch is older than the coordinator's: heartbeat, then retry.
+    StaleMemberEpoch,
 }
 
 impl ErrorCode {
@@ -81,6 +85,8 @@ impl ErrorCode {
             InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             UnknownMemberId => "UNKNOWN_MEMBER_ID",
             IllegalGeneration => "ILLEGAL_GENERATION",
+            FencedMemberEpoch => "FENCED_MEMBER_EPOCH",
+            StaleMemberEpoch => "STALE_MEMBER_EPOCH",
         }
     }
 
@@ -106,7 +112,9 @@ impl ErrorCode {
             | UnknownLeaderEpoch
             | OutOfOrderSequenceNumber
             | InvalidProducerEpoch
-            | IllegalGeneration => 409,
+            | IllegalGeneration
+            | FencedMemberEpoch
+            | StaleMemberEpoch => 409,
             UnknownMemberId => 404,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
@@ -190,6 +198,8 @@ mod tests {
             ErrorCode::InvalidTopicException,
             ErrorCode::UnknownTopicOrPartition,
             ErrorCode::StaleBrokerEpoch,
+            ErrorCode::FencedMemberEpoch,
+            ErrorCode::StaleMemberEpoch,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

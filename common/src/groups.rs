@@ -2,8 +2,10 @@
 //!
 //! Ferry assigns partitions on the coordinator (server-side, like Kafka's
 //! KIP-848 protocol) so a REST client needs no leader election among members:
-//! join, then heartbeat; every answer carries the member's current generation
-//! and assignment, which changes whenever a member joins, leaves or times out.
+//! join, then heartbeat; every answer carries the member's epoch, the
+//! partitions it owns and those it must give up. A partition moves from one
+//! member to another only after its owner reported (in a heartbeat's `owned`)
+//! that it let go, having committed its position, or its session expired.
 
 use crate::records::CommittedOffset;
 use serde::{Deserialize, Serialize};
@@ -32,13 +34,35 @@ pub struct JoinGroupRequest {
     pub assignor: Option<String>,
 }
 
+/// `POST /v1/groups/{group}/members/{member}/heartbeat` (body optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    /// The member epoch the member last saw.
+    #[serde(default)]
+    pub member_epoch: Option<u32>,
+    /// The partitions the member still holds; those pending revocation that
+    /// are missing here are released to their next owner. `None`: no change.
+    #[serde(default)]
+    pub owned: Option<Vec<TopicPartition>>,
+}
+
 /// A member's view after join or heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberAssignment {
     pub group: String,
     pub member_id: String,
+    /// The group epoch: bumped whenever membership or subscriptions change.
     pub generation: u32,
+    /// Partitions the member owns and keeps: fetch and commit these.
     pub assignment: Vec<TopicPartition>,
+    /// The member's epoch, to send with commits; bumped when its partitions change.
+    #[serde(default)]
+    pub member_epoch: u32,
+    /// Partitions the member still owns but must give up: commit their
+    /// positions, stop fetching them, then heartbeat without them.
+    #[serde(default)]
+    pub pending_revocation: Vec<TopicPartition>,
 }
 
 /// One member in a group description.
@@ -49,6 +73,11 @@ pub struct MemberDescription {
     pub topics: Vec<String>,
     pub assignment: Vec<TopicPartition>,
     pub last_heartbeat_ms: u64,
+    #[serde(default)]
+    pub member_epoch: u32,
+    /// Owned partitions the member has been asked to give up.
+    #[serde(default)]
+    pub pending_revocation: Vec<TopicPartition>,
 }
 
 /// `GET /v1/groups/{group}`.

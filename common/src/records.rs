@@ -362,6 +362,14 @@ pub struct OffsetCommit {
 #[serde(deny_unknown_fields)]
 pub struct OffsetCommitRequest {
     pub offsets: Vec<OffsetCommit>,
+    /// The committing group member; without it the commit is a standalone
+    /// one, refused while the group has members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// The member's epoch from its last heartbeat answer; a commit with
+    /// another epoch is refused (`STALE_MEMBER_EPOCH` / `FENCED_MEMBER_EPOCH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_epoch: Option<u32>,
 }
 
 /// One committed offset as `GET /v1/groups/{group}/offsets` reports it.

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use ferry_common::groups::{
-    GroupDescription, GroupList, GroupListing, JoinGroupRequest, MemberAssignment,
+    GroupDescription, GroupList, GroupListing, HeartbeatRequest, JoinGroupRequest, MemberAssignment,
 };
 use ferry_common::records::{GroupOffsetsResponse, OffsetCommitRequest};
 use serde::Deserialize;
@@ -22,7 +22,7 @@ async fn commit(
     Path(group): Path<String>,
     ApiJson(req): ApiJson<OffsetCommitRequest>,
 ) -> Result<Json<GroupOffsetsResponse>, BrokerError> {
-    Ok(Json(state.groups.offsets().commit(&group, req).await?))
+    Ok(Json(state.groups.commit(&group, req).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,11 +69,19 @@ async fn join(
     Ok(Json(state.groups.join(&group, req).await?))
 }
 
+/// The body is optional: an empty one keeps the member alive and reports nothing.
 async fn heartbeat(
     State(state): State<AppState>,
     Path((group, member)): Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Result<Json<MemberAssignment>, BrokerError> {
-    Ok(Json(state.groups.heartbeat(&group, &member).await?))
+    let req: HeartbeatRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        HeartbeatRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| BrokerError::InvalidRequest(format!("bad heartbeat body: {e}")))?
+    };
+    Ok(Json(state.groups.heartbeat(&group, &member, req).await?))
 }
 
 async fn leave(

@@ -1,15 +1,22 @@
-//! The group coordinator's REST-facing logic: join, heartbeat, leave,
-//! describe, list; plus the session-expiry loop. Requests for a group this
-//! broker does not coordinate are relayed (see [`super::routing`]).
+//! The group coordinator's service: join, heartbeat, leave, commit checks,
+//! describe, list; plus the tick loop (session expiry, the initial delay).
+//! The decisions are [`Group`]'s; this drives it with the clock and metadata.
+//! Requests for a group this broker does not coordinate are relayed (see
+//! [`super::routing`]); the relay calls are the `self.peers.*` ones.
 
-use super::membership::{Assignor, Group, Member};
+use super::assignor::Assignor;
+use super::membership::{CommitRefusal, Group, MemberView};
 use super::offsets::GroupOffsets;
 use super::routing::{check_group, relayed, CoordinatorRouter, Route};
 use crate::error::BrokerError;
 use crate::metadata::{topic_name, MetadataCache};
 use crate::node::Node;
 use crate::peer_client::PeerClient;
-use ferry_common::groups::{GroupDescription, GroupListing, JoinGroupRequest, MemberAssignment};
+use ferry_common::groups::{
+    GroupDescription, GroupListing, HeartbeatRequest, JoinGroupRequest, MemberAssignment,
+    TopicPartition,
+};
+use ferry_common::records::{GroupOffsetsResponse, OffsetCommitRequest};
 use ferry_common::TopicName;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -53,13 +60,47 @@ fn partition_counts(metadata: &MetadataCache, group: &Group) -> BTreeMap<String,
 }
 
 fn view(group: &str, id: &str, g: &Group) -> Result<MemberAssignment, BrokerError> {
-    let m = g.members.get(id).ok_or_else(|| unknown_member(group, id))?;
+    let MemberView {
+        epoch,
+        assignment,
+        revoking,
+    } = g.view(id).ok_or_else(|| unknown_member(group, id))?;
     Ok(MemberAssignment {
         group: group.to_string(),
         member_id: id.to_string(),
-        generation: g.generation,
-        assignment: m.assignment.clone(),
+        generation: g.epoch,
+        assignment,
+        member_epoch: epoch,
+        pending_revocation: revoking,
     })
+}
+
+/// A refused commit as our error.
+fn refused(group: &str, req: &OffsetCommitRequest, r: CommitRefusal) -> BrokerError {
+    let (group, member) = (group.to_string(), req.member_id.clone().unwrap_or_default());
+    let epoch = req.member_epoch.unwrap_or_default();
+    match r {
+        CommitRefusal::UnknownMember => BrokerError::UnknownMemberId { group, member },
+        CommitRefusal::GroupHasMembers => BrokerError::GroupHasMembers { group },
+        CommitRefusal::Fenced { current } => BrokerError::FencedMemberEpoch {
+            group,
+            member,
+            epoch,
+            current,
+        },
+        CommitRefusal::Stale { current } => BrokerError::StaleMemberEpoch {
+            group,
+            member,
+            epoch,
+            current,
+        },
+        CommitRefusal::NotOwned(tp) => BrokerError::PartitionNotOwned {
+            group,
+            member,
+            topic: tp.topic,
+            partition: tp.partition,
+        },
+    }
 }
 
 impl GroupCoordinator {
@@ -89,14 +130,19 @@ impl GroupCoordinator {
         f(&mut self.groups.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Removes expired members and rebalances their groups.
-    pub fn expire(&self, now: Instant) {
+    fn initial_delay(&self) -> Duration {
+        Duration::from_millis(self.node.config.group_initial_rebalance_delay_ms)
+    }
+
+    /// Expires members and makes first assignments once their delay passed.
+    pub fn tick(&self, now: Instant) {
         self.with(|groups| {
             for (name, g) in groups.iter_mut() {
-                if g.expire(now) {
-                    tracing::info!(group = %name, "member session expired; rebalancing");
-                    let counts = partition_counts(&self.metadata, g);
-                    g.rebalance(&counts);
+                let before = g.members.len();
+                let counts = partition_counts(&self.metadata, g);
+                if g.tick(now, &counts) {
+                    let expired = before - g.members.len();
+                    tracing::info!(group = %name, generation = g.epoch, expired, "group assignment moved");
                 }
             }
             groups.retain(|_, g| !g.members.is_empty());
@@ -110,7 +156,7 @@ impl GroupCoordinator {
                 .map(|(n, g)| GroupListing {
                     group: n.clone(),
                     members: g.members.len(),
-                    generation: g.generation,
+                    generation: g.epoch,
                 })
                 .collect()
         })
@@ -151,86 +197,134 @@ impl GroupCoordinator {
                 .await
                 .map_err(relayed);
         }
-        self.with(|groups| {
-        let g = groups.entry(group.to_string()).or_insert_with(|| Group::new(assignor));
-        let id = match &req.member_id {
-            Some(id) if !g.members.contains_key(id) => return Err(unknown_member(group, id)),
-            Some(id) => id.clone(),
-            None => format!("{}-{}", req.client_id.as_deref().unwrap_or("member"), uuid::Uuid::new_v4().simple()),
-        };
-        let changed = g.members.get(&id).is_none_or(|m| m.topics != req.topics);
-        let member = g.members.entry(id.clone()).or_insert_with(|| Member {
-            client_id: req.client_id.clone(),
-            topics: req.topics.clone(),
-            session_timeout: session,
-            last_heartbeat: Instant::now(),
-            assignment: Vec::new(),
-        });
-        member.topics = req.topics.clone();
-        member.session_timeout = session;
-        member.last_heartbeat = Instant::now();
-        if changed {
-            let counts = partition_counts(&self.metadata, g);
-            g.rebalance(&counts);
-            tracing::info!(group, member = %id, generation = g.generation, "member joined; rebalanced");
-        }
-        view(group, &id, g)
-    })
-    }
-
-    /// Runs `f` on `group` if it has `member`, else answers UNKNOWN_MEMBER_ID.
-    fn with_member<R>(
-        &self,
-        group: &str,
-        member: &str,
-        f: impl FnOnce(&mut Group) -> Result<R, BrokerError>,
-    ) -> Result<R, BrokerError> {
+        let now = Instant::now();
+        let delay = self.initial_delay();
         self.with(|groups| {
             let g = groups
-                .get_mut(group)
-                .filter(|g| g.members.contains_key(member))
-                .ok_or_else(|| unknown_member(group, member))?;
-            f(g)
+                .entry(group.to_string())
+                .or_insert_with(|| Group::new(assignor, now, delay));
+            let id = match &req.member_id {
+                Some(id) if !g.members.contains_key(id) => return Err(unknown_member(group, id)),
+                Some(id) => id.clone(),
+                None => format!(
+                    "{}-{}",
+                    req.client_id.as_deref().unwrap_or("member"),
+                    uuid::Uuid::new_v4().simple()
+                ),
+            };
+            // Counts for the new subscription too, before the member is in.
+            let mut counts = partition_counts(&self.metadata, g);
+            for t in &req.topics {
+                if let Some(img) = TopicName::new(t.clone())
+                    .ok()
+                    .and_then(|n| self.metadata.topic(&n))
+                {
+                    counts.insert(t.clone(), img.partitions.len() as u32);
+                }
+            }
+            let before = g.epoch;
+            g.join(
+                &id,
+                req.client_id.clone(),
+                req.topics.clone(),
+                session,
+                now,
+                &counts,
+            );
+            if g.epoch != before {
+                tracing::info!(group, member = %id, generation = g.epoch, "member joined");
+            }
+            view(group, &id, g)
         })
     }
 
-    /// Keeps `member` alive; answers its current generation and assignment.
+    /// Keeps `member` alive and takes its report of what it still holds;
+    /// answers its epoch, assignment and pending revocations.
     pub async fn heartbeat(
         &self,
         group: &str,
         member: &str,
+        req: HeartbeatRequest,
     ) -> Result<MemberAssignment, BrokerError> {
         check_group(group)?;
         if let Route::Remote(url) = self.router.route(group).await? {
-            let relay = self.peers.group_heartbeat(&url, group, member).await;
+            let relay = self.peers.group_heartbeat(&url, group, member, &req).await;
             return relay.map_err(relayed);
         }
-        self.with_member(group, member, |g| {
-            if let Some(m) = g.members.get_mut(member) {
-                m.last_heartbeat = Instant::now();
-            }
-            view(group, member, g)
+        self.with_member(group, member, |g, now, counts| {
+            g.heartbeat(member, req.owned.as_deref(), req.member_epoch, now, counts)
+        })?;
+        self.with(|groups| match groups.get(group) {
+            Some(g) => view(group, member, g),
+            None => Err(unknown_member(group, member)),
         })
     }
 
-    /// Leaves `group` at once (a clean shutdown), rebalancing the others.
+    /// Runs `f` (true: `member` was known) on `group` with the clock and
+    /// partition counts; UNKNOWN_MEMBER_ID otherwise.
+    fn with_member(
+        &self,
+        group: &str,
+        member: &str,
+        f: impl FnOnce(&mut Group, Instant, &BTreeMap<String, u32>) -> bool,
+    ) -> Result<u32, BrokerError> {
+        let now = Instant::now();
+        self.with(|groups| {
+            let g = groups
+                .get_mut(group)
+                .ok_or_else(|| unknown_member(group, member))?;
+            let counts = partition_counts(&self.metadata, g);
+            match f(g, now, &counts) {
+                true => Ok(g.epoch),
+                false => Err(unknown_member(group, member)),
+            }
+        })
+    }
+
+    /// Leaves `group` at once (a clean shutdown, after committing): the
+    /// member's partitions go to the others without waiting for its session.
     pub async fn leave(&self, group: &str, member: &str) -> Result<(), BrokerError> {
         check_group(group)?;
         if let Route::Remote(url) = self.router.route(group).await? {
             let relay = self.peers.leave_group(&url, group, member).await;
             return relay.map_err(relayed);
         }
-        self.with_member(group, member, |g| {
-            g.members.remove(member);
-            let counts = partition_counts(&self.metadata, g);
-            g.rebalance(&counts);
-            tracing::info!(
-                group,
-                member,
-                generation = g.generation,
-                "member left; rebalanced"
-            );
-            Ok(())
+        let generation =
+            self.with_member(group, member, |g, now, counts| g.leave(member, now, counts))?;
+        tracing::info!(group, member, generation, "member left");
+        Ok(())
+    }
+
+    /// Commits offsets for `group`: a member's commit must carry its current
+    /// epoch and name only partitions it owns; a standalone one (no member id)
+    /// is accepted only while the group has no members.
+    pub async fn commit(
+        &self,
+        group: &str,
+        req: OffsetCommitRequest,
+    ) -> Result<GroupOffsetsResponse, BrokerError> {
+        self.offsets
+            .commit(group, req, |req| self.check_commit(group, req))
+            .await
+    }
+
+    fn check_commit(&self, group: &str, req: &OffsetCommitRequest) -> Result<(), BrokerError> {
+        let tps: Vec<TopicPartition> = req
+            .offsets
+            .iter()
+            .map(|o| TopicPartition {
+                topic: o.topic.clone(),
+                partition: o.partition,
+            })
+            .collect();
+        self.with(|groups| match groups.get(group) {
+            Some(g) => g
+                .check_commit(req.member_id.as_deref(), req.member_epoch, &tps)
+                .map_err(|r| refused(group, req, r)),
+            None => match &req.member_id {
+                Some(m) => Err(unknown_member(group, m)),
+                None => Ok(()),
+            },
         })
     }
 
@@ -249,14 +343,10 @@ impl GroupCoordinator {
         let members = self.with(|groups| {
             groups
                 .get(group)
-                .map(|g| (g.generation, g.assignor, g.describe_members(now)))
+                .map(|g| (g.epoch, g.assignor, g.state(now), g.describe_members(now)))
         });
-        let (generation, assignor, members) = members.unwrap_or((0, Assignor::Range, Vec::new()));
-        let state = if members.is_empty() {
-            "Empty"
-        } else {
-            "Stable"
-        };
+        let (generation, assignor, state, members) =
+            members.unwrap_or((0, Assignor::Range, "Empty", Vec::new()));
         Ok(GroupDescription {
             group: group.to_string(),
             state: state.into(),
@@ -287,14 +377,14 @@ impl GroupCoordinator {
         out
     }
 
-    /// Expires member sessions every 250 ms.
+    /// Ticks the groups every 250 ms.
     pub async fn expiry_loop(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = shutdown.changed() => return,
             }
-            self.expire(Instant::now());
+            self.tick(Instant::now());
         }
     }
 }

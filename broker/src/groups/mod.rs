@@ -3,10 +3,12 @@
 //! broker answers; requests for a group coordinated elsewhere are relayed.
 //!
 //! - [`routing`]: which broker coordinates a group; creates `__consumer_offsets`.
-//! - [`coordinator`]: [`GroupCoordinator`]: join, heartbeat, leave, describe, list, expiry.
-//! - [`membership`]: pure group state: members, generations, assignors.
+//! - [`coordinator`]: [`GroupCoordinator`]: join, heartbeat, leave, commit checks, describe, list, ticks.
+//! - [`membership`]: pure group state machine: members, epochs, revoke-then-assign.
+//! - [`assignor`]: target assignments (range, round robin).
 //! - [`offsets`]: [`GroupOffsets`]: commits, fetches, compaction by key.
 
+pub mod assignor;
 pub mod coordinator;
 pub mod membership;
 pub mod offsets;

@@ -62,9 +62,12 @@ pub struct GroupOffsets {
     appender: Appender,
     peers: Arc<PeerClient>,
     loaded: Mutex<HashMap<u32, Loaded>>,
-    /// Serialises commit appends with compaction, so a compaction copy never
-    /// misses a commit appended before it.
-    append_lock: tokio::sync::Mutex<()>,
+    /// Commits hold it shared, compaction exclusively, so a compaction copy
+    /// never misses a commit appended before it.
+    compaction: tokio::sync::RwLock<()>,
+    /// One lock per group: a group's commit check, append and cache update
+    /// happen in order, while other groups' commits proceed in parallel.
+    group_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
@@ -96,8 +99,23 @@ impl GroupOffsets {
             appender,
             peers,
             loaded: Mutex::new(HashMap::new()),
-            append_lock: tokio::sync::Mutex::new(()),
+            compaction: tokio::sync::RwLock::new(()),
+            group_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Locks `group`'s commits (and reads, so a fetch never sees a state
+    /// older than a commit already checked).
+    async fn lock_group(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.group_locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget idle groups' locks now and then so the map stays small.
+            if locks.len() > 10_000 {
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            locks.entry(group.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     /// Runs `f` on the loaded state of `part`, (re)loading it from the log first
@@ -177,11 +195,13 @@ fn load(part: &Partition, hw: u64) -> Result<HashMap<String, GroupTable>, Broker
 }
 
 impl GroupOffsets {
-    /// Commits `req` for `group`; answers the group's offsets after the commit.
+    /// Commits `req` for `group` if `check` (run on the coordinator, under
+    /// the group's lock) allows it; answers the group's offsets after the commit.
     pub async fn commit(
         &self,
         group: &str,
         req: OffsetCommitRequest,
+        check: impl FnOnce(&OffsetCommitRequest) -> Result<(), BrokerError>,
     ) -> Result<GroupOffsetsResponse, BrokerError> {
         check_group(group)?;
         if req.offsets.is_empty() {
@@ -203,6 +223,8 @@ impl GroupOffsets {
                     .map_err(relayed)
             }
         };
+        let guard = self.lock_group(group).await;
+        check(&req)?;
         let now = now_ms();
         let records: Vec<RecordIn> = req
             .offsets
@@ -219,7 +241,7 @@ impl GroupOffsets {
                 headers: Vec::new(),
             })
             .collect();
-        let _appending = self.append_lock.lock().await;
+        let appending = self.compaction.read().await;
         // Load first, so the cache reflects the log before this commit is added to it.
         self.with_loaded(&part, |_| ()).await?;
         self.appender
@@ -244,13 +266,17 @@ impl GroupOffsets {
             }
         })
         .await?;
-        self.maybe_compact(&part).await;
-        drop(_appending);
-        self.fetch(group, None).await
+        drop(appending);
+        let answer = self.fetch_locked(group, None, &part, false).await;
+        drop(guard);
+        if let Ok(_compacting) = self.compaction.try_write() {
+            self.maybe_compact(&part).await;
+        }
+        answer
     }
 
     /// Compacts `part` by key when it holds far more records than live keys
-    /// (called with the append lock held).
+    /// (called with the compaction lock held exclusively).
     async fn maybe_compact(&self, part: &Arc<Partition>) {
         let Ok(latest) = self
             .with_loaded(part, |l| {
@@ -328,10 +354,23 @@ impl GroupOffsets {
                     .map_err(relayed)
             }
         };
+        let _guard = self.lock_group(group).await;
+        self.fetch_locked(group, topic, &part, true).await
+    }
+
+    /// `fetch` on this coordinator, with the group's lock held; with
+    /// `remote_lag`, the lag of partitions led elsewhere too (asking their leaders).
+    async fn fetch_locked(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        part: &Arc<Partition>,
+        remote_lag: bool,
+    ) -> Result<GroupOffsetsResponse, BrokerError> {
         let table = self
-            .with_loaded(&part, |l| l.groups.get(group).cloned().unwrap_or_default())
+            .with_loaded(part, |l| l.groups.get(group).cloned().unwrap_or_default())
             .await?;
-        let offsets = table
+        let mut offsets: Vec<CommittedOffset> = table
             .into_iter()
             .filter(|((t, _), _)| topic.is_none_or(|x| x == t))
             .map(|((t, p), c)| {
@@ -350,10 +389,34 @@ impl GroupOffsets {
                 }
             })
             .collect();
+        if remote_lag {
+            self.remote_lag(&mut offsets).await;
+        }
         Ok(GroupOffsetsResponse {
             group: group.to_string(),
             offsets,
         })
+    }
+
+    /// Fills in the lag of `offsets` led by other brokers, asking their
+    /// leaders in parallel; a leader that does not answer leaves `lag` unset.
+    async fn remote_lag(&self, offsets: &mut [CommittedOffset]) {
+        let mut asks = tokio::task::JoinSet::new();
+        for (i, o) in offsets.iter().enumerate().filter(|(_, o)| o.lag.is_none()) {
+            let leader = TopicName::new(o.topic.clone())
+                .ok()
+                .and_then(|n| self.metadata.partition(&n, o.partition))
+                .and_then(|s| s.leader)
+                .and_then(|l| self.metadata.broker_url(l));
+            let Some(url) = leader else { continue };
+            let (peers, topic, p) = (self.peers.clone(), o.topic.clone(), o.partition);
+            asks.spawn(async move { (i, peers.partition_offsets(&url, &topic, p).await) });
+        }
+        while let Some(Ok((i, answer))) = asks.join_next().await {
+            if let (Ok(r), Some(o)) = (answer, offsets.get_mut(i)) {
+                o.lag = Some(r.high_watermark.saturating_sub(o.offset));
+            }
+        }
     }
 }
 

@@ -1,11 +1,15 @@
 //! `ferry consume TOPIC`: print records from assigned partitions or as a
-//! group member, through the SDK consumer.
+//! group member, through the SDK consumer. As a member it commits what it
+//! printed after every poll, and on SIGTERM or Ctrl-C it commits and leaves
+//! the group cleanly, so its partitions move on at once.
 
 use crate::context::Ctx;
 use crate::output::print_json;
 use anyhow::Result;
 use clap::Args;
 use ferry_client::{Consumer, OffsetReset};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -23,6 +27,25 @@ pub struct ConsumeArgs {
     /// other members and positions are committed as records are printed.
     #[arg(long)]
     group: Option<String>,
+    /// With --group: missing heartbeats this long removes the member.
+    #[arg(long, default_value_t = 10_000)]
+    session_timeout_ms: u64,
+}
+
+/// Set by SIGTERM / Ctrl-C; checked between polls, so a poll's records are
+/// always printed and committed before the member leaves.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    Ok(stop)
 }
 
 pub async fn run(ctx: &Ctx, args: ConsumeArgs) -> Result<()> {
@@ -33,6 +56,7 @@ pub async fn run(ctx: &Ctx, args: ConsumeArgs) -> Result<()> {
         offset,
         max_messages,
         group,
+        session_timeout_ms,
     } = args;
     let reset = if from_beginning {
         OffsetReset::Earliest
@@ -43,7 +67,11 @@ pub async fn run(ctx: &Ctx, args: ConsumeArgs) -> Result<()> {
     match &group {
         Some(g) => {
             consumer
-                .subscribe(g, &[topic.as_str()], Duration::from_secs(10))
+                .subscribe(
+                    g,
+                    &[topic.as_str()],
+                    Duration::from_millis(session_timeout_ms),
+                )
                 .await?
         }
         None => {
@@ -60,6 +88,7 @@ pub async fn run(ctx: &Ctx, args: ConsumeArgs) -> Result<()> {
             }
         }
     }
+    let stop = stop_flag()?;
     let mut printed = 0;
     loop {
         for r in consumer.poll(Duration::from_millis(500)).await? {
@@ -78,9 +107,13 @@ pub async fn run(ctx: &Ctx, args: ConsumeArgs) -> Result<()> {
             }
         }
         if group.is_some() {
-            consumer.commit().await?;
+            std::io::Write::flush(&mut std::io::stdout())?;
+            if let Err(e) = consumer.commit().await {
+                // Fenced (e.g. paused past the session): the next poll joins again.
+                eprintln!("commit failed: {e}");
+            }
         }
-        if max_messages.is_some_and(|m| printed >= m) {
+        if max_messages.is_some_and(|m| printed >= m) || stop.load(Ordering::SeqCst) {
             if group.is_some() {
                 consumer.close().await?;
             }

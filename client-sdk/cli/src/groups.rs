@@ -43,7 +43,22 @@ pub async fn run(ctx: &Ctx, cmd: GroupsCmd) -> Result<()> {
                     .iter()
                     .map(|tp| format!("{}-{}", tp.topic, tp.partition))
                     .collect();
-                println!("  member {:<50} {}", m.member_id, parts.join(" "));
+                let pending: Vec<String> = m
+                    .pending_revocation
+                    .iter()
+                    .map(|tp| format!("{}-{}", tp.topic, tp.partition))
+                    .collect();
+                println!(
+                    "  member {:<50} epoch {:<4} owns {}{}",
+                    m.member_id,
+                    m.member_epoch,
+                    parts.join(" "),
+                    if pending.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  revoking {}", pending.join(" "))
+                    }
+                );
             }
             for o in &d.offsets {
                 let lag = o.lag.map_or("?".to_string(), |l| l.to_string());

@@ -71,8 +71,10 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
                 offset: 5,
                 metadata: None,
             }],
+            member_id: None,
+            member_epoch: None,
         };
-        async move { offsets.commit("g", req).await }
+        async move { offsets.commit("g", req, |_| Ok(())).await }
     });
     while part.hw_waiters() < 1 {
         assert!(!commit.is_finished(), "the commit finished before waiting");
