@@ -20,6 +20,10 @@ const CALLS: &[&str] = &[
     "write_all(",
     "write_all_at(",
     "write_at(",
+    "File::options",
+    "fs::copy",
+    "hard_link",
+    "symlink(",
 ];
 const ROOTS: &[&str] = &["broker/src", "controller/src", "deploy/local-cluster/src"];
 
