@@ -76,6 +76,22 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
+/// Creates `data_dir/logs` (where the replica manager keeps partition dirs)
+/// and fsyncs the dirs that name it: partition dirs are made durable in
+/// `logs/`, but without this a power cut drops `logs/` itself, and with it
+/// every partition, however often their segments were fsynced.
+fn durable_layout(data_dir: &std::path::Path) -> std::io::Result<()> {
+    let logs = data_dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    for dir in [logs.as_path(), data_dir] {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    if let Some(parent) = data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Runs a broker on an already bound `listener` until `shutdown` completes.
 pub async fn run(
     cfg: BrokerConfig,
@@ -94,6 +110,7 @@ pub async fn run(
     } else {
         None
     };
+    durable_layout(&cfg.data_dir)?;
     let advertised = cfg.advertised(listener.local_addr()?);
     let controller = Arc::new(ControllerClient::new(controllers));
     let node = Arc::new(Node::new(cfg, advertised));

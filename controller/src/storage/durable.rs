@@ -1,5 +1,6 @@
 //! A sled database whose `sync` really reaches the disk.
 
+use super::snapshot_file::sync_dir;
 use super::StorageError;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,14 @@ impl DurableDb {
             .map_err(StorageError::sled("open"))?;
         let data_file =
             File::open(sled_dir.join("db")).map_err(StorageError::io("open sled data file"))?;
+        // sled creates its dir and files without fsyncing their directories:
+        // make the names durable (once per open), or a power cut loses the
+        // whole database however often its data file was fsynced.
+        sync_dir(&sled_dir)?;
+        sync_dir(dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
         Ok(DurableDb {
             db,
             data_file: Arc::new(data_file),

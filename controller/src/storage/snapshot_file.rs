@@ -16,6 +16,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
         f.sync_all().map_err(StorageError::io("fsync temp file"))?;
     }
     std::fs::rename(&tmp, path).map_err(StorageError::io("rename temp file"))?;
+    sync_dir(dir)
+}
+
+/// Fsyncs a directory so the entries created, renamed or removed in it
+/// survive a power cut (an fsynced file is lost whole if its name is not).
+pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(StorageError::io("fsync directory"))

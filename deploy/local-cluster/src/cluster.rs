@@ -29,6 +29,7 @@ impl LocalCluster {
             bin_dir,
             controller_settings,
             broker_settings,
+            data_roots,
         } = spec;
         if !matches!(controllers, 1 | 3 | 5 | 7) {
             bail!("--controllers must be 1, 3, 5 or 7 (a Raft quorum), got {controllers}");
@@ -61,6 +62,7 @@ impl LocalCluster {
             nodes,
             controller_settings,
             broker_settings,
+            data_roots,
         };
         let cluster = LocalCluster::from_layout(layout);
         cluster.write_files()?;
@@ -140,6 +142,18 @@ impl LocalCluster {
     fn node_dir(&self, name: &str) -> PathBuf {
         self.layout.dir.join(name)
     }
+    /// `DIR/NAME/data`, or `ROOT/NAME` when the layout has a data root for
+    /// the node's kind.
+    pub fn data_dir(&self, node: &NodeSpec) -> PathBuf {
+        let root = match node.kind {
+            NodeKind::Controller => &self.layout.data_roots.controllers,
+            NodeKind::Broker => &self.layout.data_roots.brokers,
+        };
+        match root {
+            Some(root) => root.join(&node.name),
+            None => self.node_dir(&node.name).join("data"),
+        }
+    }
     fn pid_file(&self, name: &str) -> PathBuf {
         self.layout.dir.join(format!("{name}.pid"))
     }
@@ -155,7 +169,7 @@ impl LocalCluster {
         let json = serde_json::to_vec_pretty(&self.layout)?;
         std::fs::write(self.layout.dir.join(LAYOUT_FILE), json)?;
         for node in &self.layout.nodes {
-            let text = node_config::render(&self.layout, node, &self.node_dir(&node.name))?;
+            let text = node_config::render(&self.layout, node, &self.data_dir(node))?;
             std::fs::create_dir_all(self.node_dir(&node.name))?;
             std::fs::write(self.config_file(&node.name), text)?;
         }

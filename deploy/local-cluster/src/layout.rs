@@ -53,6 +53,17 @@ pub struct ClusterLayout {
     /// Extra broker settings, `key = value`.
     #[serde(default)]
     pub broker_settings: Vec<(String, String)>,
+    #[serde(default)]
+    pub data_roots: DataRoots,
+}
+
+/// Where nodes keep their data instead of `DIR/NAME/data`: with a root set,
+/// node `NAME` of that kind uses `ROOT/NAME` (tests put it on a power-cut
+/// mount while configs, logs and pid files stay on the real disk).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRoots {
+    pub controllers: Option<PathBuf>,
+    pub brokers: Option<PathBuf>,
 }
 
 impl ClusterLayout {
@@ -77,6 +88,7 @@ pub struct ClusterSpec {
     pub bin_dir: PathBuf,
     pub controller_settings: Vec<(String, String)>,
     pub broker_settings: Vec<(String, String)>,
+    pub data_roots: DataRoots,
 }
 
 /// Observed state of a node process.

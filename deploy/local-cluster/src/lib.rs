@@ -21,4 +21,4 @@ pub mod process;
 pub mod wait;
 
 pub use cluster::LocalCluster;
-pub use layout::{ClusterLayout, ClusterSpec, NodeKind, NodeSpec, NodeState};
+pub use layout::{ClusterLayout, ClusterSpec, DataRoots, NodeKind, NodeSpec, NodeState};

@@ -82,6 +82,7 @@ async fn main() -> Result<()> {
                 bin_dir: bin_dir()?,
                 controller_settings: parse_settings(&settings)?,
                 broker_settings: parse_settings(&broker_settings)?,
+                data_roots: Default::default(),
             };
             let cluster = LocalCluster::create(&cli.dir, spec)?;
             cluster.up(Duration::from_secs(timeout)).await?;

@@ -7,15 +7,15 @@ use std::path::Path;
 
 const HEADER: &str = "# Written by ferry-local; edits are overwritten by `up`.\n";
 
-/// The config text for `node`, whose data lives under `node_dir/data`.
-pub fn render(layout: &ClusterLayout, node: &NodeSpec, node_dir: &Path) -> Result<String> {
+/// The config text for `node`, whose data lives in `data_dir`.
+pub fn render(layout: &ClusterLayout, node: &NodeSpec, data_dir: &Path) -> Result<String> {
     match node.kind {
-        NodeKind::Controller => controller(layout, node, node_dir),
-        NodeKind::Broker => broker(layout, node, node_dir),
+        NodeKind::Controller => controller(layout, node, data_dir),
+        NodeKind::Broker => broker(layout, node, data_dir),
     }
 }
 
-fn controller(layout: &ClusterLayout, c: &NodeSpec, node_dir: &Path) -> Result<String> {
+fn controller(layout: &ClusterLayout, c: &NodeSpec, data_dir: &Path) -> Result<String> {
     let voters: Vec<String> = layout
         .controllers()
         .map(|c| format!("{}@{}", c.id, c.url()))
@@ -25,7 +25,7 @@ fn controller(layout: &ClusterLayout, c: &NodeSpec, node_dir: &Path) -> Result<S
     writeln!(top, "node_id = {}", c.id)?;
     writeln!(top, "listen_addr = \"127.0.0.1:{}\"", c.port)?;
     writeln!(top, "voters = \"{}\"", voters.join(","))?;
-    writeln!(top, "data_dir = {:?}", node_dir.join("data"))?;
+    writeln!(top, "data_dir = {:?}", data_dir)?;
     // Dotted keys go to their section: `raft.x = 1` is `x = 1` under `[raft]`.
     for (k, v) in &layout.controller_settings {
         match k.strip_prefix("raft.") {
@@ -36,13 +36,13 @@ fn controller(layout: &ClusterLayout, c: &NodeSpec, node_dir: &Path) -> Result<S
     Ok(format!("{HEADER}{top}\n[raft]\n{raft}"))
 }
 
-fn broker(layout: &ClusterLayout, b: &NodeSpec, node_dir: &Path) -> Result<String> {
+fn broker(layout: &ClusterLayout, b: &NodeSpec, data_dir: &Path) -> Result<String> {
     let controllers: Vec<String> = layout.controllers().map(NodeSpec::url).collect();
     let mut text = String::from(HEADER);
     writeln!(text, "broker_id = {}", b.id)?;
     writeln!(text, "listen_addr = \"127.0.0.1:{}\"", b.port)?;
     writeln!(text, "controllers = \"{}\"", controllers.join(","))?;
-    writeln!(text, "data_dir = {:?}", node_dir.join("data"))?;
+    writeln!(text, "data_dir = {:?}", data_dir)?;
     for (k, v) in &layout.broker_settings {
         writeln!(text, "{k} = {v}")?;
     }

@@ -5,7 +5,7 @@
 
 use crate::bins::bin_dir;
 use crate::ports::PortBlock;
-use ferry_local_cluster::{ClusterSpec, LocalCluster, NodeKind, NodeSpec};
+use ferry_local_cluster::{ClusterSpec, DataRoots, LocalCluster, NodeKind, NodeSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +21,7 @@ pub struct TestClusterBuilder {
     controller_settings: Vec<(String, String)>,
     broker_settings: Vec<(String, String)>,
     http_timeout: Duration,
+    data_roots: DataRoots,
 }
 
 /// A running cluster of local processes on reserved ports in a temp dir;
@@ -75,6 +76,19 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Puts every broker's data dir under `root` (`root/broker-N`) instead of
+    /// the cluster's temp dir, e.g. on a power-cut mount.
+    pub fn broker_data_root(mut self, root: &Path) -> Self {
+        self.data_roots.brokers = Some(root.to_path_buf());
+        self
+    }
+
+    /// Puts every controller's data dir under `root` (`root/controller-N`).
+    pub fn controller_data_root(mut self, root: &Path) -> Self {
+        self.data_roots.controllers = Some(root.to_path_buf());
+        self
+    }
+
     /// Reserves ports, lays the cluster out in a temp dir, starts every node
     /// (controllers first) and waits until all are ready.
     pub async fn start(self) -> TestCluster {
@@ -97,6 +111,7 @@ impl TestClusterBuilder {
             bin_dir,
             controller_settings: self.controller_settings,
             broker_settings: self.broker_settings,
+            data_roots: self.data_roots,
         };
         let cluster = match LocalCluster::create(dir.path(), spec) {
             Ok(c) => c.kill_on_drop(),
@@ -137,6 +152,7 @@ impl TestCluster {
             controller_settings: Vec::new(),
             broker_settings: Vec::new(),
             http_timeout: Duration::from_secs(30),
+            data_roots: DataRoots::default(),
         }
     }
 
@@ -172,6 +188,11 @@ impl TestCluster {
     /// The cluster's directory: `NAME/data` per node, `NAME.log`, `NAME.toml`.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The data dir of node `name`.
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.cluster.data_dir(self.node(name))
     }
 
     /// The log file of node `name`.
