@@ -163,6 +163,9 @@ async fn given_bad_requests_should_answer_kafka_codes_and_keep_serving() {
     expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"retention.ms":"soon"}}"#).await);
     expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"min.insync.replicas":"2"}}"#).await);
     expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"cleanup.policy":"compact"}}"#).await);
+    // Limits a topic could never write under: no batch fits in them.
+    expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"segment.bytes":"14"}}"#).await);
+    expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"max.message.bytes":"0"}}"#).await);
 
     let huge = vec![b' '; 4 * 1024 * 1024];
     expect(

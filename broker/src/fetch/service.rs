@@ -6,8 +6,7 @@ use crate::metadata::topic_name;
 use crate::metrics::Metrics;
 use crate::replicas::LeaderLookup;
 use crate::storage::Record;
-use ferry_common::records::{bytes_to_json, FetchResponse, FetchedRecord, OffsetsResponse};
-use std::collections::BTreeMap;
+use ferry_common::records::{FetchResponse, FetchedRecord, OffsetsResponse};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,33 +81,13 @@ impl FetchService {
 }
 
 fn to_fetched(r: Record) -> FetchedRecord {
-    let (key, key_b64) = bytes_to_json(r.key.as_deref());
-    let (value, value_b64) = bytes_to_json(r.value.as_deref());
-    let mut headers = BTreeMap::new();
-    let mut headers_b64 = BTreeMap::new();
-    for (k, v) in r.headers {
-        match bytes_to_json(Some(&v)) {
-            (Some(text), _) => {
-                headers.insert(k, Some(text));
-            }
-            (None, Some(b64)) => {
-                headers_b64.insert(k, b64);
-            }
-            (None, None) => {
-                headers.insert(k, None);
-            }
-        }
-    }
-    FetchedRecord {
-        offset: r.offset,
-        timestamp: r.timestamp,
-        key,
-        key_b64,
-        value,
-        value_b64,
-        headers,
-        headers_b64,
-    }
+    FetchedRecord::from_parts(
+        r.offset,
+        r.timestamp,
+        r.key.as_deref(),
+        r.value.as_deref(),
+        &r.headers,
+    )
 }
 
 impl FetchService {
