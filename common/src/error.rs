@@ -41,6 +41,7 @@ pub enum ErrorCode {
     InvalidProducerEpoch,
     UnknownMemberId,
     IllegalGeneration,
+    PolicyViolation,
 }
 
 impl ErrorCode {
@@ -81,6 +82,7 @@ impl ErrorCode {
             InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             UnknownMemberId => "UNKNOWN_MEMBER_ID",
             IllegalGeneration => "ILLEGAL_GENERATION",
+            PolicyViolation => "POLICY_VIOLATION",
         }
     }
 
@@ -94,7 +96,8 @@ impl ErrorCode {
             | InvalidPartitions
             | InvalidReplicationFactor
             | InvalidConfig
-            | IneligibleReplica => 400,
+            | IneligibleReplica
+            | PolicyViolation => 400,
             NotFound | UnknownTopicOrPartition | BrokerIdNotRegistered => 404,
             MethodNotAllowed => 405,
             TopicAlreadyExists

@@ -29,6 +29,11 @@ pub struct ControllerConfig {
     pub auto_leader_rebalance_enable: bool,
     /// How often the active controller checks for that.
     pub leader_rebalance_interval_ms: u64,
+    /// Topic creation and partition growth that would put more replicas than
+    /// this on one broker are refused with `POLICY_VIOLATION`: every replica
+    /// holds descriptors on its broker (three per open segment set today), and
+    /// a broker out of descriptors stops answering at all.
+    pub max_replicas_per_broker: u32,
     pub raft: RaftSettings,
 }
 
@@ -58,6 +63,7 @@ impl Default for ControllerConfig {
             delta_ring_entries: 4096,
             auto_leader_rebalance_enable: true,
             leader_rebalance_interval_ms: 10_000,
+            max_replicas_per_broker: 4_000,
             raft: RaftSettings::default(),
         }
     }
@@ -122,6 +128,11 @@ impl ControllerConfig {
         if self.delta_ring_entries == 0 || self.max_request_bytes < 1024 {
             return Err(ConfigInvalid(
                 "delta_ring_entries must be > 0 and max_request_bytes >= 1024".into(),
+            ));
+        }
+        if self.max_replicas_per_broker == 0 {
+            return Err(ConfigInvalid(
+                "max_replicas_per_broker must be at least 1".into(),
             ));
         }
         if r.snapshot_every_entries == 0 {

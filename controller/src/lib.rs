@@ -76,6 +76,7 @@ pub async fn run(
         sessions.clone(),
         node.contacts.clone(),
         node.committed,
+        cfg.max_replicas_per_broker,
     ));
     let brokers = Arc::new(BrokerRegistry::new(
         path.clone(),
