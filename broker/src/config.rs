@@ -42,6 +42,14 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// On SIGTERM, how long to wait for the controller to move leadership away.
     pub controlled_shutdown_timeout_ms: u64,
+    /// Fetches waiting for new records at once; one more answers
+    /// `THROTTLING_QUOTA_EXCEEDED` (503) instead of waiting.
+    pub max_long_polls: usize,
+    /// Memory all in-flight fetches may use for their records and JSON
+    /// together; a fetch that cannot get its share in time answers 503.
+    pub fetch_memory_bytes: usize,
+    /// Connection, header, body and concurrency bounds of the listener.
+    pub server: ferry_http::ServerSettings,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -68,6 +76,9 @@ impl Default for BrokerConfig {
             produce_timeout_ms: 30_000,
             replica_lag_time_max_ms: 10_000,
             controlled_shutdown_timeout_ms: 10_000,
+            max_long_polls: 1_024,
+            fetch_memory_bytes: 256 * 1024 * 1024,
+            server: ferry_http::ServerSettings::default(),
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
@@ -110,6 +121,12 @@ impl BrokerConfig {
                 "max_request_bytes must be at least 1024".into(),
             ));
         }
+        if self.max_long_polls == 0 || self.fetch_memory_bytes < 1024 * 1024 {
+            return Err(ConfigInvalid(
+                "max_long_polls must be at least 1 and fetch_memory_bytes at least 1 MiB".into(),
+            ));
+        }
+        self.server.validate().map_err(ConfigInvalid)?;
         Ok(controllers)
     }
 

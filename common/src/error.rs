@@ -42,6 +42,8 @@ pub enum ErrorCode {
     UnknownMemberId,
     IllegalGeneration,
     PolicyViolation,
+    ThrottlingQuotaExceeded,
+    RequestBodyTimedOut,
 }
 
 impl ErrorCode {
@@ -83,6 +85,8 @@ impl ErrorCode {
             UnknownMemberId => "UNKNOWN_MEMBER_ID",
             IllegalGeneration => "ILLEGAL_GENERATION",
             PolicyViolation => "POLICY_VIOLATION",
+            ThrottlingQuotaExceeded => "THROTTLING_QUOTA_EXCEEDED",
+            RequestBodyTimedOut => "REQUEST_BODY_TIMED_OUT",
         }
     }
 
@@ -111,6 +115,7 @@ impl ErrorCode {
             | InvalidProducerEpoch
             | IllegalGeneration => 409,
             UnknownMemberId => 404,
+            RequestBodyTimedOut => 408,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -118,7 +123,8 @@ impl ErrorCode {
             | NotLeaderOrFollower
             | LeaderNotAvailable
             | CoordinatorNotAvailable
-            | NotEnoughReplicas => 503,
+            | NotEnoughReplicas
+            | ThrottlingQuotaExceeded => 503,
             RequestTimedOut => 504,
             UnknownServerError | KafkaStorageError => 500,
         }
@@ -139,6 +145,7 @@ impl ErrorCode {
                 | FencedLeaderEpoch
                 | UnknownLeaderEpoch
                 | KafkaStorageError
+                | ThrottlingQuotaExceeded
         )
     }
 }

@@ -34,6 +34,8 @@ pub struct ControllerConfig {
     /// holds descriptors on its broker (three per open segment set today), and
     /// a broker out of descriptors stops answering at all.
     pub max_replicas_per_broker: u32,
+    /// Connection, header, body and concurrency bounds of the listener.
+    pub server: ferry_http::ServerSettings,
     pub raft: RaftSettings,
 }
 
@@ -64,6 +66,7 @@ impl Default for ControllerConfig {
             auto_leader_rebalance_enable: true,
             leader_rebalance_interval_ms: 10_000,
             max_replicas_per_broker: 4_000,
+            server: ferry_http::ServerSettings::default(),
             raft: RaftSettings::default(),
         }
     }
@@ -130,6 +133,7 @@ impl ControllerConfig {
                 "delta_ring_entries must be > 0 and max_request_bytes >= 1024".into(),
             ));
         }
+        self.server.validate().map_err(ConfigInvalid)?;
         if self.max_replicas_per_broker == 0 {
             return Err(ConfigInvalid(
                 "max_replicas_per_broker must be at least 1".into(),

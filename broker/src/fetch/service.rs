@@ -1,6 +1,7 @@
 //! The fetch and offsets paths: reads below the high watermark, long-polling
 //! until new records are committed.
 
+use super::budget::{FetchBudget, MemoryGrant};
 use crate::error::BrokerError;
 use crate::metadata::topic_name;
 use crate::metrics::Metrics;
@@ -21,10 +22,19 @@ pub struct FetchParams {
     pub leader_epoch: Option<u32>,
 }
 
-/// The fetch path's handle: local leader replicas and the metrics it feeds.
+/// The fetch path's handle: local leader replicas, the server-wide fetch
+/// bounds and the metrics it feeds.
 pub struct FetchService {
     pub leaders: LeaderLookup,
+    pub budget: FetchBudget,
     pub metrics: Arc<Metrics>,
+}
+
+/// A fetch answer and the memory it was read under: hold it until the answer
+/// is serialized.
+pub struct Fetched {
+    pub response: FetchResponse,
+    pub grant: Option<MemoryGrant>,
 }
 
 impl FetchService {
@@ -34,7 +44,7 @@ impl FetchService {
         topic: &str,
         partition: u32,
         params: FetchParams,
-    ) -> Result<FetchResponse, BrokerError> {
+    ) -> Result<Fetched, BrokerError> {
         let topic = topic_name(topic)?;
         let part = self.leaders.leader_replica(&topic, partition)?;
         part.check_leader_epoch(params.leader_epoch)?;
@@ -52,12 +62,19 @@ impl FetchService {
             });
         }
         if offset >= hw && !params.max_wait.is_zero() {
+            let _slot = self.budget.long_poll()?;
             // Woken by the HW watch the moment an append commits; no polling.
             hw = part.wait_hw_above(offset, params.max_wait).await;
         }
+        let mut grant = None;
         let records = if offset < hw {
+            let granted = self
+                .budget
+                .memory(params.max_bytes, params.max_records)
+                .await?;
+            let (max_records, max_bytes) = (params.max_records, granted.max_bytes);
+            grant = Some(granted);
             let log = part.log.clone();
-            let (max_records, max_bytes) = (params.max_records, params.max_bytes);
             tokio::task::spawn_blocking(move || log.read(offset, hw, max_records, max_bytes))
                 .await
                 .map_err(|e| BrokerError::Internal(format!("read task: {e}")))??
@@ -71,12 +88,13 @@ impl FetchService {
             .sum();
         self.metrics
             .record_fetch(topic.as_str(), records.len(), bytes, started.elapsed());
-        Ok(FetchResponse {
+        let response = FetchResponse {
             records: records.into_iter().map(to_fetched).collect(),
             high_watermark: hw,
             log_start_offset: part.log.log_start_offset(),
             next_offset,
-        })
+        };
+        Ok(Fetched { response, grant })
     }
 }
 
