@@ -45,6 +45,14 @@ pub struct BrokerConfig {
     /// A new consumer group's first assignment waits this long, so members
     /// that start together share it (Kafka's `group.initial.rebalance.delay.ms`).
     pub group_initial_rebalance_delay_ms: u64,
+    /// Fetches waiting for new records at once; one more answers
+    /// `THROTTLING_QUOTA_EXCEEDED` (503) instead of waiting.
+    pub max_long_polls: usize,
+    /// Memory all in-flight fetches may use for their records and JSON
+    /// together; a fetch that cannot get its share in time answers 503.
+    pub fetch_memory_bytes: usize,
+    /// Connection, header, body and concurrency bounds of the listener.
+    pub server: ferry_http::ServerSettings,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -72,6 +80,9 @@ impl Default for BrokerConfig {
             replica_lag_time_max_ms: 10_000,
             controlled_shutdown_timeout_ms: 10_000,
             group_initial_rebalance_delay_ms: 3_000,
+            max_long_polls: 1_024,
+            fetch_memory_bytes: 256 * 1024 * 1024,
+            server: ferry_http::ServerSettings::default(),
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
@@ -114,6 +125,12 @@ impl BrokerConfig {
                 "max_request_bytes must be at least 1024".into(),
             ));
         }
+        if self.max_long_polls == 0 || self.fetch_memory_bytes < 1024 * 1024 {
+            return Err(ConfigInvalid(
+                "max_long_polls must be at least 1 and fetch_memory_bytes at least 1 MiB".into(),
+            ));
+        }
+        self.server.validate().map_err(ConfigInvalid)?;
         Ok(controllers)
     }
 

@@ -11,6 +11,12 @@ pub enum BrokerError {
     BodyTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request body did not arrive within the server's body read timeout.
+    #[error("{0}")]
+    BodyTimedOut(String),
+    /// A server-wide bound (long polls, fetch memory) is reached; retry later.
+    #[error("this broker is at its bound of {limit} {what}; retry after a moment")]
+    Overloaded { what: &'static str, limit: u64 },
     /// This broker's metadata does not know the topic or partition (may be stale).
     #[error("{0}")]
     UnknownTopicOrPartition(String),
@@ -128,6 +134,8 @@ impl BrokerError {
             BrokerError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             BrokerError::BodyTooLarge(_) => ErrorCode::RequestTooLarge,
             BrokerError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            BrokerError::BodyTimedOut(_) => ErrorCode::RequestBodyTimedOut,
+            BrokerError::Overloaded { .. } => ErrorCode::ThrottlingQuotaExceeded,
             BrokerError::UnknownTopicOrPartition(_) => ErrorCode::UnknownTopicOrPartition,
             BrokerError::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
             BrokerError::LeaderNotAvailable(_) | BrokerError::NotReady(_) => {

@@ -44,7 +44,7 @@ pub mod storage;
 pub mod tasks;
 
 use crate::config::BrokerConfig;
-use crate::fetch::FetchService;
+use crate::fetch::{FetchBudget, FetchService};
 use crate::groups::routing::CoordinatorRouter;
 use crate::groups::{GroupCoordinator, GroupOffsets};
 use crate::membership::controller_client::ControllerClient;
@@ -120,12 +120,12 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
     // Serve first: the controller pushes metadata to this URL right after registration.
+    let limits = node.config.server.limits();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.changed().await;
-            })
-            .await
+        let stop = async move {
+            let _ = server_stop.changed().await;
+        };
+        ferry_http::serve(listener, app, limits, stop).await
     });
     tracing::info!(url = %node.advertised_url, "broker listening");
     let membership = background.membership.clone();
@@ -246,6 +246,7 @@ fn wire(
         }),
         fetch: Arc::new(FetchService {
             leaders: leaders.clone(),
+            budget: FetchBudget::new(node.config.max_long_polls, node.config.fetch_memory_bytes),
             metrics: metrics.clone(),
         }),
         replication: Arc::new(ReplicaFetchServer {

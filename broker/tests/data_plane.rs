@@ -114,6 +114,63 @@ async fn given_binary_values_should_round_trip_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_repeated_header_names_and_control_bytes_should_round_trip_in_order_without_blowing_up(
+) {
+    let tc = start(1, 1, FAST_CONTROLLER, FAST_BROKER).await;
+    tc.create_topic("hdrs", 1, 1, json!({})).await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let controls = vec![1u8; 3000];
+    let headers = json!([
+        {"key": "trace", "value": "first"},
+        {"key": "bin", "value_b64": b64.encode([0u8, 255])},
+        {"key": "trace", "value": "second"},
+    ]);
+    let url = format!("{}/v1/topics/hdrs/partitions/0/records", tc.url("broker-1"));
+    let records = json!([{"value_b64": b64.encode(&controls), "headers": headers}]);
+    let (s, v) = tc.post(&url, &json!({ "records": records })).await;
+    assert_eq!(s, 200, "{v}");
+    let raw = tc
+        .http()
+        .get(format!("{url}?offset=0"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    // 3,000 control bytes are valid UTF-8; as `\u0001` escapes they would
+    // take 18,000 bytes of JSON, as base64 4,000.
+    assert!(raw.len() < 5_000, "answer is {} bytes", raw.len());
+    let f: Value = serde_json::from_slice(&raw).unwrap();
+    let r = &f["records"][0];
+    assert_eq!(
+        b64.decode(r["value_b64"].as_str().unwrap()).unwrap(),
+        controls
+    );
+    let list: Vec<(String, Value)> = r["header_list"]
+        .as_array()
+        .expect("a repeated name brings the ordered list")
+        .iter()
+        .map(|h| {
+            let v = h.get("value_b64").cloned().unwrap_or(h["value"].clone());
+            (h["key"].as_str().unwrap().to_string(), v)
+        })
+        .collect();
+    assert_eq!(
+        list,
+        vec![
+            ("trace".to_string(), json!("first")),
+            ("bin".to_string(), json!(b64.encode([0u8, 255]))),
+            ("trace".to_string(), json!("second")),
+        ]
+    );
+    assert_eq!(
+        r["headers"]["trace"], "second",
+        "the object keeps the last one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn given_a_broker_sigkilled_while_producing_should_keep_every_acknowledged_record_and_recover_torn_tails(
 ) {
     let tc = start(1, 1, FAST_CONTROLLER, FAST_BROKER).await;

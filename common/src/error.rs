@@ -45,6 +45,9 @@ pub enum ErrorCode {
     FencedMemberEpoch,
     /// A group member's epoch is older than the coordinator's: heartbeat, then retry.
     StaleMemberEpoch,
+    PolicyViolation,
+    ThrottlingQuotaExceeded,
+    RequestBodyTimedOut,
 }
 
 impl ErrorCode {
@@ -87,6 +90,9 @@ impl ErrorCode {
             IllegalGeneration => "ILLEGAL_GENERATION",
             FencedMemberEpoch => "FENCED_MEMBER_EPOCH",
             StaleMemberEpoch => "STALE_MEMBER_EPOCH",
+            PolicyViolation => "POLICY_VIOLATION",
+            ThrottlingQuotaExceeded => "THROTTLING_QUOTA_EXCEEDED",
+            RequestBodyTimedOut => "REQUEST_BODY_TIMED_OUT",
         }
     }
 
@@ -100,7 +106,8 @@ impl ErrorCode {
             | InvalidPartitions
             | InvalidReplicationFactor
             | InvalidConfig
-            | IneligibleReplica => 400,
+            | IneligibleReplica
+            | PolicyViolation => 400,
             NotFound | UnknownTopicOrPartition | BrokerIdNotRegistered => 404,
             MethodNotAllowed => 405,
             TopicAlreadyExists
@@ -116,6 +123,7 @@ impl ErrorCode {
             | FencedMemberEpoch
             | StaleMemberEpoch => 409,
             UnknownMemberId => 404,
+            RequestBodyTimedOut => 408,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -123,7 +131,8 @@ impl ErrorCode {
             | NotLeaderOrFollower
             | LeaderNotAvailable
             | CoordinatorNotAvailable
-            | NotEnoughReplicas => 503,
+            | NotEnoughReplicas
+            | ThrottlingQuotaExceeded => 503,
             RequestTimedOut => 504,
             UnknownServerError | KafkaStorageError => 500,
         }
@@ -144,6 +153,7 @@ impl ErrorCode {
                 | FencedLeaderEpoch
                 | UnknownLeaderEpoch
                 | KafkaStorageError
+                | ThrottlingQuotaExceeded
         )
     }
 }

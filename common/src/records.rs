@@ -139,9 +139,98 @@ pub struct FetchedRecord {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_b64: Option<String>,
+    /// The last header of each name (Kafka's `lastHeader`), as text.
     pub headers: BTreeMap<String, Option<String>>,
+    /// The last header of each name whose value is not text, as base64.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers_b64: BTreeMap<String, String>,
+    /// Every header in order, present only when a name repeats (Kafka allows
+    /// that; an object cannot hold it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_list: Option<Vec<FetchedHeader>>,
+}
+
+/// One header in [`FetchedRecord::header_list`]: text or base64 as for values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FetchedHeader {
+    pub key: String,
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_b64: Option<String>,
+}
+
+impl FetchedRecord {
+    /// The JSON form of a stored record's key, value and headers.
+    pub fn from_parts(
+        offset: u64,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        stored_headers: &[(String, Vec<u8>)],
+    ) -> Self {
+        let (key, key_b64) = bytes_to_json(key);
+        let (value, value_b64) = bytes_to_json(value);
+        let mut headers = BTreeMap::new();
+        let mut headers_b64 = BTreeMap::new();
+        let mut list = Vec::with_capacity(stored_headers.len());
+        for (k, v) in stored_headers {
+            let (text, b64) = bytes_to_json(Some(v));
+            // A later header of the same name replaces the earlier one in
+            // whichever map it lands, so each name appears once across both.
+            if let Some(b64) = &b64 {
+                headers.remove(k);
+                headers_b64.insert(k.clone(), b64.clone());
+            } else {
+                headers_b64.remove(k);
+                headers.insert(k.clone(), text.clone());
+            }
+            list.push(FetchedHeader {
+                key: k.clone(),
+                value: text,
+                value_b64: b64,
+            });
+        }
+        let repeats = headers.len() + headers_b64.len() < list.len();
+        FetchedRecord {
+            offset,
+            timestamp,
+            key,
+            key_b64,
+            value,
+            value_b64,
+            headers,
+            headers_b64,
+            header_list: repeats.then_some(list),
+        }
+    }
+
+    /// Every header in stored order, decoded back to bytes.
+    pub fn header_bytes(&self) -> Vec<Header> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        match &self.header_list {
+            Some(list) => list
+                .iter()
+                .map(|h| {
+                    let bytes = match (&h.value, &h.value_b64) {
+                        (_, Some(enc)) => b64.decode(enc).ok(),
+                        (Some(text), None) => Some(text.clone().into_bytes()),
+                        (None, None) => None,
+                    };
+                    (h.key.clone(), bytes)
+                })
+                .collect(),
+            None => self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().map(String::into_bytes)))
+                .chain(
+                    self.headers_b64
+                        .iter()
+                        .map(|(k, v)| (k.clone(), b64.decode(v).ok())),
+                )
+                .collect(),
+        }
+    }
 }
 
 /// `GET /v1/topics/{t}/partitions/{p}/records`.
@@ -231,18 +320,39 @@ pub fn bytes_from_json(
     }
 }
 
-/// `(text, base64)`: text when the bytes are UTF-8, base64 otherwise.
+/// `(text, base64)`: text when the bytes are UTF-8 and escaping their control
+/// characters for JSON costs no more than base64 would; base64 otherwise.
+///
+/// Without the size rule a value of control bytes (valid UTF-8) would come back
+/// six times its size, one `\u00XX` per byte.
 pub fn bytes_to_json(bytes: Option<&[u8]>) -> (Option<String>, Option<String>) {
     match bytes {
         None => (None, None),
         Some(b) => match std::str::from_utf8(b) {
-            Ok(s) => (Some(s.to_string()), None),
-            Err(_) => (
+            Ok(s) if escaped_len(b) <= b64_len(b.len()) => (Some(s.to_string()), None),
+            _ => (
                 None,
                 Some(base64::engine::general_purpose::STANDARD.encode(b)),
             ),
         },
     }
+}
+
+/// Length of `text` in a JSON string once its control characters are escaped
+/// (`\n` and kin take 2 bytes, the rest `\u00XX` 6). Quotes and backslashes are
+/// not counted: text full of them is still text a person wants to read.
+fn escaped_len(text: &[u8]) -> usize {
+    text.iter()
+        .map(|&c| match c {
+            b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+fn b64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
 }
 
 /// A record header: name and value bytes (`None` = null).
@@ -330,6 +440,55 @@ mod tests {
         assert_eq!(Acks::parse(Some(&json!(-1))).unwrap(), Acks::All);
         assert_eq!(Acks::parse(Some(&json!(0))).unwrap(), Acks::None);
         assert!(Acks::parse(Some(&json!("2"))).is_err());
+    }
+
+    #[test]
+    fn control_bytes_come_back_as_base64_when_that_is_smaller() {
+        let controls = vec![1u8; 300];
+        let (text, b64) = bytes_to_json(Some(&controls));
+        assert_eq!(text, None);
+        assert_eq!(b64.as_deref().map(str::len), Some(400));
+        // Ordinary text, newlines and quotes included, stays readable.
+        let prose = b"line one\nline \"two\"\n";
+        assert_eq!(
+            bytes_to_json(Some(prose)).0.as_deref(),
+            std::str::from_utf8(prose).ok()
+        );
+        let json_value = br#"["a","b",{"c":"d"}]"#;
+        assert!(bytes_to_json(Some(json_value)).0.is_some());
+    }
+
+    #[test]
+    fn repeated_header_names_keep_every_header_in_order() {
+        let stored = vec![
+            ("trace".to_string(), b"a".to_vec()),
+            ("bin".to_string(), vec![0, 255]),
+            ("trace".to_string(), b"b".to_vec()),
+        ];
+        let r = FetchedRecord::from_parts(0, 0, None, Some(b"v"), &stored);
+        assert_eq!(r.headers.get("trace"), Some(&Some("b".to_string())));
+        assert_eq!(r.headers_b64.get("bin").map(String::as_str), Some("AP8="));
+        let list = r.header_list.as_ref().expect("a name repeats");
+        assert_eq!(list.len(), 3);
+        let back = r.header_bytes();
+        let expected: Vec<Header> = stored.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        assert_eq!(back, expected);
+        // Through JSON and back, the order survives.
+        let json = serde_json::to_value(&r).unwrap();
+        let parsed: FetchedRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.header_bytes(), expected);
+    }
+
+    #[test]
+    fn unique_header_names_need_no_list() {
+        let stored = vec![
+            ("a".to_string(), b"1".to_vec()),
+            ("b".to_string(), vec![0xff]),
+        ];
+        let r = FetchedRecord::from_parts(0, 0, None, None, &stored);
+        assert!(r.header_list.is_none());
+        assert!(!serde_json::to_string(&r).unwrap().contains("header_list"));
+        assert_eq!(r.header_bytes().len(), 2);
     }
 
     #[test]

@@ -4,6 +4,12 @@
 
 use std::collections::BTreeMap;
 
+/// The smallest record batch a partition can hold: a 60-byte batch header plus
+/// one record with no key, value or headers (28 bytes as the broker counts it
+/// against `max.message.bytes`). A `segment.bytes` or `max.message.bytes` below
+/// it would accept the topic and refuse every write, so validation refuses it.
+pub const MIN_BATCH_BYTES: i64 = 88;
+
 /// One supported topic config.
 #[derive(Debug, Clone, Copy)]
 pub struct ConfigDef {
@@ -42,7 +48,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         name: "segment.bytes",
         default: "1073741824",
         kind: Kind::Long {
-            min: 14,
+            min: MIN_BATCH_BYTES,
             max: i32::MAX as i64,
         },
     },
@@ -58,7 +64,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         name: "max.message.bytes",
         default: "1048588",
         kind: Kind::Long {
-            min: 0,
+            min: MIN_BATCH_BYTES,
             max: i32::MAX as i64,
         },
     },
@@ -162,6 +168,17 @@ mod tests {
             .contains("integer"));
         assert!(validate(&cfg(&[("min.insync.replicas", "0")])).is_err());
         assert!(validate(&cfg(&[("cleanup.policy", "compact")])).is_err());
+    }
+
+    #[test]
+    fn refuses_limits_that_could_never_accept_a_write() {
+        for key in ["segment.bytes", "max.message.bytes"] {
+            for bad in ["0", "14", &(MIN_BATCH_BYTES - 1).to_string()] {
+                let err = validate(&cfg(&[(key, bad)])).unwrap_err();
+                assert!(err.contains(key) && err.contains("out of range"), "{err}");
+            }
+            assert!(validate(&cfg(&[(key, &MIN_BATCH_BYTES.to_string())])).is_ok());
+        }
     }
 
     #[test]

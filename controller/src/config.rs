@@ -29,6 +29,13 @@ pub struct ControllerConfig {
     pub auto_leader_rebalance_enable: bool,
     /// How often the active controller checks for that.
     pub leader_rebalance_interval_ms: u64,
+    /// Topic creation and partition growth that would put more replicas than
+    /// this on one broker are refused with `POLICY_VIOLATION`: every replica
+    /// holds descriptors on its broker (three per open segment set today), and
+    /// a broker out of descriptors stops answering at all.
+    pub max_replicas_per_broker: u32,
+    /// Connection, header, body and concurrency bounds of the listener.
+    pub server: ferry_http::ServerSettings,
     pub raft: RaftSettings,
 }
 
@@ -58,6 +65,8 @@ impl Default for ControllerConfig {
             delta_ring_entries: 4096,
             auto_leader_rebalance_enable: true,
             leader_rebalance_interval_ms: 10_000,
+            max_replicas_per_broker: 4_000,
+            server: ferry_http::ServerSettings::default(),
             raft: RaftSettings::default(),
         }
     }
@@ -125,6 +134,12 @@ impl ControllerConfig {
         if self.delta_ring_entries == 0 || self.max_request_bytes < 1024 {
             return Err(ConfigInvalid(
                 "delta_ring_entries must be > 0 and max_request_bytes >= 1024".into(),
+            ));
+        }
+        self.server.validate().map_err(ConfigInvalid)?;
+        if self.max_replicas_per_broker == 0 {
+            return Err(ConfigInvalid(
+                "max_replicas_per_broker must be at least 1".into(),
             ));
         }
         if r.snapshot_every_entries == 0 {

@@ -14,6 +14,9 @@ pub enum ControllerError {
     BodyTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request body did not arrive within the server's body read timeout.
+    #[error("{0}")]
+    BodyTimedOut(String),
     /// This controller is not the active one; writes go to `leader_url`.
     #[error("this controller is not the active controller{}", leader_hint(.leader_id, .leader_url))]
     NotController {
@@ -87,6 +90,7 @@ impl ControllerError {
             | ControllerError::InvalidBrokerId { .. } => ErrorCode::InvalidRequest,
             ControllerError::BodyTooLarge(_) => ErrorCode::RequestTooLarge,
             ControllerError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ControllerError::BodyTimedOut(_) => ErrorCode::RequestBodyTimedOut,
             ControllerError::NotController { .. } => ErrorCode::NotController,
             ControllerError::WriteOutcomeUnknown { .. }
             | ControllerError::ReadPointTimedOut { .. } => ErrorCode::RequestTimedOut,

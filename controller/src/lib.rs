@@ -76,6 +76,7 @@ pub async fn run(
         sessions.clone(),
         node.contacts.clone(),
         node.committed,
+        cfg.max_replicas_per_broker,
     ));
     let brokers = Arc::new(BrokerRegistry::new(
         path.clone(),
@@ -110,11 +111,10 @@ pub async fn run(
             metrics,
         },
         cfg.max_request_bytes,
+        cfg.server.body_read_timeout(),
     );
     tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), "controller listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = ferry_http::serve(listener, app, cfg.server.limits(), shutdown).await;
     background.stop().await;
     if let Err(e) = node.raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");

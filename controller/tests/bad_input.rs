@@ -14,16 +14,21 @@ struct Node {
 }
 
 async fn single_node() -> Node {
+    single_node_with(|_| {}).await
+}
+
+async fn single_node_with(tweak: impl FnOnce(&mut ControllerConfig)) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let cfg = ControllerConfig {
+    let mut cfg = ControllerConfig {
         node_id: 1,
         listen_addr: listener.local_addr().unwrap().to_string(),
         voters: format!("1@{url}"),
         data_dir: dir.path().join("data"),
         ..Default::default()
     };
+    tweak(&mut cfg);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = ferry_controller::run(cfg, listener, async {
@@ -163,6 +168,9 @@ async fn given_bad_requests_should_answer_kafka_codes_and_keep_serving() {
     expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"retention.ms":"soon"}}"#).await);
     expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"min.insync.replicas":"2"}}"#).await);
     expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"cleanup.policy":"compact"}}"#).await);
+    // Limits a topic could never write under: no batch fits in them.
+    expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"segment.bytes":"14"}}"#).await);
+    expect("INVALID_CONFIG", post(br#"{"name":"t","partitions":1,"replication_factor":1,"configs":{"max.message.bytes":"0"}}"#).await);
 
     let huge = vec![b' '; 4 * 1024 * 1024];
     expect(
@@ -308,4 +316,37 @@ async fn metrics_and_health_endpoints_speak_their_formats() {
     assert_eq!(s, 200);
     assert_eq!(v["leader_id"], 1);
     assert!(v["cluster_id"].is_string());
+}
+
+#[tokio::test]
+async fn given_a_replica_bound_should_refuse_creates_and_growth_past_it_with_policy_violation() {
+    let n = single_node_with(|c| c.max_replicas_per_broker = 4).await;
+    n.unfenced_broker().await;
+    let (s, v) = n
+        .post_json(
+            "/v1/topics",
+            json!({"name": "t", "partitions": 3, "replication_factor": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    expect(
+        "POLICY_VIOLATION",
+        n.post_json(
+            "/v1/topics",
+            json!({"name": "u", "partitions": 2, "replication_factor": 1}),
+        )
+        .await,
+    );
+    expect(
+        "POLICY_VIOLATION",
+        n.post_json("/v1/topics/t/partitions", json!({"count": 5}))
+            .await,
+    );
+    // Up to the bound still works, and the refusals stored nothing.
+    let (s, v) = n
+        .post_json("/v1/topics/t/partitions", json!({"count": 4}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = n.send(reqwest::Method::GET, "/v1/topics", None).await;
+    assert_eq!(v["topics"].as_array().unwrap().len(), 1, "{v}");
 }

@@ -55,4 +55,5 @@ impl ExtractError for BrokerError {
     const INVALID_REQUEST: fn(String) -> Self = BrokerError::InvalidRequest;
     const BODY_TOO_LARGE: fn(String) -> Self = BrokerError::BodyTooLarge;
     const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self = BrokerError::UnsupportedMediaType;
+    const BODY_TIMED_OUT: fn(String) -> Self = BrokerError::BodyTimedOut;
 }

@@ -61,7 +61,9 @@ impl AppState {
 
 /// The broker's complete router.
 pub fn router(state: AppState) -> Router {
-    let limit = state.node.config.max_request_bytes;
+    let cfg = &state.node.config;
+    let limit = ferry_http::BodyLimit::max(cfg.max_request_bytes)
+        .read_timeout(cfg.server.body_read_timeout());
     let observe = Observe::new(state.metrics.http().clone());
     let routes = Router::new()
         .merge(records::routes())
@@ -71,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::membership_routes())
         .merge(internal::routes())
         .merge(ops::routes());
-    ferry_http::with_body_limit(ferry_http::ops::with_fallbacks(routes), limit)
+    ferry_http::with_body_limits(ferry_http::ops::with_fallbacks(routes), limit)
         .layer(observe.layer())
         .with_state(state)
 }

@@ -5,12 +5,11 @@ use super::AppState;
 use crate::error::BrokerError;
 use crate::fetch::FetchParams;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ferry_common::records::{
-    FetchResponse, OffsetsResponse, ProduceRequest, ProduceResponse, ProduceResult,
-};
+use ferry_common::records::{OffsetsResponse, ProduceRequest, ProduceResponse, ProduceResult};
 use ferry_common::ErrorBody;
 use serde::Deserialize;
 use std::time::Duration;
@@ -100,7 +99,7 @@ async fn fetch_records(
     State(state): State<AppState>,
     Path((topic, partition)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<FetchQuery>,
-) -> Result<Json<FetchResponse>, BrokerError> {
+) -> Result<Response, BrokerError> {
     let p = partition_param(&partition)?;
     let params = FetchParams {
         offset: q.offset,
@@ -116,7 +115,13 @@ async fn fetch_records(
         ),
         leader_epoch: q.leader_epoch,
     };
-    Ok(Json(state.fetch.fetch(&topic, p, params).await?))
+    let fetched = state.fetch.fetch(&topic, p, params).await?;
+    // Serialized while the fetch still holds its memory grant: the JSON is
+    // the larger part of what a fetch allocates.
+    let body = serde_json::to_vec(&fetched.response)
+        .map_err(|e| BrokerError::Internal(format!("fetch answer: {e}")))?;
+    drop(fetched);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,13 +1,13 @@
 //! The fetch and offsets paths: reads below the high watermark, long-polling
 //! until new records are committed.
 
+use super::budget::{FetchBudget, MemoryGrant};
 use crate::error::BrokerError;
 use crate::metadata::topic_name;
 use crate::metrics::Metrics;
 use crate::replicas::LeaderLookup;
 use crate::storage::Record;
-use ferry_common::records::{bytes_to_json, FetchResponse, FetchedRecord, OffsetsResponse};
-use std::collections::BTreeMap;
+use ferry_common::records::{FetchResponse, FetchedRecord, OffsetsResponse};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +22,19 @@ pub struct FetchParams {
     pub leader_epoch: Option<u32>,
 }
 
-/// The fetch path's handle: local leader replicas and the metrics it feeds.
+/// The fetch path's handle: local leader replicas, the server-wide fetch
+/// bounds and the metrics it feeds.
 pub struct FetchService {
     pub leaders: LeaderLookup,
+    pub budget: FetchBudget,
     pub metrics: Arc<Metrics>,
+}
+
+/// A fetch answer and the memory it was read under: hold it until the answer
+/// is serialized.
+pub struct Fetched {
+    pub response: FetchResponse,
+    pub grant: Option<MemoryGrant>,
 }
 
 impl FetchService {
@@ -35,7 +44,7 @@ impl FetchService {
         topic: &str,
         partition: u32,
         params: FetchParams,
-    ) -> Result<FetchResponse, BrokerError> {
+    ) -> Result<Fetched, BrokerError> {
         let topic = topic_name(topic)?;
         let part = self.leaders.leader_replica(&topic, partition)?;
         part.check_leader_epoch(params.leader_epoch)?;
@@ -53,12 +62,19 @@ impl FetchService {
             });
         }
         if offset >= hw && !params.max_wait.is_zero() {
+            let _slot = self.budget.long_poll()?;
             // Woken by the HW watch the moment an append commits; no polling.
             hw = part.wait_hw_above(offset, params.max_wait).await;
         }
+        let mut grant = None;
         let records = if offset < hw {
+            let granted = self
+                .budget
+                .memory(params.max_bytes, params.max_records)
+                .await?;
+            let (max_records, max_bytes) = (params.max_records, granted.max_bytes);
+            grant = Some(granted);
             let log = part.log.clone();
-            let (max_records, max_bytes) = (params.max_records, params.max_bytes);
             tokio::task::spawn_blocking(move || log.read(offset, hw, max_records, max_bytes))
                 .await
                 .map_err(|e| BrokerError::Internal(format!("read task: {e}")))??
@@ -72,43 +88,24 @@ impl FetchService {
             .sum();
         self.metrics
             .record_fetch(topic.as_str(), records.len(), bytes, started.elapsed());
-        Ok(FetchResponse {
+        let response = FetchResponse {
             records: records.into_iter().map(to_fetched).collect(),
             high_watermark: hw,
             log_start_offset: part.log.log_start_offset(),
             next_offset,
-        })
+        };
+        Ok(Fetched { response, grant })
     }
 }
 
 fn to_fetched(r: Record) -> FetchedRecord {
-    let (key, key_b64) = bytes_to_json(r.key.as_deref());
-    let (value, value_b64) = bytes_to_json(r.value.as_deref());
-    let mut headers = BTreeMap::new();
-    let mut headers_b64 = BTreeMap::new();
-    for (k, v) in r.headers {
-        match bytes_to_json(Some(&v)) {
-            (Some(text), _) => {
-                headers.insert(k, Some(text));
-            }
-            (None, Some(b64)) => {
-                headers_b64.insert(k, b64);
-            }
-            (None, None) => {
-                headers.insert(k, None);
-            }
-        }
-    }
-    FetchedRecord {
-        offset: r.offset,
-        timestamp: r.timestamp,
-        key,
-        key_b64,
-        value,
-        value_b64,
-        headers,
-        headers_b64,
-    }
+    FetchedRecord::from_parts(
+        r.offset,
+        r.timestamp,
+        r.key.as_deref(),
+        r.value.as_deref(),
+        &r.headers,
+    )
 }
 
 impl FetchService {

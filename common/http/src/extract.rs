@@ -20,6 +20,8 @@ pub trait ExtractError: Sized {
     const BODY_TOO_LARGE: fn(String) -> Self;
     /// A content type that cannot carry JSON (415).
     const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self;
+    /// A body that did not arrive within the route's read timeout (408).
+    const BODY_TIMED_OUT: fn(String) -> Self;
 }
 
 /// Reads and parses a JSON body under the route's
@@ -47,6 +49,10 @@ where
         ),
         BodyError::Unreadable(e) => E::INVALID_REQUEST(format!(
             "could not read the request body: Failed to buffer the request body: {e}"
+        )),
+        BodyError::TimedOut(after) => E::BODY_TIMED_OUT(format!(
+            "the request body did not arrive within {} ms",
+            after.as_millis()
         )),
     })?;
     parse_json(&bytes)
@@ -96,6 +102,7 @@ pub fn query<T: DeserializeOwned, E: ExtractError>(uri: &Uri) -> Result<T, E> {
 ///     const INVALID_REQUEST: fn(String) -> Self = MyError::Invalid;
 ///     const BODY_TOO_LARGE: fn(String) -> Self = MyError::Invalid;
 ///     const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self = MyError::Invalid;
+///     const BODY_TIMED_OUT: fn(String) -> Self = MyError::Invalid;
 /// }
 /// impl IntoResponse for MyError {
 ///     fn into_response(self) -> Response {

@@ -9,6 +9,8 @@
 //!   bounded draining of an oversized body, so that the 413 reaches the client.
 //! - [`observe`]: the per-request span, request count and latency, and the
 //!   `Location` of a redirect ([`Observe`], [`RequestMetrics`]).
+//! - [`serve`]: serving under per-server bounds (open connections, header
+//!   read timeout, requests in flight), [`ServerLimits`].
 //! - [`ops`]: `/healthz`, the "not ready" answer for `/readyz`, the Prometheus
 //!   text response, and the route / method fallbacks.
 //!
@@ -20,11 +22,13 @@ pub mod extract;
 pub mod limit;
 pub mod observe;
 pub mod ops;
+pub mod serve;
 
 pub use error::{error_body, error_response, ApiError};
 pub use extract::ExtractError;
-pub use limit::{with_body_limit, BodyLimit};
+pub use limit::{with_body_limit, with_body_limits, BodyLimit};
 pub use observe::{Observe, RequestMetrics};
+pub use serve::{serve, with_request_cap, ServerLimits, ServerSettings};
 
 /// What [`extractors!`] expands to refers to these, so that a service needs no
 /// extra imports.

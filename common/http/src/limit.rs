@@ -26,6 +26,10 @@ pub const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// The limit where none is installed (axum's default).
 pub const DEFAULT_MAX: usize = 2 * 1024 * 1024;
 
+/// How long a whole body may take to arrive where no other timeout is set:
+/// a client trickling a body a byte at a time must not hold a task forever.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The most bytes a request body may hold, and how much of an oversized one is
 /// drained before answering.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +37,7 @@ pub struct BodyLimit {
     pub(crate) max: usize,
     pub(crate) drain_bytes: usize,
     pub(crate) drain_time: Duration,
+    pub(crate) read_timeout: Duration,
 }
 
 impl BodyLimit {
@@ -44,7 +49,14 @@ impl BodyLimit {
             max,
             drain_bytes: max.max(DRAIN_BYTES_MIN),
             drain_time: DRAIN_TIME,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
+    }
+
+    /// The same limit with the whole body due within `timeout` of the first read.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
     }
 
     /// The limit installed for `req`, or [`DEFAULT_MAX`].
@@ -96,6 +108,15 @@ where
     install(router, BodyLimit::max(max))
 }
 
+/// Applies `limit` (size and read timeout) to every route of `router`, as
+/// [`with_body_limit`] does.
+pub fn with_body_limits<S>(router: Router<S>, limit: BodyLimit) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    install(router, limit)
+}
+
 fn install<S>(router: Router<S>, limit: BodyLimit) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -112,12 +133,20 @@ pub(crate) enum BodyError {
     TooLarge,
     /// The connection failed or the framing was invalid.
     Unreadable(axum::Error),
+    /// The body was still arriving when the read timeout passed.
+    TimedOut(Duration),
 }
 
 /// Reads the whole body of `req` under its [`BodyLimit`], draining an
 /// oversized one within the limit's bounds before reporting it.
 pub(crate) async fn read_body(req: Request) -> Result<Bytes, BodyError> {
     let limit = BodyLimit::of(&req);
+    tokio::time::timeout(limit.read_timeout, read_limited(req, limit))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut(limit.read_timeout)))
+}
+
+async fn read_limited(req: Request, limit: BodyLimit) -> Result<Bytes, BodyError> {
     let mut body = req.into_body();
     let declared = body.size_hint().lower();
     if declared > limit.max as u64 {
@@ -262,6 +291,7 @@ mod tests {
             max: 1024,
             drain_bytes: 64 * 1024,
             drain_time: PATIENCE * 10,
+            read_timeout: PATIENCE * 10,
         };
         let addr = serve(install(routes(), limit)).await;
 
@@ -292,6 +322,7 @@ mod tests {
             max: 1024,
             drain_bytes: 1024 * 1024,
             drain_time: Duration::from_millis(200),
+            read_timeout: PATIENCE * 10,
         };
         let addr = serve(install(routes(), limit)).await;
         let mut s = TcpStream::connect(addr).await.unwrap();

@@ -11,6 +11,7 @@ pub enum TestError {
     Invalid(String),
     TooLarge(String),
     Media(String),
+    Slow(String),
     NotLeader { url: Option<String> },
     Broken,
 }
@@ -18,7 +19,10 @@ pub enum TestError {
 impl std::fmt::Display for TestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TestError::Invalid(m) | TestError::TooLarge(m) | TestError::Media(m) => f.write_str(m),
+            TestError::Invalid(m)
+            | TestError::TooLarge(m)
+            | TestError::Media(m)
+            | TestError::Slow(m) => f.write_str(m),
             TestError::NotLeader { .. } => f.write_str("not the leader"),
             TestError::Broken => f.write_str("disk on fire"),
         }
@@ -31,6 +35,7 @@ impl ApiError for TestError {
             TestError::Invalid(_) => ErrorCode::InvalidRequest,
             TestError::TooLarge(_) => ErrorCode::RequestTooLarge,
             TestError::Media(_) => ErrorCode::UnsupportedMediaType,
+            TestError::Slow(_) => ErrorCode::RequestBodyTimedOut,
             TestError::NotLeader { .. } => ErrorCode::NotController,
             TestError::Broken => ErrorCode::UnknownServerError,
         }
@@ -59,6 +64,7 @@ impl ExtractError for TestError {
     const INVALID_REQUEST: fn(String) -> Self = TestError::Invalid;
     const BODY_TOO_LARGE: fn(String) -> Self = TestError::TooLarge;
     const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self = TestError::Media;
+    const BODY_TIMED_OUT: fn(String) -> Self = TestError::Slow;
 }
 
 impl IntoResponse for TestError {

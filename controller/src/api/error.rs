@@ -49,4 +49,5 @@ impl ExtractError for ControllerError {
     const INVALID_REQUEST: fn(String) -> Self = ControllerError::InvalidRequest;
     const BODY_TOO_LARGE: fn(String) -> Self = ControllerError::BodyTooLarge;
     const UNSUPPORTED_MEDIA_TYPE: fn(String) -> Self = ControllerError::UnsupportedMediaType;
+    const BODY_TIMED_OUT: fn(String) -> Self = ControllerError::BodyTimedOut;
 }

@@ -24,6 +24,7 @@ use crate::service::brokers::BrokerRegistry;
 use axum::Router;
 use ferry_http::Observe;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Raft snapshot chunks are up to 1 MiB, sent as JSON arrays of numbers.
 const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -42,13 +43,14 @@ pub struct AppState {
 }
 
 /// The controller's complete router.
-pub fn router(state: AppState, max_request_bytes: usize) -> Router {
+pub fn router(state: AppState, max_request_bytes: usize, body_read_timeout: Duration) -> Router {
     let public = Router::new()
         .merge(clients::routes())
         .merge(brokers::routes())
         .merge(ops::routes());
-    let public = ferry_http::with_body_limit(public, max_request_bytes);
-    let raft = ferry_http::with_body_limit(raft_peers::routes(), RAFT_BODY_LIMIT);
+    let limit = |max| ferry_http::BodyLimit::max(max).read_timeout(body_read_timeout);
+    let public = ferry_http::with_body_limits(public, limit(max_request_bytes));
+    let raft = ferry_http::with_body_limits(raft_peers::routes(), limit(RAFT_BODY_LIMIT));
     // Raft heartbeats would swamp the request metrics; they stay spanned.
     let observe = Observe::new(state.metrics.http().clone()).without_metrics_under("/raft/");
     ferry_http::ops::with_fallbacks(Router::new().merge(public).merge(raft))

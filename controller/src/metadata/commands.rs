@@ -48,6 +48,10 @@ pub enum Command {
         partitions: u32,
         replication_factor: u16,
         configs: BTreeMap<String, String>,
+        /// The proposer's replica bound, carried in the command so that every
+        /// controller applies the same decision (absent in older logs: no bound).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_replicas_per_broker: Option<u32>,
     },
     DeleteTopic {
         name: TopicName,
@@ -56,6 +60,9 @@ pub enum Command {
     CreatePartitions {
         name: TopicName,
         count: u32,
+        /// As for [`Command::CreateTopic`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_replicas_per_broker: Option<u32>,
     },
     RegisterBroker(RegisterBrokerRequest),
     FenceBroker {

@@ -103,7 +103,14 @@ impl ControllerState {
                 partitions,
                 replication_factor,
                 configs,
-            } => self.create_topic(name, topic_id, *partitions, *replication_factor, configs),
+                max_replicas_per_broker,
+            } => self.create_topic(
+                name,
+                topic_id,
+                (*partitions, *replication_factor),
+                configs,
+                *max_replicas_per_broker,
+            ),
             Command::DeleteTopic { name } => {
                 let t = self.topic(name)?;
                 let rec = MetadataRecord::RemoveTopic {
@@ -112,7 +119,11 @@ impl ControllerState {
                 };
                 Ok((vec![rec], Outcome::Done))
             }
-            Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
+            Command::CreatePartitions {
+                name,
+                count,
+                max_replicas_per_broker,
+            } => self.create_partitions(name, *count, *max_replicas_per_broker),
             Command::RegisterBroker(req) => self.register_broker(offset, req),
             Command::ElectPreferredLeaders => Ok((self.preferred_elections(), Outcome::Done)),
             Command::AllocateProducerId => {
@@ -209,9 +220,9 @@ impl ControllerState {
         &self,
         name: &TopicName,
         topic_id: &str,
-        partitions: u32,
-        rf: u16,
+        (partitions, rf): (u32, u16),
         configs: &BTreeMap<String, String>,
+        replica_limit: Option<u32>,
     ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
         if self.image.topics.contains_key(name) {
             return Err(Rejection::new(
@@ -229,6 +240,7 @@ impl ControllerState {
         };
         let assignment = placement::assign(&candidates, partitions, rf, start)
             .map_err(|e| Rejection::new(ErrorCode::InvalidReplicationFactor, e.0))?;
+        self.check_replica_limit(&assignment, replica_limit)?;
         let mut records = vec![MetadataRecord::Topic {
             name: name.clone(),
             topic_id: topic_id.to_string(),
@@ -248,6 +260,7 @@ impl ControllerState {
         &self,
         name: &TopicName,
         count: u32,
+        replica_limit: Option<u32>,
     ) -> Result<(Vec<MetadataRecord>, Outcome), Rejection> {
         let t = self.topic(name)?;
         let current = t.partitions.len() as u32;
@@ -281,6 +294,7 @@ impl ControllerState {
             },
         )
         .map_err(|e| Rejection::new(ErrorCode::InvalidReplicationFactor, e.0))?;
+        self.check_replica_limit(&assignment, replica_limit)?;
         let records = assignment
             .into_iter()
             .enumerate()
@@ -290,6 +304,48 @@ impl ControllerState {
             })
             .collect();
         Ok((records, Outcome::Topic { name: name.clone() }))
+    }
+
+    /// Refuses a placement that would put more than `limit` replicas on any
+    /// broker: each replica costs a broker descriptors and memory for life, and
+    /// one oversized create could exhaust every broker at once.
+    fn check_replica_limit(
+        &self,
+        assignment: &[Vec<BrokerId>],
+        limit: Option<u32>,
+    ) -> Result<(), Rejection> {
+        let Some(limit) = limit else {
+            return Ok(());
+        };
+        let mut added: BTreeMap<BrokerId, u64> = BTreeMap::new();
+        for replica in assignment.iter().flatten() {
+            *added.entry(*replica).or_insert(0) += 1;
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        let mut held: BTreeMap<BrokerId, u64> = BTreeMap::new();
+        for p in self.image.topics.values().flat_map(|t| t.partitions.iter()) {
+            for r in &p.replicas {
+                if added.contains_key(r) {
+                    *held.entry(*r).or_insert(0) += 1;
+                }
+            }
+        }
+        for (broker, new) in added {
+            let now = held.get(&broker).copied().unwrap_or(0);
+            if now + new > u64::from(limit) {
+                return Err(Rejection::new(
+                    ErrorCode::PolicyViolation,
+                    format!(
+                        "this would place {} replicas on broker {broker} ({now} held + {new} new); \
+                         the limit is max_replicas_per_broker = {limit}: add brokers or use fewer partitions",
+                        now + new
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn register_broker(

@@ -59,6 +59,7 @@ fn create(name: &str, partitions: u32, rf: u16) -> Command {
         partitions,
         replication_factor: rf,
         configs: BTreeMap::new(),
+        max_replicas_per_broker: None,
     }
 }
 
@@ -261,6 +262,7 @@ fn add_partitions_grows_only() {
         &req(Command::CreatePartitions {
             name: topic("t"),
             count: 2,
+            max_replicas_per_broker: None,
         }),
     );
     assert_eq!(
@@ -272,6 +274,7 @@ fn add_partitions_grows_only() {
         &req(Command::CreatePartitions {
             name: topic("t"),
             count: 5,
+            max_replicas_per_broker: None,
         }),
     );
     assert!(grow.result.is_ok());
@@ -282,4 +285,49 @@ fn add_partitions_grows_only() {
         .iter()
         .enumerate()
         .all(|(i, p)| p.partition as usize == i && p.replicas.len() == 2));
+}
+
+fn limited(mut cmd: Command, limit: u32) -> Command {
+    if let Command::CreateTopic {
+        max_replicas_per_broker,
+        ..
+    } = &mut cmd
+    {
+        *max_replicas_per_broker = Some(limit);
+    }
+    cmd
+}
+
+#[test]
+fn creates_and_growth_past_the_replica_bound_are_refused_and_change_nothing() {
+    let mut s = ControllerState::default();
+    let off = cluster_with_brokers(&mut s, 3);
+    // 3 partitions x RF 3: three replicas on each of the three brokers.
+    assert!(s
+        .apply(off, &req(limited(create("a", 3, 3), 10)))
+        .result
+        .is_ok());
+    // 8 more per broker would make 11 > 10.
+    let big = s.apply(off + 1, &req(limited(create("b", 8, 3), 10)));
+    let err = big.result.unwrap_err();
+    assert_eq!(err.code, ErrorCode::PolicyViolation);
+    assert!(err.message.contains("max_replicas_per_broker"), "{err:?}");
+    assert!(!s.image.topics.contains_key(&topic("b")));
+    // Exactly at the bound is fine.
+    assert!(s
+        .apply(off + 2, &req(limited(create("c", 7, 3), 10)))
+        .result
+        .is_ok());
+    let grow = s.apply(
+        off + 3,
+        &req(Command::CreatePartitions {
+            name: topic("a"),
+            count: 4,
+            max_replicas_per_broker: Some(10),
+        }),
+    );
+    assert_eq!(grow.result.unwrap_err().code, ErrorCode::PolicyViolation);
+    assert_eq!(s.image.topics[&topic("a")].partitions.len(), 3);
+    // Commands from logs written before the bound existed carry none.
+    assert!(s.apply(off + 4, &req(create("d", 1, 3))).result.is_ok());
 }

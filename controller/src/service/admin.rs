@@ -28,6 +28,7 @@ pub struct AdminService {
     sessions: Arc<SessionTable>,
     contacts: Arc<PeerContacts>,
     committed: Arc<AtomicU64>,
+    replica_limit: u32,
 }
 
 impl AdminService {
@@ -37,6 +38,7 @@ impl AdminService {
         sessions: Arc<SessionTable>,
         contacts: Arc<PeerContacts>,
         committed: Arc<AtomicU64>,
+        replica_limit: u32,
     ) -> Self {
         AdminService {
             path,
@@ -44,6 +46,7 @@ impl AdminService {
             sessions,
             contacts,
             committed,
+            replica_limit,
         }
     }
 
@@ -83,6 +86,7 @@ impl AdminService {
             partitions: req.partitions as u32,
             replication_factor: req.replication_factor as u16,
             configs: req.configs,
+            max_replicas_per_broker: Some(self.replica_limit),
         };
         self.path.write(client, command).await?;
         self.describe_topic(&name)
@@ -112,6 +116,7 @@ impl AdminService {
         let command = Command::CreatePartitions {
             name: name.clone(),
             count: count as u32,
+            max_replicas_per_broker: Some(self.replica_limit),
         };
         self.path.write(client, command).await?;
         self.describe_topic(&name)

@@ -59,6 +59,7 @@ fn persisted_state_reloads_identically() {
             partitions: 4,
             replication_factor: 2,
             configs: BTreeMap::new(),
+            max_replicas_per_broker: None,
         };
         applied.push(apply(
             &mut s,
@@ -275,6 +276,7 @@ impl Step {
                 partitions: *partitions,
                 replication_factor: *rf,
                 configs: BTreeMap::new(),
+                max_replicas_per_broker: None,
             },
             Op::Delete(t) => Command::DeleteTopic {
                 name: topic_name(*t),
@@ -282,6 +284,7 @@ impl Step {
             Op::Grow { topic, count } => Command::CreatePartitions {
                 name: topic_name(*topic),
                 count: *count,
+                max_replicas_per_broker: None,
             },
             Op::Elect => Command::ElectPreferredLeaders,
             Op::AllocateProducerId => Command::AllocateProducerId,

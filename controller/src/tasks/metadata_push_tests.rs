@@ -97,6 +97,7 @@ fn create(name: &str, partitions: u32) -> Command {
         partitions,
         replication_factor: 3,
         configs: BTreeMap::new(),
+        max_replicas_per_broker: None,
     }
 }
 

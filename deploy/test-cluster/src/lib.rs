@@ -20,4 +20,5 @@ pub mod ports;
 pub use cluster::{TestCluster, TestClusterBuilder};
 pub use ferry_local_cluster::http::wait_ready;
 pub use ferry_local_cluster::wait::wait_for;
+pub use ferry_local_cluster::NodeState;
 pub use ports::PortBlock;

@@ -116,3 +116,21 @@ async fn scenario_1_a_role_change_fails_the_acks_all_wait_at_once() {
         "answered only at the timeout"
     );
 }
+
+/// Topic-config validation refuses `segment.bytes` / `max.message.bytes` below
+/// `MIN_BATCH_BYTES`; that floor must admit the smallest batch as the produce
+/// path counts it and as the log encodes it, or a valid topic refuses writes.
+#[test]
+fn the_smallest_batch_fits_the_validated_floor() {
+    use crate::storage::batch::encode_batch;
+    use crate::storage::{BatchMeta, RecordIn};
+    use ferry_common::topic_config::MIN_BATCH_BYTES;
+    let empty = RecordIn::default();
+    assert_eq!(
+        super::batch_size(std::slice::from_ref(&empty)) as i64,
+        MIN_BATCH_BYTES
+    );
+    let floor = MIN_BATCH_BYTES as u64;
+    let (bytes, _) = encode_batch(0, &[empty], &BatchMeta::default(), 0, floor).unwrap();
+    assert!(bytes.len() as u64 <= floor);
+}
