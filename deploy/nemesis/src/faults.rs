@@ -406,3 +406,39 @@ pub async fn heal_all(cluster: &LocalCluster, net: Option<&mut Net>) -> Result<(
     }
     cluster.up(READY).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_keeps_the_named_faults_and_refuses_unknown_names() {
+        assert_eq!(Kind::select(&[]).unwrap().len(), Kind::ALL.len());
+        let only = Kind::select(&["torn-tail".into(), "isolate-node".into()]).unwrap();
+        assert_eq!(only, vec![Kind::Isolate, Kind::TornTail]);
+        let err = Kind::select(&["sigkill-everything".into()]).unwrap_err();
+        assert!(err.to_string().contains("torn-tail"), "{err}");
+    }
+
+    #[test]
+    fn a_tear_appends_garbage_or_cuts_the_last_segment_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("00000000000000000000.log");
+        let last = dir.path().join("00000000000000000100.log");
+        std::fs::write(&first, [1u8; 100]).unwrap();
+        std::fs::write(&last, [2u8; 100]).unwrap();
+        let mut rng = Rng::new(3);
+        for _ in 0..10 {
+            tear(dir.path(), true, &mut rng).unwrap();
+        }
+        assert_eq!(std::fs::read(&first).unwrap(), vec![1u8; 100]);
+        assert_ne!(std::fs::metadata(&last).unwrap().len(), 100);
+        let before = std::fs::read(&last).unwrap();
+        tear(dir.path(), false, &mut rng).unwrap();
+        let after = std::fs::read(&last).unwrap();
+        assert!(
+            after.len() > before.len() && after.starts_with(&before),
+            "without may_cut only appends"
+        );
+    }
+}
