@@ -137,11 +137,12 @@ pub fn analyse(
             .longest_unavailable
             .max(a.at.saturating_duration_since(prev));
     }
+    let by_offset: HashMap<(u32, u64), &str> = logs
+        .iter()
+        .flat_map(|(p, log)| log.iter().map(move |(o, v)| ((*p, *o), v.as_str())))
+        .collect();
     for (p, o, v) in consumed {
-        let at = logs
-            .get(p)
-            .and_then(|log| log.iter().find(|(off, _)| off == o));
-        if at.is_none_or(|(_, value)| value != v) {
+        if by_offset.get(&(*p, *o)) != Some(&v.as_str()) {
             reports.entry(*p).or_default().phantom += 1;
         }
     }
