@@ -15,6 +15,8 @@ pub struct LocalCluster {
     children: Mutex<HashMap<String, Child>>,
     client: reqwest::Client,
     kill_on_drop: bool,
+    /// Start each node in the cgroup `<dir>/<node name>` (see [`LocalCluster::with_cgroups`]).
+    cgroup_root: Option<PathBuf>,
 }
 
 const LAYOUT_FILE: &str = "cluster.json";
@@ -90,6 +92,7 @@ impl LocalCluster {
             children: Mutex::new(HashMap::new()),
             client,
             kill_on_drop: false,
+            cgroup_root: None,
         }
     }
 
@@ -97,6 +100,18 @@ impl LocalCluster {
     pub fn kill_on_drop(mut self) -> Self {
         self.kill_on_drop = true;
         self
+    }
+
+    /// Starts every node inside its own existing cgroup `root/<node name>`
+    /// (cgroup v2), so a fault injector can filter its packets by cgroup.
+    pub fn with_cgroups(mut self, root: PathBuf) -> Self {
+        self.cgroup_root = Some(root);
+        self
+    }
+
+    /// The node's data directory.
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.node_dir(name).join("data")
     }
 
     /// The layout this cluster was created with.
@@ -211,8 +226,17 @@ impl LocalCluster {
             "RUST_LOG".to_string(),
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn,sled=warn".into()),
         )];
-        let child =
-            process::spawn_detached(&bin, &["--config", &cfg], &envs, &self.log_file(name))?;
+        let procs = self
+            .cgroup_root
+            .as_ref()
+            .map(|root| root.join(name).join("cgroup.procs"));
+        let child = process::spawn_detached(
+            &bin,
+            &["--config", &cfg],
+            &envs,
+            &self.log_file(name),
+            procs.as_deref(),
+        )?;
         std::fs::write(self.pid_file(name), child.id().to_string())?;
         self.children
             .lock()

@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 
 /// Starts `bin` with `args`, output appended to `log`, in its own session so it
 /// outlives the runner and a Ctrl-C in the runner's terminal does not reach it.
+/// With `cgroup_procs` (a cgroup's `cgroup.procs` file) the child joins that
+/// cgroup before it execs, so every socket it ever opens belongs to the
+/// cgroup (sockets keep the cgroup they were created in).
 pub fn spawn_detached(
     bin: &Path,
     args: &[&str],
     envs: &[(String, String)],
     log: &Path,
+    cgroup_procs: Option<&Path>,
 ) -> Result<Child> {
     let out = OpenOptions::new()
         .create(true)
@@ -26,10 +30,28 @@ pub fn spawn_detached(
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    let procs = cgroup_procs
+        .map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()))
+        .transpose()
+        .context("cgroup path contains a NUL byte")?;
+    // SAFETY: setsid, open, write and close are async-signal-safe, and the
+    // closure only reads memory prepared before the fork.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::setsid();
+            if let Some(procs) = &procs {
+                // "0" moves the writing process: this child, before exec.
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                let err = std::io::Error::last_os_error();
+                libc::close(fd);
+                if !ok {
+                    return Err(err);
+                }
+            }
             Ok(())
         });
     }
