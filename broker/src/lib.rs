@@ -170,10 +170,10 @@ fn wire(
     Arc<ReplicaManager>,
 ) {
     let metadata = Arc::new(MetadataCache::default());
-    let replicas = Arc::new(ReplicaManager::new(
-        &node.config.data_dir,
-        node.config.flush_on_append,
-    ));
+    let replicas = Arc::new(
+        ReplicaManager::new(&node.config.data_dir, node.config.write_caching_default)
+            .force_durable(node.config.flush_on_append),
+    );
     let peers = Arc::new(PeerClient::new());
     let leaders = LeaderLookup::new(node.clone(), metadata.clone(), replicas.clone());
     let appender = Appender::new(node.clone(), replicas.clone(), metrics.clone());

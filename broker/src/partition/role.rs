@@ -3,6 +3,10 @@
 //! tick), decisions out (role changes, HW advances, ISR proposals). Time and
 //! the log end offset are passed in, so every rule is unit-testable.
 //!
+//! Every "LEO" here is where a replica's log *counts* to: its fsynced offset
+//! (the log end only on `write.caching` topics), so a record is committed
+//! only once it is on stable storage on the whole ISR; the driver passes it in.
+//!
 //! Leader: HW = the smallest LEO over the maximal ISR (pending additions
 //! count at once, removals only once committed), where followers' LEOs come
 //! from their fetch positions; it never moves backwards and does not move
@@ -210,6 +214,16 @@ impl ReplicaState {
         }
         let hw = leader_state::high_watermark(self.hw, me, leo, &isr, &l.followers);
         self.raise_hw(hw)
+    }
+
+    /// This replica's own log now counts to `leo` (its sync task made more
+    /// durable): a leader recomputes the HW; a follower waits for the
+    /// leader's HW. Answers the new HW when it moved.
+    pub fn on_own_progress(&mut self, leo: u64) -> Option<u64> {
+        match (&self.role, self.metadata.leader) {
+            (Role::Leader(_), Some(me)) => self.advance_hw(me, leo),
+            _ => None,
+        }
     }
 
     /// Follower: HW = min(leader's HW, own LEO); answers the new HW when it moved.
