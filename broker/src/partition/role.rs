@@ -471,6 +471,30 @@ mod tests {
     }
 
     #[test]
+    fn the_leaders_own_synced_offset_bounds_the_hw() {
+        let t = Instant::now();
+        let m = meta(1, 1, &[1, 2, 3], &[1, 2, 3]);
+        let mut s = ReplicaState::new(m.clone(), settings(1), 0);
+        // Appended 10, synced 4: the driver passes the synced offset.
+        s.on_metadata(m, settings(1), b(1), 4, t);
+        s.on_follower_fetch(b(1), b(2), 10, 4, t);
+        s.on_follower_fetch(b(1), b(3), 10, 4, t);
+        assert_eq!(s.high_watermark(), 4, "followers synced 10, the leader 4");
+        assert_eq!(
+            s.on_own_progress(10),
+            Some(10),
+            "the leader's fsync moves it"
+        );
+        let mut f = ReplicaState::new(meta(2, 1, &[1, 2], &[1, 2]), settings(1), 0);
+        f.on_metadata(meta(2, 1, &[1, 2], &[1, 2]), settings(1), b(1), 0, t);
+        assert_eq!(
+            f.on_own_progress(10),
+            None,
+            "a follower waits for the leader's HW"
+        );
+    }
+
+    #[test]
     fn laggards_are_proposed_out_and_followers_take_the_leaders_hw() {
         let t = Instant::now();
         let mut s = leading(t, 1);

@@ -410,23 +410,6 @@ impl PartitionLog {
         self.read_state().segments.len()
     }
 
-    /// fdatasync of the active segment and its index files (shutdown).
-    /// Inactive segments were synced when they were rolled. Everything
-    /// appended so far then counts as synced.
-    pub fn flush(&self) -> Result<(), LogError> {
-        let _writer = self.lock_writer();
-        let (files, end, gen) = {
-            let st = self.read_state();
-            (st.active()?.files.clone(), st.log_end, st.sync_gen)
-        };
-        if let Err(e) = files.sync() {
-            self.fail_sync(&e);
-            return Err(e);
-        }
-        self.publish_synced(end, gen);
-        Ok(())
-    }
-
     /// `(leader epoch, start offset)` of every epoch change in the log, oldest
     /// first; the last entry holds the epoch of the last batch. Rebuilt from
     /// batch headers on open, maintained on append, trimmed by truncation and

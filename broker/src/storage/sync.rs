@@ -232,6 +232,23 @@ impl PartitionLog {
         })
     }
 
+    /// fdatasync of the active segment and its index files (shutdown).
+    /// Inactive segments were synced when they were rolled. Everything
+    /// appended so far then counts as synced.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let _writer = self.lock_writer();
+        let (files, end, gen) = {
+            let st = self.read_state();
+            (st.active()?.files.clone(), st.log_end, st.sync_gen)
+        };
+        if let Err(e) = files.sync() {
+            self.fail_sync(&e);
+            return Err(e);
+        }
+        self.publish_synced(end, gen);
+        Ok(())
+    }
+
     /// Counts one fsync and publishes `end` as synced unless a truncation
     /// (a newer `sync_gen`) came in between.
     pub(crate) fn publish_synced(&self, end: u64, gen: u64) {

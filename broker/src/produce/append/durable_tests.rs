@@ -152,6 +152,8 @@ async fn given_many_queued_appends_when_synced_should_share_one_fsync() {
         1,
         "one fsync covers every append queued behind it"
     );
+    // The task adds its round to the totals after the waiters were woken.
+    until("the round is counted", || l.stats.totals().0 > 0).await;
     assert_eq!(l.stats.totals().0, 1);
     assert_eq!(l.stats.totals().1, N as u64, "records covered");
 }

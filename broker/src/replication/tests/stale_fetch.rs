@@ -181,6 +181,15 @@ async fn a_follower_reports_its_synced_offset_not_its_log_end() {
     let mut f = following().await;
     let part = f.me.part.clone();
     let (_, reply) = next_fetch(&mut f, 1).await;
+    // The 5 records filled in before are synced first, then syncs are held.
+    let deadline = std::time::Instant::now() + super::PATIENCE;
+    while part.log.synced_offset() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fill was never synced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     let hold = part.log.hold_syncs();
     let held_at = part.log.synced_offset();
     let _ = reply.send(answer(f.leader_tail.clone(), 10, None));
