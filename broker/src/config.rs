@@ -29,7 +29,12 @@ pub struct BrokerConfig {
     pub heartbeat_interval_ms: u64,
     /// Largest accepted produce body.
     pub max_request_bytes: usize,
-    /// fsync each append before acknowledging (default off: rely on replication, as Kafka does).
+    /// `write.caching` of topics that do not set it. false (the default):
+    /// a record is acknowledged and counts toward the HW only once fsynced on
+    /// the replica reporting it (group commit); true: from the page cache, as Kafka.
+    pub write_caching_default: bool,
+    /// Legacy: `true` makes every topic durable, even one with
+    /// `write.caching=true`; `false` has no effect (durable is the default now).
     pub flush_on_append: bool,
     /// How often retention is enforced.
     pub retention_check_interval_ms: u64,
@@ -73,6 +78,7 @@ impl Default for BrokerConfig {
             claim_data_slot: false,
             heartbeat_interval_ms: 1_000,
             max_request_bytes: 16 * 1024 * 1024,
+            write_caching_default: false,
             flush_on_append: false,
             retention_check_interval_ms: 30_000,
             fetch_max_wait_ms: 30_000,

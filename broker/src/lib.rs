@@ -188,10 +188,10 @@ fn wire(
     Arc<ReplicaManager>,
 ) {
     let metadata = Arc::new(MetadataCache::default());
-    let replicas = Arc::new(ReplicaManager::new(
-        &node.config.data_dir,
-        node.config.flush_on_append,
-    ));
+    let replicas = Arc::new(
+        ReplicaManager::new(&node.config.data_dir, node.config.write_caching_default)
+            .force_durable(node.config.flush_on_append),
+    );
     let suspects = Arc::new(SuspectReporter::new(
         node.clone(),
         metadata.clone(),

@@ -2,13 +2,14 @@
 //! and HTTP request count and latency ([`ferry_http::RequestMetrics`]).
 //!
 //! A leaf: produce, fetch and the HTTP layer write into [`Metrics`]; gauges
-//! are set from a [`NodeSample`] the caller takes when `/metrics` is scraped.
+//! are set from a [`NodeSample`] the caller takes when `/metrics` is scraped,
+//! as are the group-commit counters (fsyncs, records and bytes they covered).
 
 use ferry_common::records::Acks;
 use ferry_common::BrokerId;
 use ferry_http::RequestMetrics;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ pub struct Metrics {
     under_replicated: IntGauge,
     offline_replicas: IntGauge,
     follower_lag: IntGaugeVec,
+    fsyncs: IntCounter,
+    fsync_records: IntCounter,
+    fsync_bytes: IntCounter,
 }
 
 /// The node-wide values the gauges show, taken at scrape time.
@@ -42,6 +46,8 @@ pub struct NodeSample {
     pub partitions: Vec<PartitionSample>,
     /// Partition directories kept on disk but not served (failed to open).
     pub offline_replicas: usize,
+    /// Group-commit totals over every log: (fsyncs, records, bytes covered).
+    pub fsyncs: (u64, u64, u64),
 }
 
 /// One local replica's gauges.
@@ -166,6 +172,23 @@ impl Metrics {
             &["topic", "partition", "follower"],
         )?;
         registry.register(Box::new(follower_lag.clone()))?;
+        let total = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let fsyncs = total(
+            "ferry_broker_log_fsyncs_total",
+            "fdatasync calls of group commit, over every local log",
+        )?;
+        let fsync_records = total(
+            "ferry_broker_log_fsync_records_total",
+            "Records made durable by those fsyncs (records/fsync = this / fsyncs)",
+        )?;
+        let fsync_bytes = total(
+            "ferry_broker_log_fsync_bytes_total",
+            "Batch bytes made durable by those fsyncs",
+        )?;
         Ok(Metrics {
             registry,
             bytes_in,
@@ -185,6 +208,9 @@ impl Metrics {
             under_replicated,
             offline_replicas,
             follower_lag,
+            fsyncs,
+            fsync_records,
+            fsync_bytes,
         })
     }
 
@@ -230,6 +256,15 @@ impl Metrics {
         self.fenced.set(i64::from(sample.fenced));
         self.offline_replicas
             .set(i64::try_from(sample.offline_replicas).unwrap_or(i64::MAX));
+        // Monotonic totals kept by the storage layer: catch the counters up.
+        let (fsyncs, records, bytes) = sample.fsyncs;
+        for (c, v) in [
+            (&self.fsyncs, fsyncs),
+            (&self.fsync_records, records),
+            (&self.fsync_bytes, bytes),
+        ] {
+            c.inc_by(v.saturating_sub(c.get()));
+        }
         let parts = &sample.partitions;
         self.partitions.set(parts.len() as i64);
         self.leaders

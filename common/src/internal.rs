@@ -110,10 +110,15 @@ pub struct ReplicaFetchPartition {
     pub partition: PartitionId,
     /// The leader epoch the follower believes current (fencing).
     pub current_leader_epoch: LeaderEpoch,
-    /// The follower's log end offset: where to read from, and its LEO for the leader.
+    /// The follower's log end offset: where to read from.
     pub fetch_offset: u64,
     /// Epoch of the follower's last batch, for divergence detection.
     pub last_fetched_epoch: Option<LeaderEpoch>,
+    /// Where the follower's log counts to for the HW: its fsynced offset (its
+    /// log end on a `write.caching` topic), at most `fetch_offset`. Absent
+    /// (an older follower): `fetch_offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_offset: Option<u64>,
 }
 
 /// Where the leader's log for `epoch` ends (Kafka's DivergingEpoch).

@@ -86,6 +86,15 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         default: "CreateTime",
         kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
     },
+    // Redpanda's switch: `true` acknowledges from the page cache and counts
+    // appended (not fsynced) offsets for the HW, as Kafka does. Unset, the
+    // broker's `write_caching_default` (false: durable) applies, so the
+    // default below is only what `effective` reports.
+    ConfigDef {
+        name: "write.caching",
+        default: "false",
+        kind: Kind::Choice(&["true", "false"]),
+    },
     ConfigDef {
         name: "unclean.leader.election.enable",
         default: "false",
@@ -154,6 +163,7 @@ mod tests {
             ("min.insync.replicas", "2"),
             ("cleanup.policy", "delete"),
             ("message.timestamp.type", "LogAppendTime"),
+            ("write.caching", "true"),
         ]))
         .is_ok());
     }
@@ -168,6 +178,9 @@ mod tests {
             .contains("integer"));
         assert!(validate(&cfg(&[("min.insync.replicas", "0")])).is_err());
         assert!(validate(&cfg(&[("cleanup.policy", "compact")])).is_err());
+        assert!(validate(&cfg(&[("write.caching", "yes")]))
+            .unwrap_err()
+            .contains("one of true, false"));
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl AppState {
             fenced: self.node.is_fenced(),
             partitions: self.replicas.metrics_sample(self.node.id()),
             offline_replicas: self.replicas.offline().len(),
+            fsyncs: self.replicas.sync_stats().totals(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`leader_state`]: pure rules it applies: follower LEO tracking, HW, ISR joiners/laggards.
 //! - [`divergence`]: pure leader-epoch arithmetic: divergence answers, truncation points.
 //! - [`settings`]: the topic configs a replica applies.
+//! - [`sync_task`]: the replica's group-commit task (fsync, then count the records).
 //! - `hw_checkpoint`: the `high-watermark` file (per topic incarnation).
 //! - [`producer_state`]: idempotent producers' recent batches (dedup, ordering).
 //! - [`watermark`]: the HW and role waiters see; when an acks=all record is committed.
@@ -18,6 +19,7 @@ pub mod producer_state;
 pub mod replica;
 pub mod role;
 pub mod settings;
+pub mod sync_task;
 pub mod watermark;
 
 pub use replica::{AppendOutcome, Partition};

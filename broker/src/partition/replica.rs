@@ -170,7 +170,7 @@ impl Partition {
         // No local append is between its role check and its write now, so
         // the LEO is exact and every batch was written under the old role.
         let _gate = self.role_gate.write().unwrap_or_else(|p| p.into_inner());
-        let leo = self.log.log_end_offset();
+        let leo = self.log.counted_end();
         let change = self.with_state(|s| s.on_metadata(state, settings, me, leo, Instant::now()));
         match change {
             RoleChange::BecameLeader { leader_epoch } => {
@@ -232,25 +232,33 @@ impl Partition {
 
     /// Leader: recompute HW from the maximal ISR. Followers: no-op.
     pub fn maybe_advance_hw(&self, me: BrokerId) {
-        let leo = self.log.log_end_offset();
+        let leo = self.log.counted_end();
         self.with_state(|s| s.advance_hw(me, leo));
     }
 
-    /// Follower: HW = min(leader's HW, own LEO).
+    /// The sync task made more of the log durable: a leader's HW may move
+    /// (its own LEO in the HW is its synced offset).
+    pub fn on_synced(&self) {
+        let leo = self.log.counted_end();
+        self.with_state(|s| s.on_own_progress(leo));
+    }
+
+    /// Follower: HW = min(leader's HW, own synced offset).
     pub fn follower_hw(&self, leader_hw: u64) {
-        let leo = self.log.log_end_offset();
+        let leo = self.log.counted_end();
         self.with_state(|s| s.on_leader_hw(leader_hw, leo));
     }
 
-    /// Leader: records a follower's fetch at `fetch_offset`; returns a new ISR
-    /// to propose when the follower may join it.
+    /// Leader: records a follower's fetch reporting its log counted (synced)
+    /// to `fetch_offset`; returns a new ISR to propose when the follower may
+    /// join it. Both sides count synced offsets (log ends with `write.caching`).
     pub fn on_follower_fetch(
         &self,
         follower: BrokerId,
         fetch_offset: u64,
         me: BrokerId,
     ) -> Option<IsrProposal> {
-        let leo = self.log.log_end_offset();
+        let leo = self.log.counted_end();
         self.with_state(|s| s.on_follower_fetch(me, follower, fetch_offset, leo, Instant::now()))
     }
 
@@ -479,7 +487,7 @@ impl Partition {
         self.with_state(|s| {
             let current = following(s, leader, leader_epoch);
             if current {
-                s.on_leader_hw(leader_hw, self.log.log_end_offset());
+                s.on_leader_hw(leader_hw, self.log.counted_end());
             }
             current
         })

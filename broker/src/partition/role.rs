@@ -3,6 +3,10 @@
 //! tick), decisions out (role changes, HW advances, ISR proposals). Time and
 //! the log end offset are passed in, so every rule is unit-testable.
 //!
+//! Every "LEO" here is where a replica's log *counts* to: its fsynced offset
+//! (the log end only on `write.caching` topics), so a record is committed
+//! only once it is on stable storage on the whole ISR; the driver passes it in.
+//!
 //! Leader: HW = the smallest LEO over the maximal ISR (pending additions
 //! count at once, removals only once committed), where followers' LEOs come
 //! from their fetch positions; it never moves backwards and does not move
@@ -210,6 +214,16 @@ impl ReplicaState {
         }
         let hw = leader_state::high_watermark(self.hw, me, leo, &isr, &l.followers);
         self.raise_hw(hw)
+    }
+
+    /// This replica's own log now counts to `leo` (its sync task made more
+    /// durable): a leader recomputes the HW; a follower waits for the
+    /// leader's HW. Answers the new HW when it moved.
+    pub fn on_own_progress(&mut self, leo: u64) -> Option<u64> {
+        match (&self.role, self.metadata.leader) {
+            (Role::Leader(_), Some(me)) => self.advance_hw(me, leo),
+            _ => None,
+        }
     }
 
     /// Follower: HW = min(leader's HW, own LEO); answers the new HW when it moved.
@@ -454,6 +468,30 @@ mod tests {
         assert_eq!(s.advance_hw(b(1), 8), None);
         s.on_metadata(meta(1, 1, &[1, 2], &[1, 2]), settings(1), b(1), 8, t);
         assert!(s.leader().is_some_and(|l| l.pending_isr.is_none()));
+    }
+
+    #[test]
+    fn the_leaders_own_synced_offset_bounds_the_hw() {
+        let t = Instant::now();
+        let m = meta(1, 1, &[1, 2, 3], &[1, 2, 3]);
+        let mut s = ReplicaState::new(m.clone(), settings(1), 0);
+        // Appended 10, synced 4: the driver passes the synced offset.
+        s.on_metadata(m, settings(1), b(1), 4, t);
+        s.on_follower_fetch(b(1), b(2), 10, 4, t);
+        s.on_follower_fetch(b(1), b(3), 10, 4, t);
+        assert_eq!(s.high_watermark(), 4, "followers synced 10, the leader 4");
+        assert_eq!(
+            s.on_own_progress(10),
+            Some(10),
+            "the leader's fsync moves it"
+        );
+        let mut f = ReplicaState::new(meta(2, 1, &[1, 2], &[1, 2]), settings(1), 0);
+        f.on_metadata(meta(2, 1, &[1, 2], &[1, 2]), settings(1), b(1), 0, t);
+        assert_eq!(
+            f.on_own_progress(10),
+            None,
+            "a follower waits for the leader's HW"
+        );
     }
 
     #[test]

@@ -30,8 +30,12 @@ impl PartitionSettings {
         }
     }
 
-    /// The storage-level config for a topic's logs.
-    pub fn log_config(configs: &BTreeMap<String, String>, flush_on_append: bool) -> LogConfig {
+    /// The storage-level config for a topic's logs. `write.caching` is the
+    /// topic's own setting, else the broker's `write_caching_default`.
+    pub fn log_config(
+        configs: &BTreeMap<String, String>,
+        write_caching_default: bool,
+    ) -> LogConfig {
         let num = |k: &str, d: i64| {
             topic_config::effective(configs, k)
                 .and_then(|v| v.parse::<i64>().ok())
@@ -42,7 +46,9 @@ impl PartitionSettings {
             segment_ms: num("segment.ms", 604_800_000).max(1) as u64,
             retention_ms: num("retention.ms", 604_800_000),
             retention_bytes: num("retention.bytes", -1),
-            flush_on_append,
+            write_caching: configs
+                .get("write.caching")
+                .map_or(write_caching_default, |v| v == "true"),
             ..LogConfig::default()
         }
     }

@@ -3,11 +3,12 @@
 //! would send them.
 
 use super::{Partition, PartitionSettings};
-use crate::storage::{BatchMeta, LogConfig, PartitionLog, RecordIn};
+use crate::storage::{BatchMeta, LogConfig, PartitionLog, RecordIn, SyncStats};
 use ferry_common::metadata::PartitionState;
 use ferry_common::{BrokerId, TopicName};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 pub fn b(i: u32) -> BrokerId {
     BrokerId(i)
@@ -42,9 +43,32 @@ pub fn rec(v: &str) -> RecordIn {
 }
 
 /// Opens topic `t` partition 0 (incarnation `topic_id`) in `dir` and applies
-/// `state` as broker 1 with min.insync 2.
+/// `state` as broker 1 with min.insync 2. A `write.caching` log, so appended
+/// records count at once with no sync task: these tests are about roles;
+/// [`open_durable`] gives the default, fsync-counting replica.
 pub fn open(dir: &Path, topic_id: &str, state: PartitionState) -> Partition {
-    let log = PartitionLog::open(dir, LogConfig::default()).unwrap();
+    let config = LogConfig {
+        write_caching: true,
+        ..LogConfig::default()
+    };
+    open_with(dir, topic_id, state, config)
+}
+
+/// [`open`] with the durable default and its sync task running (inside a
+/// tokio runtime), counting into `stats`.
+pub fn open_durable(
+    dir: &Path,
+    topic_id: &str,
+    state: PartitionState,
+    stats: Arc<SyncStats>,
+) -> Arc<Partition> {
+    let part = Arc::new(open_with(dir, topic_id, state, LogConfig::default()));
+    super::sync_task::start(&part, stats);
+    part
+}
+
+fn open_with(dir: &Path, topic_id: &str, state: PartitionState, config: LogConfig) -> Partition {
+    let log = PartitionLog::open(dir, config).unwrap();
     let topic = TopicName::new("t".to_string()).unwrap();
     let part = Partition::new(
         topic,

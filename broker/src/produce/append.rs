@@ -1,6 +1,8 @@
 //! The local append of a leader replica, shared by the produce path and the
 //! group coordinator's offset commits: checks min.insync and the batch size,
-//! appends on a blocking thread, waits for the HW per `acks`, records metrics.
+//! appends on a blocking thread, waits per `acks` (acks=1: the leader's own
+//! fsync; acks=all: the HW, which counts fsynced offsets only), records metrics.
+//! A failed fsync answers `KAFKA_STORAGE_ERROR`, never an acknowledgement.
 //!
 //! The acks=all wait is Kafka's delayed produce: the record counts as
 //! committed only if the HW passes it while this replica still leads the
@@ -16,7 +18,7 @@ use crate::partition::role::AppendRefused;
 use crate::partition::watermark::CommitWait;
 use crate::partition::{AppendOutcome, Partition};
 use crate::replicas::ReplicaManager;
-use crate::storage::RecordIn;
+use crate::storage::{RecordIn, SyncWait};
 use ferry_common::records::Acks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,17 +119,27 @@ impl Appender {
         let outcome = append
             .await
             .map_err(|e| BrokerError::Internal(format!("append task: {e}")))??;
-        let (base_offset, last_offset, epoch) = match outcome {
+        let (base_offset, last_offset, epoch, sync_gen) = match outcome {
             AppendOutcome::Appended { info, leader_epoch } => {
                 self.replicas.notify_appended();
-                (info.base_offset, info.last_offset, leader_epoch)
+                (
+                    info.base_offset,
+                    info.last_offset,
+                    leader_epoch,
+                    info.sync_gen,
+                )
             }
             // A retry of a batch already written: its original offsets, once committed.
             AppendOutcome::Duplicate {
                 base_offset,
                 last_offset,
                 leader_epoch,
-            } => (base_offset, last_offset, leader_epoch),
+            } => (
+                base_offset,
+                last_offset,
+                leader_epoch,
+                part.log.subscribe_durability().borrow().gen,
+            ),
             AppendOutcome::Refused(AppendRefused::NotLeader { leader }) => {
                 return Err(not_leader(me.0, part, leader.map(|l| l.0)))
             }
@@ -152,8 +164,15 @@ impl Appender {
         #[cfg(feature = "fault-injection")]
         self.fault.check(base_offset, last_offset)?;
         part.maybe_advance_hw(me);
+        if acks == Acks::Leader {
+            wait_leader_sync(me.0, part, base_offset, last_offset, sync_gen, timeout).await?;
+        }
         if acks == Acks::All {
-            match part.wait_committed(epoch, last_offset, timeout).await {
+            let commit = tokio::select! {
+                c = part.wait_committed(epoch, last_offset, timeout) => c,
+                e = sync_failure(part) => return Err(e),
+            };
+            match commit {
                 CommitWait::Committed => {}
                 CommitWait::NotLeader => {
                     tracing::info!(topic = %part.topic, partition = part.partition, base_offset, last_offset, leader_epoch = epoch, "leadership changed before the records were committed; their outcome is unknown");
@@ -173,6 +192,51 @@ impl Appender {
             .record_produce(part.topic.as_str(), n, bytes_in, acks, started.elapsed());
         Ok((base_offset..=last_offset).map(|o| o as i64).collect())
     }
+}
+
+/// acks=1: waits until the leader's own log has fsynced the records (at
+/// once on a `write.caching` topic). A truncation first means the offsets
+/// may hold other records now: `NOT_LEADER_OR_FOLLOWER`, outcome unknown.
+async fn wait_leader_sync(
+    me: u32,
+    part: &Partition,
+    base_offset: u64,
+    last_offset: u64,
+    sync_gen: u64,
+    timeout: Duration,
+) -> Result<(), BrokerError> {
+    let wait = part.log.wait_synced(last_offset + 1, sync_gen);
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(SyncWait::Synced) => Ok(()),
+        Ok(SyncWait::Failed(e)) => Err(storage_failed(part, &e)),
+        Ok(SyncWait::Truncated) => Err(not_leader(me, part, part.state().leader.map(|l| l.0))),
+        Err(_) => Err(BrokerError::TimedOut(format!(
+            "records were appended at offsets {base_offset}..={last_offset} but not fsynced within {} ms; the outcome is unknown",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+/// Resolves once `part`'s log failed an fsync (never, otherwise): no
+/// record waiting on it may be acknowledged.
+async fn sync_failure(part: &Partition) -> BrokerError {
+    let mut rx = part.log.subscribe_durability();
+    let failed = match rx.wait_for(|d| d.failed.is_some()).await {
+        Ok(d) => d.failed.clone(),
+        Err(_) => None,
+    };
+    match failed {
+        Some(e) => storage_failed(part, &e),
+        None => std::future::pending().await,
+    }
+}
+
+/// `KAFKA_STORAGE_ERROR` for records whose fsync failed.
+fn storage_failed(part: &Partition, error: &str) -> BrokerError {
+    BrokerError::Storage(format!(
+        "fsync of {}-{} failed, the records are not acknowledged: {error}",
+        part.topic, part.partition
+    ))
 }
 
 /// `NOT_LEADER_OR_FOLLOWER` from the replica itself (no URL: an append that
@@ -206,5 +270,7 @@ fn batch_size(records: &[RecordIn]) -> usize {
             .sum::<usize>()
 }
 
+#[cfg(test)]
+mod durable_tests;
 #[cfg(test)]
 mod tests;

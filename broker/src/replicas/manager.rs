@@ -6,7 +6,7 @@
 use super::partition_dir::{self, Identity, PartitionMeta};
 use crate::metrics::PartitionSample;
 use crate::partition::{Partition, PartitionSettings};
-use crate::storage::PartitionLog;
+use crate::storage::{PartitionLog, SyncStats};
 use ferry_common::metadata::MetadataImage;
 use ferry_common::{BrokerId, TopicName};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,7 +31,14 @@ pub struct OfflineReplica {
 /// The local replicas.
 pub struct ReplicaManager {
     logs_dir: PathBuf,
-    flush_on_append: bool,
+    /// `write.caching` for topics that do not set it.
+    write_caching_default: bool,
+    /// The legacy `flush_on_append=true`: durable whatever the topic says.
+    force_durable: bool,
+    /// Totals over every replica's sync rounds, for `/metrics`.
+    sync_stats: Arc<SyncStats>,
+    /// Directories whose fsync failed: offline until the broker restarts.
+    fsync_failed: RwLock<HashSet<PathBuf>>,
     replicas: RwLock<HashMap<Key, Arc<Partition>>>,
     offline: RwLock<BTreeMap<PathBuf, OfflineReplica>>,
     /// Bumped on every local append: wakes replica fetches waiting for data.
@@ -39,14 +46,31 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
-    pub fn new(data_dir: &Path, flush_on_append: bool) -> Self {
+    /// Replicas under `data_dir/logs`; topics without `write.caching` get
+    /// `write_caching_default`.
+    pub fn new(data_dir: &Path, write_caching_default: bool) -> Self {
         ReplicaManager {
             logs_dir: data_dir.join("logs"),
-            flush_on_append,
+            write_caching_default,
+            force_durable: false,
+            sync_stats: Arc::new(SyncStats::default()),
+            fsync_failed: RwLock::new(HashSet::new()),
             replicas: RwLock::new(HashMap::new()),
             offline: RwLock::new(BTreeMap::new()),
             appended: watch::channel(0).0,
         }
+    }
+
+    /// Makes every topic durable, ignoring `write.caching=true` (the legacy
+    /// broker setting `flush_on_append=true`).
+    pub fn force_durable(mut self, force: bool) -> Self {
+        self.force_durable = force;
+        self
+    }
+
+    /// Totals over every local replica's fsyncs.
+    pub fn sync_stats(&self) -> &SyncStats {
+        &self.sync_stats
     }
 
     /// Tells waiting replica fetches that some local log grew.
@@ -184,7 +208,9 @@ impl ReplicaManager {
         > = HashMap::new();
         for t in image.topics.values() {
             let settings = PartitionSettings::from_configs(&t.configs);
-            let log_config = PartitionSettings::log_config(&t.configs, self.flush_on_append);
+            let mut log_config =
+                PartitionSettings::log_config(&t.configs, self.write_caching_default);
+            log_config.write_caching &= !self.force_durable;
             for p in t.partitions.iter().filter(|p| p.replicas.contains(&me)) {
                 wanted.insert(
                     (t.name.clone(), p.partition),
@@ -196,6 +222,7 @@ impl ReplicaManager {
         // deleted and re-created under a new id); stop serving, but keep the
         // files of, another incarnation the image does not yet prove gone
         // (opening the new one then fails: the directory goes offline).
+        let mut sync_failed = Vec::new();
         let stale: Vec<Arc<Partition>> = {
             let mut map = self.replicas.write().unwrap_or_else(|p| p.into_inner());
             let mut gone = Vec::new();
@@ -210,8 +237,30 @@ impl ReplicaManager {
             for k in &other {
                 map.remove(k);
             }
+            // A failed fsync is sticky: the page cache may have dropped the
+            // data, so a later fsync proves nothing. The replica stays
+            // offline until the broker restarts (and recovers the log).
+            let failed: Vec<Key> = map
+                .iter()
+                .filter(|(_, v)| v.log.sync_error().is_some())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in failed {
+                if let Some(p) = map.remove(&k) {
+                    let error = p.log.sync_error().unwrap_or_default();
+                    sync_failed.push((k, format!("fsync failed: {error}")));
+                }
+            }
             gone.iter().filter_map(|k| map.remove(k)).collect()
         };
+        for (key, error) in sync_failed {
+            let dir = self.dir_for(&key.0, key.1);
+            self.fsync_failed
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(dir.clone());
+            self.set_offline(dir, Some(&key), error);
+        }
         for p in stale {
             let dir = self.dir_for(&p.topic, p.partition);
             let deleted_files = p
@@ -236,6 +285,14 @@ impl ReplicaManager {
                 continue;
             }
             let dir = self.dir_for(&key.0, key.1);
+            if self
+                .fsync_failed
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&dir)
+            {
+                continue;
+            }
             match self.open_replica(&key, &topic_id, log_config, image, registered_at) {
                 Ok(log) => {
                     let part = Arc::new(Partition::new(
@@ -248,6 +305,7 @@ impl ReplicaManager {
                     ));
                     part.rebuild_producer_state();
                     part.update(state, settings, me);
+                    crate::partition::sync_task::start(&part, self.sync_stats.clone());
                     self.replicas
                         .write()
                         .unwrap_or_else(|p| p.into_inner())

@@ -4,7 +4,10 @@
 //! follows from that leader (fetch offset = own LEO, last epoch = own latest
 //! epoch), then appends what came back, truncates where the leader reports a
 //! diverging epoch (never blindly to the HW), and takes min(leader HW, own LEO)
-//! as its HW. An answer counts only while the partition still follows that
+//! as its HW. Before the next fetch it waits (bounded) for its sync task to
+//! fsync what it appended, since that fetch reports the synced offset, which
+//! is what the leader's HW follows (group commit on the follower: one fsync
+//! per fetch answer). An answer counts only while the partition still follows that
 //! leader in the epoch the fetch was asked in.
 
 use crate::metadata::MetadataCache;
@@ -27,6 +30,8 @@ const FETCH_WAIT: Duration = Duration::from_millis(500);
 /// Bytes per replica fetch over all partitions.
 const FETCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 const BACKOFF: Duration = Duration::from_millis(200);
+/// Longest wait for the own fsync of what a fetch brought before the next fetch.
+const SYNC_WAIT: Duration = Duration::from_millis(500);
 
 /// What a fetch loop reads and writes.
 #[derive(Clone)]
@@ -147,6 +152,8 @@ impl Follower {
                         topic: f.part.topic.to_string(),
                         partition: f.part.partition,
                         current_leader_epoch: f.leader_epoch,
+                        // Read first: with both only growing, it stays <= the fetch offset.
+                        synced_offset: Some(f.part.log.counted_end()),
                         fetch_offset: f.part.log.log_end_offset(),
                         last_fetched_epoch: f.part.log.epoch_starts().last().map(|(e, _)| *e),
                     })
@@ -240,7 +247,10 @@ impl Follower {
             })
             .await;
             match res {
-                Ok(Ok(Some(_))) => self.replicas.notify_appended(),
+                Ok(Ok(Some(leo))) => {
+                    self.replicas.notify_appended();
+                    wait_own_sync(part, leo).await;
+                }
                 Ok(Ok(None)) => return stale(),
                 Ok(Err(e)) => {
                     tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "replica append failed");
@@ -267,5 +277,20 @@ impl Follower {
             }
         }
         true
+    }
+}
+
+/// Waits up to [`SYNC_WAIT`] until `part`'s log counts (is synced) to `leo`,
+/// so the next fetch reports it; a failed or truncated sync ends the wait.
+async fn wait_own_sync(part: &Partition, leo: u64) {
+    if part.log.write_caching() {
+        return;
+    }
+    let gen = part.log.subscribe_durability().borrow().gen;
+    if tokio::time::timeout(SYNC_WAIT, part.log.wait_synced(leo, gen))
+        .await
+        .is_err()
+    {
+        tracing::debug!(topic = %part.topic, partition = part.partition, leo, "replicated records not fsynced yet; fetching on");
     }
 }

@@ -1,6 +1,6 @@
 //! The leader's side of replication: serve a follower's fetch for all the
-//! partitions it follows here, report its fetch to the partition state (LEO,
-//! ISR joins, HW), answer a diverged log by leader epoch (the decision is
+//! partitions it follows here, report its fetch to the partition state (its
+//! synced offset, ISR joins, HW), answer a diverged log by leader epoch (the decision is
 //! `partition/divergence.rs`), and long-poll until there is something new.
 
 use super::isr::IsrDriver;
@@ -132,7 +132,11 @@ impl ReplicaFetchServer {
             );
         }
         if register {
-            if let Some(proposal) = part.on_follower_fetch(follower, p.fetch_offset, me) {
+            // The HW follows what the follower has fsynced, not what it appended.
+            let counted = p
+                .synced_offset
+                .map_or(p.fetch_offset, |s| s.min(p.fetch_offset));
+            if let Some(proposal) = part.on_follower_fetch(follower, counted, me) {
                 self.isr.propose(part.clone(), proposal);
             }
         }

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tracing::{debug, info};
@@ -19,6 +20,7 @@ use super::batch::{
 };
 use super::files::{scan_dir, sync_dir, write_atomic, CHECKPOINT_FILE};
 use super::segment::Segment;
+use super::sync::SyncShared;
 use super::{io_err, LogError};
 
 /// Per-log settings; may be changed at runtime with [`PartitionLog::set_config`].
@@ -38,8 +40,11 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// Add a sparse index entry at least every this many bytes.
     pub index_interval_bytes: u32,
-    /// fdatasync the segment before `append`/`append_raw` return.
-    pub flush_on_append: bool,
+    /// Kafka's page-cache behaviour (Redpanda's `write.caching`): appended
+    /// records count at once and nothing is fsynced on the append path.
+    /// Off (the default), records count only once the sync task fsynced them
+    /// (see `sync`).
+    pub write_caching: bool,
 }
 
 impl Default for LogConfig {
@@ -51,7 +56,7 @@ impl Default for LogConfig {
             retention_ms: WEEK_MS as i64,
             retention_bytes: -1,
             index_interval_bytes: 4096,
-            flush_on_append: false,
+            write_caching: false,
         }
     }
 }
@@ -74,6 +79,9 @@ pub struct AppendInfo {
     pub log_append_time: i64,
     /// Encoded size of the batch.
     pub batch_bytes: usize,
+    /// Truncation generation the batch was written in: an acks=1 wait
+    /// for its fsync ends if a truncation comes first.
+    pub sync_gen: u64,
 }
 
 /// Mutable state shared by readers and the single writer.
@@ -83,6 +91,11 @@ pub(crate) struct State {
     pub(crate) log_end: u64,
     pub(crate) epochs: Vec<(u32, u64)>,
     pub(crate) deleted: bool,
+    /// Every offset below this is on stable storage (fdatasync returned).
+    pub(crate) synced: u64,
+    /// Bumped by truncation and reset, so a sync that started before one
+    /// does not publish an offset the cut made meaningless.
+    pub(crate) sync_gen: u64,
 }
 
 impl State {
@@ -115,6 +128,10 @@ pub struct PartitionLog {
     pub(crate) config: RwLock<LogConfig>,
     pub(crate) writer: Mutex<()>,
     pub(crate) state: RwLock<State>,
+    /// Group commit: what the sync task reads and writes (see `sync`).
+    pub(crate) sync: SyncShared,
+    /// Batch bytes appended since the last sync took its count (metrics).
+    pub(crate) unsynced_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -192,6 +209,11 @@ impl PartitionLog {
             .next_back()
             .map_or(log_start, |s| s.next_offset);
         trim_epochs_front(&mut epochs, log_start);
+        // What recovery found may still sit in the page cache (a process
+        // crash keeps it): make it durable before counting it as synced.
+        if let Some(active) = segments.values().next_back() {
+            active.files.sync_log()?;
+        }
         debug!(dir = %dir.display(), log_start, log_end, segments = segments.len(), "opened partition log");
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
@@ -203,7 +225,11 @@ impl PartitionLog {
                 log_end,
                 epochs,
                 deleted: false,
+                synced: log_end,
+                sync_gen: 0,
             }),
+            sync: SyncShared::new(log_end),
+            unsynced_bytes: AtomicU64::new(0),
         })
     }
 
@@ -240,6 +266,7 @@ impl PartitionLog {
     ) -> Result<AppendInfo, LogError> {
         let cfg = self.config();
         let _writer = self.lock_writer();
+        self.check_sync_failed()?;
         let base = {
             let st = self.read_state();
             st.check_live()?;
@@ -247,9 +274,8 @@ impl PartitionLog {
         };
         let (bytes, header) = encode_batch(base, records, &meta, now_ms, cfg.max_segment_bytes())?;
         self.append_encoded(&bytes, &header, &cfg, Some(now_ms))?;
-        if cfg.flush_on_append {
-            self.flush_active()?;
-        }
+        self.want_sync(&cfg);
+        let sync_gen = self.read_state().sync_gen;
         Ok(AppendInfo {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),
@@ -258,6 +284,7 @@ impl PartitionLog {
                 TimestampType::CreateTime => -1,
             },
             batch_bytes: bytes.len(),
+            sync_gen,
         })
     }
 
@@ -268,6 +295,7 @@ impl PartitionLog {
     pub fn append_raw(&self, batches: &[u8]) -> Result<u64, LogError> {
         let cfg = self.config();
         let _writer = self.lock_writer();
+        self.check_sync_failed()?;
         let mut next = {
             let st = self.read_state();
             st.check_live()?;
@@ -305,8 +333,8 @@ impl PartitionLog {
         for (raw, header) in &parsed {
             self.append_encoded(raw, header, &cfg, None)?;
         }
-        if cfg.flush_on_append && !parsed.is_empty() {
-            self.flush_active()?;
+        if !parsed.is_empty() {
+            self.want_sync(&cfg);
         }
         Ok(next)
     }
@@ -334,6 +362,8 @@ impl PartitionLog {
             active.files.write(&plan, bytes)?;
             plan
         };
+        self.unsynced_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let mut st = self.write_state();
         st.active_mut()?.commit_append(&plan);
         st.log_end = h.next_offset();
@@ -380,18 +410,6 @@ impl PartitionLog {
         self.read_state().segments.len()
     }
 
-    /// fdatasync of the active segment and its index files. Inactive segments
-    /// were synced when they were rolled.
-    pub fn flush(&self) -> Result<(), LogError> {
-        let _writer = self.lock_writer();
-        self.flush_active()
-    }
-
-    fn flush_active(&self) -> Result<(), LogError> {
-        let files = self.read_state().active()?.files.clone();
-        files.sync()
-    }
-
     /// `(leader epoch, start offset)` of every epoch change in the log, oldest
     /// first; the last entry holds the epoch of the last batch. Rebuilt from
     /// batch headers on open, maintained on append, trimmed by truncation and
@@ -410,6 +428,8 @@ impl PartitionLog {
             st.segments.clear();
             st.epochs.clear();
         }
+        // Lets the sync task see the deletion and stop.
+        self.sync_signal().notify_one();
         match std::fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(io_err("remove directory", &self.dir)(e))

@@ -18,6 +18,8 @@
 //! - `index`: sparse offset and time indexes.
 //! - `segment`: one segment's files, recovery scan and truncation.
 //! - `files`: file naming, directory listing, atomic writes, buffered reads.
+//! - `sync`: group commit: the synced offset and one sync round (fdatasync).
+//! - `sync_gate` (tests, feature `fault-injection`): failpoints holding or failing syncs.
 //! - `log`: [`PartitionLog`] itself: open, append, roll; `read` and
 //!   `retention` add reads and deletion/truncation to it.
 
@@ -29,6 +31,9 @@ mod read;
 mod record;
 mod retention;
 mod segment;
+mod sync;
+#[cfg(any(test, feature = "fault-injection"))]
+mod sync_gate;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +44,9 @@ pub use batch::{decode_batches, BatchHeader, BatchMeta, Record, RecordIn, Timest
 /// Durable file helpers for the replica manager's partition identity files.
 pub(crate) use files::{sync_dir, write_durable};
 pub use log::{AppendInfo, LogConfig, PartitionLog};
+pub use sync::{Durability, SyncRound, SyncStats, SyncWait};
+#[cfg(any(test, feature = "fault-injection"))]
+pub use sync_gate::SyncHold;
 
 /// Errors of the storage engine.
 #[derive(Debug, thiserror::Error)]

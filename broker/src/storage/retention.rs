@@ -111,6 +111,9 @@ impl PartitionLog {
                 seg.commit_truncate(&plan);
             }
             st.log_end = plan.next_offset;
+            st.synced = st.synced.min(st.log_end);
+            st.sync_gen += 1;
+            self.sync.publish(&st);
             let lowered = st.log_start > st.log_end;
             st.log_start = st.log_start.min(st.log_end);
             let log_end = st.log_end;
@@ -181,6 +184,10 @@ impl PartitionLog {
         st.log_start = offset;
         st.log_end = offset;
         st.epochs.clear();
+        // The new segment's creation was synced with the directory above.
+        st.synced = offset;
+        st.sync_gen += 1;
+        self.sync.publish(&st);
         info!(dir = %self.dir.display(), offset, "reset log to a new start offset");
         Ok(())
     }

@@ -97,6 +97,14 @@ impl SegmentFiles {
             .map_err(io_err("fsync", &self.time_path))
     }
 
+    /// fdatasync of the `.log` file alone: the group commit. The active
+    /// segment's indexes need no sync, since `open` rebuilds them from the log.
+    pub(crate) fn sync_log(&self) -> Result<(), LogError> {
+        self.log
+            .sync_data()
+            .map_err(io_err("fsync", &self.log_path))
+    }
+
     /// Removes the files; the `.log` goes first so a crash leaves at most
     /// orphan index files, which `open` removes.
     pub(crate) fn remove(&self) -> Result<(), LogError> {

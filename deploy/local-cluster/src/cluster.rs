@@ -109,9 +109,12 @@ impl LocalCluster {
         self
     }
 
-    /// The node's data directory.
+    /// The node's data directory (see [`Self::data_dir_of`]).
     pub fn data_dir(&self, name: &str) -> PathBuf {
-        self.node_dir(name).join("data")
+        match self.node(name) {
+            Ok(node) => self.data_dir_of(node),
+            Err(_) => self.node_dir(name).join("data"),
+        }
     }
 
     /// The layout this cluster was created with.
@@ -159,7 +162,7 @@ impl LocalCluster {
     }
     /// `DIR/NAME/data`, or `ROOT/NAME` when the layout has a data root for
     /// the node's kind.
-    pub fn data_dir(&self, node: &NodeSpec) -> PathBuf {
+    pub fn data_dir_of(&self, node: &NodeSpec) -> PathBuf {
         let root = match node.kind {
             NodeKind::Controller => &self.layout.data_roots.controllers,
             NodeKind::Broker => &self.layout.data_roots.brokers,
@@ -184,7 +187,7 @@ impl LocalCluster {
         let json = serde_json::to_vec_pretty(&self.layout)?;
         std::fs::write(self.layout.dir.join(LAYOUT_FILE), json)?;
         for node in &self.layout.nodes {
-            let text = node_config::render(&self.layout, node, &self.data_dir(node))?;
+            let text = node_config::render(&self.layout, node, &self.data_dir_of(node))?;
             std::fs::create_dir_all(self.node_dir(&node.name))?;
             std::fs::write(self.config_file(&node.name), text)?;
         }

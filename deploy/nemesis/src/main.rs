@@ -123,6 +123,7 @@ async fn run(args: Args) -> Result<usize> {
             ("heartbeat_interval_ms", "500"),
             ("replica_lag_time_max_ms", "3000"),
         ]),
+        data_roots: Default::default(),
     };
     let mut cluster = LocalCluster::create(dir.path(), spec)?.kill_on_drop();
     if !args.no_isolation {

@@ -192,7 +192,7 @@ impl TestCluster {
 
     /// The data dir of node `name`.
     pub fn data_dir(&self, name: &str) -> PathBuf {
-        self.cluster.data_dir(self.node(name))
+        self.cluster.data_dir(name)
     }
 
     /// The log file of node `name`.

@@ -172,3 +172,46 @@ async fn scenario_10_answers_from_a_former_leader_are_refused_under_the_lock() {
     assert_eq!(part.high_watermark(), 0);
     assert!(part.follows(b(3), 2));
 }
+
+/// Durable by default: the follower's fetch reports the offset it has
+/// fsynced (which the leader's HW follows), not the one it appended, and
+/// takes no HW above it.
+#[tokio::test]
+async fn a_follower_reports_its_synced_offset_not_its_log_end() {
+    let mut f = following().await;
+    let part = f.me.part.clone();
+    let (_, reply) = next_fetch(&mut f, 1).await;
+    // The 5 records filled in before are synced first, then syncs are held.
+    let deadline = std::time::Instant::now() + super::PATIENCE;
+    while part.log.synced_offset() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fill was never synced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let hold = part.log.hold_syncs();
+    let held_at = part.log.synced_offset();
+    let _ = reply.send(answer(f.leader_tail.clone(), 10, None));
+    let (req, reply) = next_call(&mut f.calls, "replica fetch").await;
+    let p = &req.partitions[0];
+    assert_eq!(p.fetch_offset, 10, "reads on from its log end");
+    assert_eq!(p.synced_offset, Some(held_at), "reports what it synced");
+    assert!(
+        part.high_watermark() <= held_at,
+        "HW above its synced offset"
+    );
+    drop(hold);
+    let _ = reply.send(answer(Vec::new(), 10, None));
+    let deadline = std::time::Instant::now() + super::PATIENCE;
+    loop {
+        let (req, reply) = next_call(&mut f.calls, "replica fetch").await;
+        if req.partitions[0].synced_offset == Some(10) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reported 10");
+        let _ = reply.send(answer(Vec::new(), 10, None));
+    }
+    assert_eq!(part.log.synced_offset(), 10);
+    f.fetchers.stop();
+}

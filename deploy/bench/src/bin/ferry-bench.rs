@@ -64,6 +64,10 @@ enum Cmd {
         /// measure latency below saturation.
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// Topic config for a topic created here, `KEY=VALUE` (repeatable),
+        /// e.g. `--topic-config write.caching=true`.
+        #[arg(long = "topic-config", value_parser = key_value)]
+        topic_configs: Vec<(String, String)>,
     },
     /// Read every partition from the start up to its high watermark.
     Consume {
@@ -99,6 +103,7 @@ async fn main() -> Result<()> {
             concurrency,
             acks,
             rate,
+            topic_configs,
         } => {
             // Room for a whole request's batch per partition.
             let max_message_bytes = (batch * (record_size + 64) + 4096).max(1_048_588);
@@ -109,6 +114,7 @@ async fn main() -> Result<()> {
                 partitions,
                 rf,
                 max_message_bytes,
+                &topic_configs,
             )
             .await?;
             let parts = leaders(&client, &cli.broker, &cli.topic).await?;
@@ -135,9 +141,11 @@ async fn ensure_topic(
     partitions: u32,
     rf: u16,
     max_message_bytes: usize,
+    extra: &[(String, String)],
 ) -> Result<()> {
     let max = max_message_bytes.to_string();
-    let configs = [("max.message.bytes", max.as_str())];
+    let mut configs = vec![("max.message.bytes", max.as_str())];
+    configs.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     match AdminClient::new(vec![controller.to_string()])
         .create_topic(topic, partitions, rf, configs)
         .await
@@ -145,6 +153,14 @@ async fn ensure_topic(
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => Ok(()),
         Err(e) => bail!("creating topic {topic}: {e}"),
+    }
+}
+
+/// Parses `KEY=VALUE`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{s}'")),
     }
 }
 

@@ -15,14 +15,14 @@ use std::time::Duration;
 /// The durability settings, in one place: when durable acks become the
 /// default with a `write.caching` topic config, switch these and nothing else.
 pub mod durability {
-    /// Broker settings for durable acknowledgements (fsync before the ack).
-    pub const DURABLE_BROKER: &[(&str, &str)] = &[("flush_on_append", "true")];
-    /// Topic configs for durable acknowledgements.
+    /// Broker settings for durable acknowledgements: the default.
+    pub const DURABLE_BROKER: &[(&str, &str)] = &[];
+    /// Topic configs for durable acknowledgements: the default.
     pub const DURABLE_TOPIC: &[(&str, &str)] = &[];
-    /// Broker settings for page-cache acknowledgements (Kafka's default).
-    pub const PAGE_CACHE_BROKER: &[(&str, &str)] = &[("flush_on_append", "false")];
-    /// Topic configs for page-cache acknowledgements.
-    pub const PAGE_CACHE_TOPIC: &[(&str, &str)] = &[];
+    /// Broker settings for page-cache acknowledgements: none, the topic asks.
+    pub const PAGE_CACHE_BROKER: &[(&str, &str)] = &[];
+    /// Topic configs for page-cache acknowledgements (Kafka's default).
+    pub const PAGE_CACHE_TOPIC: &[(&str, &str)] = &[("write.caching", "true")];
 }
 
 const CONTROLLER: &[(&str, &str)] = &[

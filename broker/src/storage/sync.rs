@@ -1,0 +1,282 @@
+//! Group commit: the synced offset of a [`PartitionLog`] and the blocking
+//! round its sync task runs.
+//!
+//! Appends only write to the page cache and signal that a sync is wanted
+//! (unless the log is in `write_caching` mode). One round of the sync task
+//! takes the log end and the active segment's file under the state lock,
+//! runs one fdatasync without any lock, then publishes that end as the synced
+//! offset: every append since the previous round shares that one fsync.
+//! Earlier segments need none: a roll syncs the segment it closes before the
+//! next one exists. A truncation or reset bumps `sync_gen`, so a round that
+//! began before it publishes nothing.
+//!
+//! A failed fsync is sticky (the page cache may have dropped the dirty pages,
+//! so retrying could "succeed" without the data): the log refuses appends and
+//! waiters see the failure; the replica manager takes the replica offline.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+
+use super::log::{LogConfig, PartitionLog, State};
+use super::LogError;
+
+/// What waiters see of a log's durability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// Every offset below this is on stable storage.
+    pub synced: u64,
+    /// Truncation generation the offset belongs to (see [`AppendInfo::sync_gen`](super::AppendInfo)).
+    pub gen: u64,
+    /// Why syncing stopped, after an fsync failed.
+    pub failed: Option<Arc<str>>,
+}
+
+/// What one sync round covered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncRound {
+    /// Whether an fdatasync ran (false: nothing new to sync).
+    pub fsynced: bool,
+    /// Records newly counted as synced.
+    pub records: u64,
+    /// Batch bytes appended since the previous round.
+    pub bytes: u64,
+}
+
+/// Broker-wide totals over every log's sync rounds (the `/metrics` counters).
+#[derive(Debug, Default)]
+pub struct SyncStats {
+    fsyncs: AtomicU64,
+    records: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl SyncStats {
+    /// Adds one round.
+    pub fn record(&self, round: &SyncRound) {
+        if round.fsynced {
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.records.fetch_add(round.records, Ordering::Relaxed);
+            self.bytes.fetch_add(round.bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// (fsyncs, records covered, bytes covered) so far.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.fsyncs.load(Ordering::Relaxed),
+            self.records.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// How an acks=1 wait for the local fsync ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncWait {
+    Synced,
+    /// The log was truncated (or reset) since the append: the offset may hold
+    /// another record now.
+    Truncated,
+    Failed(Arc<str>),
+}
+
+/// The sync state a log shares with its sync task and waiters.
+pub(crate) struct SyncShared {
+    tx: watch::Sender<Durability>,
+    wanted: Arc<Notify>,
+    fsyncs: AtomicU64,
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) gate: super::sync_gate::SyncGate,
+}
+
+impl SyncShared {
+    pub(crate) fn new(synced: u64) -> Self {
+        SyncShared {
+            tx: watch::channel(Durability {
+                synced,
+                gen: 0,
+                failed: None,
+            })
+            .0,
+            wanted: Arc::new(Notify::new()),
+            fsyncs: AtomicU64::new(0),
+            #[cfg(any(test, feature = "fault-injection"))]
+            gate: super::sync_gate::SyncGate::default(),
+        }
+    }
+
+    /// Mirrors `st`'s synced offset to waiters; called with the state lock
+    /// held, so publications follow the state's order.
+    pub(crate) fn publish(&self, st: &State) {
+        self.tx.send_if_modified(|d| {
+            let changed = d.synced != st.synced || d.gen != st.sync_gen;
+            d.synced = st.synced;
+            d.gen = st.sync_gen;
+            changed
+        });
+    }
+}
+
+impl PartitionLog {
+    /// Signals the sync task that appends await an fsync.
+    pub(crate) fn want_sync(&self, cfg: &LogConfig) {
+        if !cfg.write_caching {
+            self.sync.wanted.notify_one();
+        }
+    }
+
+    /// Woken (one stored permit) whenever an append wants a sync, and when
+    /// the log is deleted: what the sync task waits on.
+    pub fn sync_signal(&self) -> Arc<Notify> {
+        self.sync.wanted.clone()
+    }
+
+    /// Every offset below this is on stable storage.
+    pub fn synced_offset(&self) -> u64 {
+        self.read_state().synced
+    }
+
+    /// Whether appends count from the page cache (`write.caching`).
+    pub fn write_caching(&self) -> bool {
+        self.config().write_caching
+    }
+
+    /// Where this replica's log counts to for the HW and the fetch offset it
+    /// reports: the synced offset, or the log end with `write_caching`.
+    pub fn counted_end(&self) -> u64 {
+        let caching = self.write_caching();
+        let st = self.read_state();
+        if caching {
+            st.log_end
+        } else {
+            st.synced
+        }
+    }
+
+    /// Watches the synced offset and sync failures.
+    pub fn subscribe_durability(&self) -> watch::Receiver<Durability> {
+        self.sync.tx.subscribe()
+    }
+
+    /// Why syncing stopped, if an fsync failed.
+    pub fn sync_error(&self) -> Option<Arc<str>> {
+        self.sync.tx.borrow().failed.clone()
+    }
+
+    /// fdatasync calls made by sync rounds and `flush` (the group-commit seam).
+    pub fn fsync_count(&self) -> u64 {
+        self.sync.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Waits until everything below `offset` is synced in truncation
+    /// generation `gen` (the append's), or the outcome is known otherwise.
+    /// With `write_caching` the record counts at once.
+    pub async fn wait_synced(&self, offset: u64, gen: u64) -> SyncWait {
+        let mut rx = self.subscribe_durability();
+        let caching = self.write_caching();
+        let done =
+            |d: &Durability| d.failed.is_some() || d.gen != gen || caching || d.synced >= offset;
+        let d = match rx.wait_for(done).await {
+            Ok(d) => d.clone(),
+            // The sender lives in the log, which the caller holds.
+            Err(_) => return SyncWait::Failed("the log was closed".into()),
+        };
+        match d.failed {
+            Some(e) => SyncWait::Failed(e),
+            None if d.gen != gen => SyncWait::Truncated,
+            None => SyncWait::Synced,
+        }
+    }
+
+    /// One group-commit round (blocking): fdatasync of the active segment if
+    /// anything was appended since the last round, then publish the new
+    /// synced offset. Never holds the writer lock, so appends go on during
+    /// the fsync. After a failure every later round fails too.
+    pub fn sync_pending(&self) -> Result<SyncRound, LogError> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        self.sync.gate.pass();
+        self.check_sync_failed()?;
+        let (files, end, gen, prev) = {
+            let st = self.read_state();
+            st.check_live()?;
+            if st.synced >= st.log_end {
+                return Ok(SyncRound::default());
+            }
+            (
+                st.active()?.files.clone(),
+                st.log_end,
+                st.sync_gen,
+                st.synced,
+            )
+        };
+        let bytes = self.unsynced_bytes.swap(0, Ordering::Relaxed);
+        #[cfg(any(test, feature = "fault-injection"))]
+        let injected = self.sync.gate.injected_failure(&files.log_path);
+        #[cfg(not(any(test, feature = "fault-injection")))]
+        let injected: Option<LogError> = None;
+        let res = match injected {
+            Some(e) => Err(e),
+            None => files.sync_log(),
+        };
+        if let Err(e) = res {
+            self.fail_sync(&e);
+            return Err(e);
+        }
+        self.publish_synced(end, gen);
+        Ok(SyncRound {
+            fsynced: true,
+            records: end.saturating_sub(prev),
+            bytes,
+        })
+    }
+
+    /// fdatasync of the active segment and its index files (shutdown).
+    /// Inactive segments were synced when they were rolled. Everything
+    /// appended so far then counts as synced.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let _writer = self.lock_writer();
+        let (files, end, gen) = {
+            let st = self.read_state();
+            (st.active()?.files.clone(), st.log_end, st.sync_gen)
+        };
+        if let Err(e) = files.sync() {
+            self.fail_sync(&e);
+            return Err(e);
+        }
+        self.publish_synced(end, gen);
+        Ok(())
+    }
+
+    /// Counts one fsync and publishes `end` as synced unless a truncation
+    /// (a newer `sync_gen`) came in between.
+    pub(crate) fn publish_synced(&self, end: u64, gen: u64) {
+        self.sync.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let mut st = self.write_state();
+        if st.sync_gen == gen && end > st.synced {
+            st.synced = end;
+            self.sync.publish(&st);
+        }
+    }
+
+    /// Makes a failed fsync sticky and tells every waiter.
+    pub(crate) fn fail_sync(&self, e: &LogError) {
+        tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed; the replica stops accepting writes");
+        let msg: Arc<str> = e.to_string().into();
+        self.sync.tx.send_modify(|d| {
+            d.failed.get_or_insert(msg);
+        });
+    }
+
+    /// Refuses a write after a failed fsync.
+    pub(crate) fn check_sync_failed(&self) -> Result<(), LogError> {
+        match self.sync_error() {
+            None => Ok(()),
+            Some(e) => Err(LogError::Io {
+                op: format!("write to {} after a failed fsync ({e})", self.dir.display()),
+                source: std::io::Error::other("earlier fsync failed"),
+            }),
+        }
+    }
+}
