@@ -42,6 +42,13 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// On SIGTERM, how long to wait for the controller to move leadership away.
     pub controlled_shutdown_timeout_ms: u64,
+    /// File holding the secret every member of this cluster shares (at least
+    /// 32 bytes); internal calls are signed with it. Required.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Replication factor `__consumer_offsets` is created with (Kafka's
+    /// `offsets.topic.replication.factor`); groups are unavailable until that
+    /// many brokers are registered.
+    pub offsets_topic_replication_factor: u16,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -68,6 +75,8 @@ impl Default for BrokerConfig {
             produce_timeout_ms: 30_000,
             replica_lag_time_max_ms: 10_000,
             controlled_shutdown_timeout_ms: 10_000,
+            cluster_secret_file: None,
+            offsets_topic_replication_factor: 3,
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
@@ -80,6 +89,15 @@ impl Default for BrokerConfig {
 pub struct ConfigInvalid(pub String);
 
 impl BrokerConfig {
+    /// Reads the cluster secret from `cluster_secret_file`, which must be set.
+    pub fn cluster_key(&self) -> Result<ferry_http::auth::ClusterKey, ConfigInvalid> {
+        ferry_http::auth::ClusterKey::from_setting(
+            self.cluster_secret_file.as_deref(),
+            "FERRY_BROKER__CLUSTER_SECRET_FILE",
+        )
+        .map_err(ConfigInvalid)
+    }
+
     /// Checks the config; answers the controller URLs.
     pub fn validate(&self) -> Result<Vec<String>, ConfigInvalid> {
         let controllers: Vec<String> = self
@@ -108,6 +126,11 @@ impl BrokerConfig {
         if self.max_request_bytes < 1024 {
             return Err(ConfigInvalid(
                 "max_request_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.offsets_topic_replication_factor == 0 {
+            return Err(ConfigInvalid(
+                "offsets_topic_replication_factor must be at least 1".into(),
             ));
         }
         Ok(controllers)

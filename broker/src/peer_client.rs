@@ -11,6 +11,7 @@ use ferry_common::records::{
     GroupOffsetsResponse, OffsetCommitRequest, ProduceRequest, ProduceResponse,
 };
 use ferry_common::ErrorBody;
+use ferry_http::auth::Signer;
 use std::time::Duration;
 
 /// A failed call to another broker.
@@ -54,16 +55,12 @@ pub fn forward_timeout(req: &ProduceRequest) -> Duration {
 /// Reused connection pool to the other brokers.
 pub struct PeerClient {
     http: reqwest::Client,
-}
-
-impl Default for PeerClient {
-    fn default() -> Self {
-        Self::new()
-    }
+    signer: Signer,
 }
 
 impl PeerClient {
-    pub fn new() -> Self {
+    /// Internal calls (replica fetches, group relays) are signed by `signer`.
+    pub fn new(signer: Signer) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(1))
@@ -71,7 +68,29 @@ impl PeerClient {
             .tcp_nodelay(true)
             .build()
             .unwrap_or_default();
-        PeerClient { http }
+        PeerClient { http, signer }
+    }
+
+    /// A `method url` request carrying `body` as JSON, signed as this broker.
+    fn signed<Req: serde::Serialize>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Req>,
+    ) -> Result<reqwest::RequestBuilder, PeerError> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b)
+                .map_err(|e| PeerError::Transport(format!("encoding a request: {e}")))?,
+            None => Vec::new(),
+        };
+        let headers = self.signer.headers(&method, url, &bytes);
+        let req = self.http.request(method, url).headers(headers);
+        Ok(match body {
+            Some(_) => req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes),
+            None => req,
+        })
     }
 
     /// Sends records to the leader's strict partition endpoint (a partial
@@ -127,9 +146,7 @@ impl PeerClient {
         let url = format!("{leader_url}/internal/v1/replica/fetch");
         let timeout = Duration::from_millis(req.max_wait_ms) + Duration::from_secs(10);
         let res = self
-            .http
-            .post(&url)
-            .json(req)
+            .signed(reqwest::Method::POST, &url, Some(req))?
             .timeout(timeout)
             .send()
             .await
@@ -233,11 +250,8 @@ impl PeerClient {
         url: &str,
         body: Option<&Req>,
     ) -> Result<Resp, PeerError> {
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let res = req
+        let res = self
+            .signed(method, url, body)?
             .send()
             .await
             .map_err(|e| PeerError::Transport(e.to_string()))?;
@@ -254,6 +268,13 @@ impl PeerClient {
             .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
         Err(PeerError::Api(body))
     }
+}
+
+/// A signer with a throwaway key, for unit tests whose peers are stand-ins.
+#[cfg(test)]
+pub(crate) fn test_signer() -> Signer {
+    use ferry_http::auth::{ClusterKey, NodeIdentity};
+    Signer::fixed(ClusterKey::random(), NodeIdentity::Broker(1))
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     InvalidProducerEpoch,
     UnknownMemberId,
     IllegalGeneration,
+    SaslAuthenticationFailed,
+    ClusterAuthorizationFailed,
 }
 
 impl ErrorCode {
@@ -81,6 +83,8 @@ impl ErrorCode {
             InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             UnknownMemberId => "UNKNOWN_MEMBER_ID",
             IllegalGeneration => "ILLEGAL_GENERATION",
+            SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
+            ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED",
         }
     }
 
@@ -108,6 +112,8 @@ impl ErrorCode {
             | InvalidProducerEpoch
             | IllegalGeneration => 409,
             UnknownMemberId => 404,
+            SaslAuthenticationFailed => 401,
+            ClusterAuthorizationFailed => 403,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
             UnsupportedMediaType => 415,

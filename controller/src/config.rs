@@ -29,6 +29,9 @@ pub struct ControllerConfig {
     pub auto_leader_rebalance_enable: bool,
     /// How often the active controller checks for that.
     pub leader_rebalance_interval_ms: u64,
+    /// File holding the secret every member of this cluster shares (at least
+    /// 32 bytes); internal calls are signed with it. Required.
+    pub cluster_secret_file: Option<PathBuf>,
     pub raft: RaftSettings,
 }
 
@@ -58,6 +61,7 @@ impl Default for ControllerConfig {
             delta_ring_entries: 4096,
             auto_leader_rebalance_enable: true,
             leader_rebalance_interval_ms: 10_000,
+            cluster_secret_file: None,
             raft: RaftSettings::default(),
         }
     }
@@ -88,6 +92,15 @@ pub struct Voter {
 pub struct ConfigInvalid(pub String);
 
 impl ControllerConfig {
+    /// Reads the cluster secret from `cluster_secret_file`, which must be set.
+    pub fn cluster_key(&self) -> Result<ferry_http::auth::ClusterKey, ConfigInvalid> {
+        ferry_http::auth::ClusterKey::from_setting(
+            self.cluster_secret_file.as_deref(),
+            "FERRY_CONTROLLER__CLUSTER_SECRET_FILE",
+        )
+        .map_err(ConfigInvalid)
+    }
+
     /// Parses `voters` and checks cross-field rules.
     pub fn validate(&self) -> Result<Vec<Voter>, ConfigInvalid> {
         let voters = parse_voters(&self.voters)?;

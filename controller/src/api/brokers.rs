@@ -1,4 +1,6 @@
 //! Endpoints brokers call: registration, heartbeats, AlterPartition, metadata snapshot.
+//! The cluster-auth layer has verified the caller; a broker acts only for
+//! itself (`authorize_broker`), whatever the body or path says.
 
 use super::extract::ApiJson;
 use super::AppState;
@@ -12,6 +14,7 @@ use ferry_common::internal::{
 };
 use ferry_common::metadata::MetadataImage;
 use ferry_common::BrokerId;
+use ferry_http::auth::{AuthenticatedNode, NodeIdentity};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -22,28 +25,48 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/v1/metadata/snapshot", get(snapshot))
 }
 
+/// Refuses `caller` unless it is broker `id` (`None`: a broker without an id yet).
+fn authorize_broker(caller: NodeIdentity, id: Option<BrokerId>) -> Result<(), ControllerError> {
+    let own = match id {
+        Some(id) => NodeIdentity::Broker(id.0),
+        None => NodeIdentity::NewBroker,
+    };
+    if caller == own {
+        return Ok(());
+    }
+    Err(ControllerError::ClusterAuthorizationFailed(format!(
+        "{caller} may not act as {own}"
+    )))
+}
+
 async fn register(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     ApiJson(req): ApiJson<RegisterBrokerRequest>,
 ) -> Result<Json<RegisterBrokerResponse>, ControllerError> {
+    authorize_broker(caller, req.broker_id)?;
     Ok(Json(state.brokers.register_broker(req).await?))
 }
 
 async fn heartbeat(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ControllerError> {
     let id = parse_broker_id(&id)?;
+    authorize_broker(caller, Some(id))?;
     Ok(Json(state.brokers.heartbeat(id, req).await?))
 }
 
 async fn shutdown(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ControlledShutdownRequest>,
 ) -> Result<Json<serde_json::Value>, ControllerError> {
     let id = parse_broker_id(&id)?;
+    authorize_broker(caller, Some(id))?;
     state
         .brokers
         .controlled_shutdown(id, req.broker_epoch)
@@ -61,8 +84,11 @@ fn parse_broker_id(raw: &str) -> Result<BrokerId, ControllerError> {
 
 async fn alter_partition(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     ApiJson(req): ApiJson<AlterPartitionRequest>,
 ) -> Result<Json<AlterPartitionResponse>, ControllerError> {
+    // The leader's own ISR change: the state machine checks it leads the partition.
+    authorize_broker(caller, Some(req.broker_id))?;
     Ok(Json(state.brokers.alter_partition(req).await?))
 }
 

@@ -94,6 +94,7 @@ impl AdminService {
         client: Option<ClientRef>,
     ) -> Result<(), ControllerError> {
         let name = parse_topic(name)?;
+        refuse_internal(&name, "delete")?;
         self.path
             .write(client, Command::DeleteTopic { name })
             .await
@@ -108,6 +109,7 @@ impl AdminService {
         client: Option<ClientRef>,
     ) -> Result<TopicDescription, ControllerError> {
         let name = parse_topic(name)?;
+        refuse_internal(&name, "add partitions to")?;
         check_partition_count("count", count)?;
         let command = Command::CreatePartitions {
             name: name.clone(),
@@ -238,6 +240,17 @@ fn check_partition_count(field: &'static str, got: i64) -> Result<(), Controller
             field,
             max: MAX_PARTITIONS,
             got,
+        });
+    }
+    Ok(())
+}
+
+/// Internal topics are sized by the cluster: no client deletes or grows them.
+fn refuse_internal(name: &TopicName, action: &'static str) -> Result<(), ControllerError> {
+    if name.is_internal() {
+        return Err(ControllerError::InternalTopic {
+            topic: name.to_string(),
+            action,
         });
     }
     Ok(())
