@@ -187,6 +187,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cluster_secret_file_is_required_and_must_hold_a_real_secret() {
+        let mut c = ControllerConfig::default();
+        let e = c.cluster_key().unwrap_err().0;
+        assert!(e.contains("cluster_secret_file is required"), "{e}");
+        assert!(e.contains("FERRY_CONTROLLER__CLUSTER_SECRET_FILE"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        c.cluster_secret_file = Some(path.clone());
+        assert!(c
+            .cluster_key()
+            .unwrap_err()
+            .0
+            .contains("reading the cluster secret"));
+        std::fs::write(&path, "too short\n").unwrap();
+        assert!(c.cluster_key().unwrap_err().0.contains("at least 32"));
+        std::fs::write(&path, ferry_http::auth::random_secret()).unwrap();
+        assert!(c.cluster_key().is_ok());
+    }
+
+    #[test]
     fn parses_voters() {
         let c = ControllerConfig {
             node_id: 2,
