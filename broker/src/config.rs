@@ -58,6 +58,13 @@ pub struct BrokerConfig {
     pub fetch_memory_bytes: usize,
     /// Connection, header, body and concurrency bounds of the listener.
     pub server: ferry_http::ServerSettings,
+    /// File holding the secret every member of this cluster shares (at least
+    /// 32 bytes); internal calls are signed with it. Required.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Replication factor `__consumer_offsets` is created with (Kafka's
+    /// `offsets.topic.replication.factor`); groups are unavailable until that
+    /// many brokers are registered.
+    pub offsets_topic_replication_factor: u16,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -89,6 +96,8 @@ impl Default for BrokerConfig {
             max_long_polls: 1_024,
             fetch_memory_bytes: 256 * 1024 * 1024,
             server: ferry_http::ServerSettings::default(),
+            cluster_secret_file: None,
+            offsets_topic_replication_factor: 3,
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
@@ -101,6 +110,15 @@ impl Default for BrokerConfig {
 pub struct ConfigInvalid(pub String);
 
 impl BrokerConfig {
+    /// Reads the cluster secret from `cluster_secret_file`, which must be set.
+    pub fn cluster_key(&self) -> Result<ferry_http::auth::ClusterKey, ConfigInvalid> {
+        ferry_http::auth::ClusterKey::from_setting(
+            self.cluster_secret_file.as_deref(),
+            "FERRY_BROKER__CLUSTER_SECRET_FILE",
+        )
+        .map_err(ConfigInvalid)
+    }
+
     /// Checks the config; answers the controller URLs.
     pub fn validate(&self) -> Result<Vec<String>, ConfigInvalid> {
         let controllers: Vec<String> = self
@@ -137,6 +155,11 @@ impl BrokerConfig {
             ));
         }
         self.server.validate().map_err(ConfigInvalid)?;
+        if self.offsets_topic_replication_factor == 0 {
+            return Err(ConfigInvalid(
+                "offsets_topic_replication_factor must be at least 1".into(),
+            ));
+        }
         Ok(controllers)
     }
 

@@ -33,6 +33,13 @@ pub enum BrokerError {
     LeaderNotAvailable(String),
     #[error("{0}")]
     CoordinatorNotAvailable(String),
+    /// An authenticated cluster member asked for what only another may do
+    /// (fetch as another replica, push metadata without being a controller).
+    #[error("{0}")]
+    ClusterAuthorizationFailed(String),
+    /// Clients may not write to an internal topic.
+    #[error("topic '{topic}' is internal: only the cluster writes to it")]
+    InternalTopic { topic: String },
     /// The request names an older leader epoch than this replica's.
     #[error("leader epoch {requested} of {topic}-{partition} is stale; the current epoch is {current}; refresh metadata")]
     FencedLeaderEpoch {
@@ -143,6 +150,8 @@ impl BrokerError {
             }
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
+            BrokerError::ClusterAuthorizationFailed(_) => ErrorCode::ClusterAuthorizationFailed,
+            BrokerError::InternalTopic { .. } => ErrorCode::InvalidTopicException,
             BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             BrokerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
             BrokerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,

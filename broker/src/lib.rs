@@ -59,6 +59,7 @@ use crate::replicas::{LeaderLookup, ReplicaManager};
 use crate::replication::fetcher::ReplicaFetchers;
 use crate::replication::isr::IsrDriver;
 use crate::replication::leader::ReplicaFetchServer;
+use ferry_http::auth::{ClusterAuth, NodeIdentity, Signer};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,12 +112,24 @@ pub async fn run(
         None
     };
     durable_layout(&cfg.data_dir)?;
+    let key = cfg.cluster_key()?;
     let advertised = cfg.advertised(listener.local_addr()?);
-    let controller = Arc::new(ControllerClient::new(controllers));
     let node = Arc::new(Node::new(cfg, advertised));
-    let (app, background, fetchers, replicas) =
-        wire(node.clone(), controller, Arc::new(metrics::Metrics::new()?));
-    let app = api::router(app);
+    let signer = {
+        let node = node.clone();
+        Signer::new(key.clone(), move || {
+            node.id()
+                .map_or(NodeIdentity::NewBroker, |id| NodeIdentity::Broker(id.0))
+        })
+    };
+    let controller = Arc::new(ControllerClient::new(controllers, signer.clone()));
+    let (app, background, fetchers, replicas) = wire(
+        node.clone(),
+        controller,
+        signer,
+        Arc::new(metrics::Metrics::new()?),
+    );
+    let app = api::router(app, ClusterAuth::new(key));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
     // Serve first: the controller pushes metadata to this URL right after registration.
@@ -180,6 +193,7 @@ pub async fn run(
 fn wire(
     node: Arc<Node>,
     controller: Arc<ControllerClient>,
+    signer: Signer,
     metrics: Arc<metrics::Metrics>,
 ) -> (
     api::AppState,
@@ -197,7 +211,7 @@ fn wire(
         metadata.clone(),
         controller.clone(),
     ));
-    let peers = Arc::new(PeerClient::new().with_refusal_sink(suspects));
+    let peers = Arc::new(PeerClient::new(signer).with_refusal_sink(suspects));
     let leaders = LeaderLookup::new(node.clone(), metadata.clone(), replicas.clone());
     let appender = Appender::new(node.clone(), replicas.clone(), metrics.clone());
     let isr = IsrDriver::new(node.clone(), controller.clone());
@@ -211,6 +225,7 @@ fn wire(
         metadata: metadata.clone(),
         leaders: leaders.clone(),
         controller: controller.clone(),
+        offsets_rf: node.config.offsets_topic_replication_factor,
     });
     let offsets = Arc::new(GroupOffsets::new(
         node.clone(),

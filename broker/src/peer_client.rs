@@ -14,6 +14,7 @@ use ferry_common::records::{
     GroupOffsetsResponse, OffsetCommitRequest, ProduceRequest, ProduceResponse,
 };
 use ferry_common::ErrorBody;
+use ferry_http::auth::Signer;
 use std::time::Duration;
 
 /// A failed call to another broker.
@@ -77,17 +78,13 @@ pub fn is_refused(e: &reqwest::Error) -> bool {
 /// Reused connection pool to the other brokers.
 pub struct PeerClient {
     http: reqwest::Client,
+    signer: Signer,
     refusals: Option<std::sync::Arc<dyn RefusalSink>>,
 }
 
-impl Default for PeerClient {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl PeerClient {
-    pub fn new() -> Self {
+    /// Internal calls (replica fetches, group relays) are signed by `signer`.
+    pub fn new(signer: Signer) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(1))
@@ -97,6 +94,7 @@ impl PeerClient {
             .unwrap_or_default();
         PeerClient {
             http,
+            signer,
             refusals: None,
         }
     }
@@ -114,6 +112,28 @@ impl PeerClient {
         if let Some(sink) = self.refusals.as_ref().filter(|_| is_refused(e)) {
             sink.refused(url);
         }
+    }
+
+    /// A `method url` request carrying `body` as JSON, signed as this broker.
+    fn signed<Req: serde::Serialize>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Req>,
+    ) -> Result<reqwest::RequestBuilder, PeerError> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b)
+                .map_err(|e| PeerError::Transport(format!("encoding a request: {e}")))?,
+            None => Vec::new(),
+        };
+        let headers = self.signer.headers(&method, url, &bytes);
+        let req = self.http.request(method, url).headers(headers);
+        Ok(match body {
+            Some(_) => req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes),
+            None => req,
+        })
     }
 
     /// Sends records to the leader's strict partition endpoint (a partial
@@ -170,9 +190,7 @@ impl PeerClient {
         let url = format!("{leader_url}/internal/v1/replica/fetch");
         let timeout = Duration::from_millis(req.max_wait_ms) + Duration::from_secs(10);
         let res = self
-            .http
-            .post(&url)
-            .json(req)
+            .signed(reqwest::Method::POST, &url, Some(req))?
             .timeout(timeout)
             .send()
             .await
@@ -292,11 +310,7 @@ impl PeerClient {
         url: &str,
         body: Option<&Req>,
     ) -> Result<Resp, PeerError> {
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let res = req.send().await.map_err(|e| {
+        let res = self.signed(method, url, body)?.send().await.map_err(|e| {
             self.note(url, &e);
             PeerError::Transport(e.to_string())
         })?;
@@ -313,6 +327,13 @@ impl PeerClient {
             .map_err(|e| PeerError::Transport(format!("{url} answered {status}: {e}")))?;
         Err(PeerError::Api(body))
     }
+}
+
+/// A signer with a throwaway key, for unit tests whose peers are stand-ins.
+#[cfg(test)]
+pub(crate) fn test_signer() -> Signer {
+    use ferry_http::auth::{ClusterKey, NodeIdentity};
+    Signer::fixed(ClusterKey::random(), NodeIdentity::Broker(1))
 }
 
 #[cfg(test)]
@@ -359,7 +380,7 @@ mod tests {
     #[tokio::test]
     async fn only_a_refused_connection_reaches_the_sink_not_one_lost_midway() {
         let sink = std::sync::Arc::new(Recorder::default());
-        let peers = PeerClient::new().with_refusal_sink(sink.clone());
+        let peers = PeerClient::new(test_signer()).with_refusal_sink(sink.clone());
         // A peer that accepts and hangs up at once: alive, answering badly.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let alive = format!("http://{}", listener.local_addr().unwrap());

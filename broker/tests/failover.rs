@@ -7,6 +7,7 @@ mod common;
 
 use common::replication::{assert_acked_present_once, name_of, partition_state, spawn_producer};
 use common::{start, wait_for, TestCluster, Topics};
+use ferry_http::auth::NodeIdentity;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -112,16 +113,16 @@ async fn given_a_sigstopped_leader_a_report_does_not_fence_it_and_only_its_sessi
     let paused = Instant::now();
     // What a follower would send on a refused connection: the controller's
     // own probe completes a handshake with the paused process's kernel.
-    let (status, verdict) = tc
-        .post(
-            &format!(
-                "{}/internal/v1/brokers/{}/unreachable",
-                tc.url("controller-1"),
-                before["leader"]
-            ),
-            &json!({"reporter_id": reporter_info["id"], "reporter_epoch": reporter_info["epoch"]}),
-        )
-        .await;
+    let (status, verdict) = report(
+        &tc,
+        &format!(
+            "{}/internal/v1/brokers/{}/unreachable",
+            tc.url("controller-1"),
+            before["leader"]
+        ),
+        json!({"reporter_id": reporter_info["id"], "reporter_epoch": reporter_info["epoch"]}),
+    )
+    .await;
     assert_eq!(status, 200, "{verdict}");
     assert_eq!(
         verdict["fenced"], false,
@@ -154,32 +155,55 @@ async fn a_report_from_an_unknown_or_stale_reporter_is_refused_with_an_error_cod
         tc.url("controller-1"),
         b["id"]
     );
+    // A broker reports only as itself.
+    let own = b["id"].as_u64().unwrap() as u32;
     let (s, v) = tc
-        .post(&url, &json!({"reporter_id": 99, "reporter_epoch": 1}))
+        .send_signed(
+            NodeIdentity::Broker(own + 1),
+            reqwest::Method::POST,
+            &url,
+            Some(&json!({"reporter_id": own, "reporter_epoch": b["epoch"]})),
+        )
         .await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error_code"], "CLUSTER_AUTHORIZATION_FAILED", "{v}");
+    let (s, v) = report(&tc, &url, json!({"reporter_id": 99, "reporter_epoch": 1})).await;
     assert_eq!(s / 100, 4, "{v}");
     assert_eq!(v["error_code"], "BROKER_ID_NOT_REGISTERED", "{v}");
     let stale = b["epoch"].as_u64().unwrap() + 1;
-    let (s, v) = tc
-        .post(
-            &url,
-            &json!({"reporter_id": b["id"], "reporter_epoch": stale}),
-        )
-        .await;
+    let (s, v) = report(
+        &tc,
+        &url,
+        json!({"reporter_id": b["id"], "reporter_epoch": stale}),
+    )
+    .await;
     assert_eq!(s / 100, 4, "{v}");
     assert_eq!(v["error_code"], "STALE_BROKER_EPOCH", "{v}");
-    let (s, v) = tc
-        .post(
-            &format!(
-                "{}/internal/v1/brokers/x/unreachable",
-                tc.url("controller-1")
-            ),
-            &json!({"reporter_id": 1, "reporter_epoch": 1}),
-        )
-        .await;
+    let (s, v) = report(
+        &tc,
+        &format!(
+            "{}/internal/v1/brokers/x/unreachable",
+            tc.url("controller-1")
+        ),
+        json!({"reporter_id": 1, "reporter_epoch": 1}),
+    )
+    .await;
     assert_eq!(s / 100, 4, "{v}");
     let (_, after) = tc
         .get(&format!("{}/v1/brokers", tc.url("controller-1")))
         .await;
     assert_eq!(after["brokers"][0]["fenced"], false, "nothing was fenced");
+}
+
+/// An unreachable report signed as the broker it names as the reporter, as a
+/// real broker's would be.
+async fn report(tc: &TestCluster, url: &str, body: Value) -> (u16, Value) {
+    let reporter = body["reporter_id"].as_u64().unwrap_or_default() as u32;
+    tc.send_signed(
+        NodeIdentity::Broker(reporter),
+        reqwest::Method::POST,
+        url,
+        Some(&body),
+    )
+    .await
 }

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     PolicyViolation,
     ThrottlingQuotaExceeded,
     RequestBodyTimedOut,
+    SaslAuthenticationFailed,
+    ClusterAuthorizationFailed,
 }
 
 impl ErrorCode {
@@ -93,6 +95,8 @@ impl ErrorCode {
             PolicyViolation => "POLICY_VIOLATION",
             ThrottlingQuotaExceeded => "THROTTLING_QUOTA_EXCEEDED",
             RequestBodyTimedOut => "REQUEST_BODY_TIMED_OUT",
+            SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
+            ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED",
         }
     }
 
@@ -124,6 +128,8 @@ impl ErrorCode {
             | StaleMemberEpoch => 409,
             UnknownMemberId => 404,
             RequestBodyTimedOut => 408,
+            SaslAuthenticationFailed => 401,
+            ClusterAuthorizationFailed => 403,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
             UnsupportedMediaType => 415,

@@ -28,6 +28,18 @@ pub type BrokerEpoch = u64;
 /// Kafka's longest legal topic name.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
+/// The internal topic holding consumer groups' committed offsets.
+pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// The topics the cluster itself writes and sizes: clients may read them but
+/// never produce to, delete or grow them. Every internal topic is listed here.
+pub const INTERNAL_TOPICS: &[&str] = &[CONSUMER_OFFSETS_TOPIC];
+
+/// Whether `name` is one of the [`INTERNAL_TOPICS`].
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 /// A topic name that passed Kafka's validation rules.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -67,6 +79,11 @@ impl TopicName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this is an internal topic (see [`is_internal_topic`]).
+    pub fn is_internal(&self) -> bool {
+        is_internal_topic(&self.0)
     }
 }
 

@@ -36,6 +36,9 @@ pub struct ControllerConfig {
     pub max_replicas_per_broker: u32,
     /// Connection, header, body and concurrency bounds of the listener.
     pub server: ferry_http::ServerSettings,
+    /// File holding the secret every member of this cluster shares (at least
+    /// 32 bytes); internal calls are signed with it. Required.
+    pub cluster_secret_file: Option<PathBuf>,
     pub raft: RaftSettings,
 }
 
@@ -67,6 +70,7 @@ impl Default for ControllerConfig {
             leader_rebalance_interval_ms: 10_000,
             max_replicas_per_broker: 4_000,
             server: ferry_http::ServerSettings::default(),
+            cluster_secret_file: None,
             raft: RaftSettings::default(),
         }
     }
@@ -100,6 +104,15 @@ pub struct Voter {
 pub struct ConfigInvalid(pub String);
 
 impl ControllerConfig {
+    /// Reads the cluster secret from `cluster_secret_file`, which must be set.
+    pub fn cluster_key(&self) -> Result<ferry_http::auth::ClusterKey, ConfigInvalid> {
+        ferry_http::auth::ClusterKey::from_setting(
+            self.cluster_secret_file.as_deref(),
+            "FERRY_CONTROLLER__CLUSTER_SECRET_FILE",
+        )
+        .map_err(ConfigInvalid)
+    }
+
     /// Parses `voters` and checks cross-field rules.
     pub fn validate(&self) -> Result<Vec<Voter>, ConfigInvalid> {
         let voters = parse_voters(&self.voters)?;
@@ -190,6 +203,26 @@ fn parse_voters(s: &str) -> Result<Vec<Voter>, ConfigInvalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_secret_file_is_required_and_must_hold_a_real_secret() {
+        let mut c = ControllerConfig::default();
+        let e = c.cluster_key().unwrap_err().0;
+        assert!(e.contains("cluster_secret_file is required"), "{e}");
+        assert!(e.contains("FERRY_CONTROLLER__CLUSTER_SECRET_FILE"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        c.cluster_secret_file = Some(path.clone());
+        assert!(c
+            .cluster_key()
+            .unwrap_err()
+            .0
+            .contains("reading the cluster secret"));
+        std::fs::write(&path, "too short\n").unwrap();
+        assert!(c.cluster_key().unwrap_err().0.contains("at least 32"));
+        std::fs::write(&path, ferry_http::auth::random_secret()).unwrap();
+        assert!(c.cluster_key().is_ok());
+    }
 
     #[test]
     fn parses_voters() {

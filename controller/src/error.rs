@@ -51,6 +51,13 @@ pub enum ControllerError {
     InvalidReplicationFactor { got: i64 },
     #[error("{reason}")]
     InvalidTopicConfig { reason: String },
+    /// An authenticated cluster member asked for what only another may do
+    /// (heartbeat as another broker, a Raft RPC from a broker).
+    #[error("{0}")]
+    ClusterAuthorizationFailed(String),
+    /// Clients may not delete, grow or create an internal topic.
+    #[error("topic '{topic}' is internal: clients cannot {action} it")]
+    InternalTopic { topic: String, action: &'static str },
     #[error("broker url '{url}' must be an http(s) URL")]
     InvalidBrokerUrl { url: String },
     #[error("broker id '{raw}' is not a number")]
@@ -100,6 +107,8 @@ impl ControllerError {
             ControllerError::PartitionCountOutOfRange { .. } => ErrorCode::InvalidPartitions,
             ControllerError::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
             ControllerError::InvalidTopicConfig { .. } => ErrorCode::InvalidConfig,
+            ControllerError::ClusterAuthorizationFailed(_) => ErrorCode::ClusterAuthorizationFailed,
+            ControllerError::InternalTopic { .. } => ErrorCode::InvalidTopicException,
             ControllerError::BrokerNotRegistered { .. } => ErrorCode::BrokerIdNotRegistered,
             ControllerError::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
             ControllerError::DuplicateBrokerRegistration { .. } => {

@@ -37,6 +37,7 @@ use crate::service::admin::AdminService;
 use crate::service::broker_sessions::SessionTable;
 use crate::service::brokers::BrokerRegistry;
 use crate::service::write_path::WritePath;
+use ferry_http::auth::{ClusterAuth, NodeIdentity, Signer};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +62,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let voters = cfg.validate()?;
-    let node = raft::start(&cfg, &voters).await?;
+    let key = cfg.cluster_key()?;
+    let signer = Signer::fixed(key.clone(), NodeIdentity::Controller(cfg.node_id));
+    let node = raft::start(&cfg, &voters, signer.clone()).await?;
     let path = Arc::new(WritePath::new(
         cfg.node_id,
         voters,
@@ -100,7 +103,7 @@ pub async fn run(
             view: node.view,
             sessions,
         },
-        Arc::new(peers::broker_client::HttpDeltaSink::new()),
+        Arc::new(peers::broker_client::HttpDeltaSink::new(signer)),
     );
     let app = api::router(
         api::AppState {
@@ -112,6 +115,7 @@ pub async fn run(
         },
         cfg.max_request_bytes,
         cfg.server.body_read_timeout(),
+        ClusterAuth::new(key),
     );
     tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), "controller listening");
     let served = ferry_http::serve(listener, app, cfg.server.limits(), shutdown).await;

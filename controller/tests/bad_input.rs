@@ -3,12 +3,14 @@
 //! its Kafka-style code and a 4xx, and the node keeps serving.
 
 use ferry_controller::config::ControllerConfig;
+use ferry_http::auth::{random_secret, ClusterKey, NodeIdentity, Signer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 struct Node {
     url: String,
     http: reqwest::Client,
+    key: ClusterKey,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -21,11 +23,15 @@ async fn single_node_with(tweak: impl FnOnce(&mut ControllerConfig)) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let secret = dir.path().join("cluster.secret");
+    std::fs::write(&secret, random_secret()).unwrap();
+    let key = ClusterKey::from_file(&secret).unwrap();
     let mut cfg = ControllerConfig {
         node_id: 1,
         listen_addr: listener.local_addr().unwrap().to_string(),
         voters: format!("1@{url}"),
         data_dir: dir.path().join("data"),
+        cluster_secret_file: Some(secret),
         ..Default::default()
     };
     tweak(&mut cfg);
@@ -47,6 +53,7 @@ async fn single_node_with(tweak: impl FnOnce(&mut ControllerConfig)) -> Node {
     Node {
         url,
         http,
+        key,
         _dir: dir,
         _stop: tx,
     }
@@ -59,7 +66,18 @@ impl Node {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        let url = format!("{}{path}", self.url);
+        let mut req = self.http.request(method.clone(), &url);
+        if path.starts_with("/internal/") {
+            // As the broker the path names, or a new one.
+            let who = path
+                .strip_prefix("/internal/v1/brokers/")
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|id| id.parse().ok())
+                .map_or(NodeIdentity::NewBroker, NodeIdentity::Broker);
+            let bytes = body.as_deref().unwrap_or_default();
+            req = req.headers(Signer::fixed(self.key.clone(), who).headers(&method, &url, bytes));
+        }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }

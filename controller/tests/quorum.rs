@@ -4,7 +4,7 @@
 mod common;
 
 use common::broker_standin::BrokerStandIn;
-use common::{start_cluster, wait_for, Quorum, FAST};
+use common::{start_cluster, wait_for, NodeIdentity, Quorum, FAST};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ async fn brokers(tc: &common::TestCluster, n: usize) -> Vec<BrokerStandIn> {
     let urls: Vec<String> = tc.controller_names().iter().map(|c| tc.url(c)).collect();
     let mut out = Vec::new();
     for _ in 0..n {
-        out.push(BrokerStandIn::start(urls.clone(), None, true).await);
+        out.push(BrokerStandIn::start(urls.clone(), tc.cluster_key(), None, true).await);
     }
     let leader = tc
         .agreed_leader(&tc.controller_names(), Duration::from_secs(20))
@@ -316,7 +316,13 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
 
     // A restarted broker that starts from an empty image sees a gap and resyncs.
     let urls: Vec<String> = tc.controller_names().iter().map(|c| tc.url(c)).collect();
-    let back = BrokerStandIn::start(urls, Some(ferry_common::BrokerId(1)), false).await;
+    let back = BrokerStandIn::start(
+        urls,
+        tc.cluster_key(),
+        Some(ferry_common::BrokerId(1)),
+        false,
+    )
+    .await;
     let resynced = wait_for(Duration::from_secs(15), || async {
         (back
             .state
@@ -342,7 +348,8 @@ async fn given_broker_stand_ins_should_register_unfence_receive_ordered_deltas_f
 
     // Stale epochs are refused.
     let (_, v) = tc
-        .post_at(
+        .post_as(
+            NodeIdentity::Broker(1),
             &leader,
             "/internal/v1/brokers/1/heartbeat",
             &json!({"broker_epoch": 1, "metadata_offset": 0}),

@@ -30,6 +30,7 @@ use crate::produce::ProduceService;
 use crate::replicas::ReplicaManager;
 use crate::replication::leader::ReplicaFetchServer;
 use axum::Router;
+use ferry_http::auth::ClusterAuth;
 use ferry_http::Observe;
 use std::sync::Arc;
 
@@ -60,8 +61,8 @@ impl AppState {
     }
 }
 
-/// The broker's complete router.
-pub fn router(state: AppState) -> Router {
+/// The broker's complete router; `auth` guards every `/internal/` route.
+pub fn router(state: AppState, auth: ClusterAuth) -> Router {
     let cfg = &state.node.config;
     let limit = ferry_http::BodyLimit::max(cfg.max_request_bytes)
         .read_timeout(cfg.server.body_read_timeout());
@@ -74,7 +75,8 @@ pub fn router(state: AppState) -> Router {
         .merge(groups::membership_routes())
         .merge(internal::routes())
         .merge(ops::routes());
-    ferry_http::with_body_limits(ferry_http::ops::with_fallbacks(routes), limit)
+    let routes = ferry_http::with_body_limits(ferry_http::ops::with_fallbacks(routes), limit);
+    ferry_http::auth::with_cluster_auth(routes, auth)
         .layer(observe.layer())
         .with_state(state)
 }

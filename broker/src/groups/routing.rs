@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The internal topic holding committed offsets.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub const OFFSETS_TOPIC: &str = ferry_common::types::CONSUMER_OFFSETS_TOPIC;
 /// Its partition count when this broker creates it.
 const OFFSETS_PARTITIONS: u32 = 10;
 
@@ -33,6 +33,8 @@ pub struct CoordinatorRouter {
     pub metadata: Arc<MetadataCache>,
     pub leaders: LeaderLookup,
     pub controller: Arc<ControllerClient>,
+    /// The replication factor `__consumer_offsets` is created with, never less.
+    pub offsets_rf: u16,
 }
 
 impl CoordinatorRouter {
@@ -40,7 +42,7 @@ impl CoordinatorRouter {
     pub async fn route(&self, group: &str) -> Result<Route, BrokerError> {
         let topic = TopicName::new(OFFSETS_TOPIC).map_err(|e| BrokerError::Internal(e.0))?;
         let Some(t) = self.metadata.topic(&topic) else {
-            self.ensure_offsets_topic().await;
+            self.ensure_offsets_topic().await?;
             return Err(BrokerError::CoordinatorNotAvailable(
                 "the __consumer_offsets topic is being created; retry".into(),
             ));
@@ -58,10 +60,18 @@ impl CoordinatorRouter {
         }
     }
 
-    /// Asks the controller for `__consumer_offsets` (RF up to 3); "already exists" is fine.
-    async fn ensure_offsets_topic(&self) {
-        let brokers = self.metadata.read(|i| i.unfenced_brokers().count()) as i64;
-        let rf = brokers.clamp(1, 3);
+    /// Asks the controller for `__consumer_offsets` with the configured RF,
+    /// or refuses (retriable) while fewer brokers are up: a topic created
+    /// smaller would stay under-replicated forever. "Already exists" is fine.
+    async fn ensure_offsets_topic(&self) -> Result<(), BrokerError> {
+        let brokers = self.metadata.read(|i| i.unfenced_brokers().count());
+        let rf = self.offsets_rf;
+        if brokers < usize::from(rf) {
+            return Err(BrokerError::CoordinatorNotAvailable(format!(
+                "__consumer_offsets needs {rf} brokers (offsets_topic_replication_factor) \
+                 but {brokers} are up; retry once enough brokers have registered"
+            )));
+        }
         let mut configs = BTreeMap::new();
         configs.insert("retention.ms".to_string(), "-1".to_string());
         configs.insert(
@@ -71,12 +81,13 @@ impl CoordinatorRouter {
         let req = CreateTopicRequest {
             name: OFFSETS_TOPIC.into(),
             partitions: i64::from(OFFSETS_PARTITIONS),
-            replication_factor: rf,
+            replication_factor: i64::from(rf),
             configs,
         };
         if let Err(e) = self.controller.create_topic(&req).await {
             tracing::debug!(error = %e, "creating __consumer_offsets");
         }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use ferry_common::internal::{
 };
 use ferry_common::metadata::{MetadataImage, PartitionState};
 use ferry_common::{BrokerId, ErrorBody, ErrorCode};
+use ferry_http::auth::{NodeIdentity, Signer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Mutex;
@@ -40,10 +41,12 @@ pub struct ControllerClient {
     urls: Vec<String>,
     http: reqwest::Client,
     leader: Mutex<Option<String>>,
+    signer: Signer,
 }
 
 impl ControllerClient {
-    pub fn new(urls: Vec<String>) -> Self {
+    /// Every call is signed by `signer` (internal endpoints refuse unsigned ones).
+    pub fn new(urls: Vec<String>, signer: Signer) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_millis(500))
@@ -54,6 +57,7 @@ impl ControllerClient {
             urls,
             http,
             leader: Mutex::new(None),
+            signer,
         }
     }
 
@@ -76,14 +80,41 @@ impl ControllerClient {
         path: &str,
         body: Option<&Req>,
     ) -> Result<Resp, ControllerCallError> {
+        self.call_as(None, method, path, body).await
+    }
+
+    /// Sends `method path` to the active controller, signed as `identity`
+    /// (the signer's own when `None`), each try with a fresh nonce.
+    async fn call_as<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        identity: Option<NodeIdentity>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Req>,
+    ) -> Result<Resp, ControllerCallError> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| {
+                ControllerCallError::Unavailable(format!("encoding a request: {e}"))
+            })?,
+            None => Vec::new(),
+        };
         let mut last = String::from("no controller tried");
         // Short, growing pauses between rounds: a controller election takes
         // well under a second, and brokers should find the winner at once.
         for round in 0..ROUNDS {
             for base in self.candidates() {
-                let mut req = self.http.request(method.clone(), format!("{base}{path}"));
-                if let Some(b) = body {
-                    req = req.json(b);
+                let headers = match identity {
+                    Some(id) => self.signer.headers_as(id, &method, path, &bytes),
+                    None => self.signer.headers(&method, path, &bytes),
+                };
+                let mut req = self
+                    .http
+                    .request(method.clone(), format!("{base}{path}"))
+                    .headers(headers);
+                if body.is_some() {
+                    req = req
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(bytes.clone());
                 }
                 let res = match req.send().await {
                     Ok(r) => r,
@@ -131,7 +162,12 @@ impl ControllerClient {
         &self,
         req: &RegisterBrokerRequest,
     ) -> Result<RegisterBrokerResponse, ControllerCallError> {
-        self.call(
+        // Not registered yet: signed as the id it asks for, or as a new broker.
+        let identity = req
+            .broker_id
+            .map_or(NodeIdentity::NewBroker, |id| NodeIdentity::Broker(id.0));
+        self.call_as(
+            Some(identity),
             reqwest::Method::POST,
             "/internal/v1/brokers/register",
             Some(req),

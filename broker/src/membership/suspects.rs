@@ -142,7 +142,10 @@ mod tests {
             );
         }
         metadata.install_snapshot(img);
-        let controller = Arc::new(ControllerClient::new(vec![]));
+        let controller = Arc::new(ControllerClient::new(
+            vec![],
+            crate::peer_client::test_signer(),
+        ));
         SuspectReporter::new(node, metadata, controller)
     }
 

@@ -360,7 +360,7 @@ mod tests {
             appender: Appender::new(node.clone(), replicas, metrics),
             node,
             metadata,
-            peers: Arc::new(PeerClient::new()),
+            peers: Arc::new(PeerClient::new(crate::peer_client::test_signer())),
             sticky: StickyPartitioner::default(),
         })
     }

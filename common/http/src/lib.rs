@@ -1,6 +1,8 @@
 //! Ferry's shared HTTP layer (axum), used by the controller and the broker so
 //! that both answer bad input, errors and ops probes the same way.
 //!
+//! - [`auth`]: cluster-internal authentication: the [`auth::Signer`] of
+//!   internal clients and the layer that verifies it ([`auth::with_cluster_auth`]).
 //! - [`error`]: [`ApiError`], the one function that turns a service error into
 //!   the JSON error response (status, hints, `Retry-After`, redirect, ERROR log).
 //! - [`extract`]: JSON-body and query-string extractors over the service's error
@@ -17,6 +19,7 @@
 //! Each service keeps its own error enum and code mapping; it implements
 //! [`ApiError`] and [`ExtractError`] for it and nothing else.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod limit;

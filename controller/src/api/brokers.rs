@@ -1,5 +1,7 @@
 //! Endpoints brokers call: registration, heartbeats, controlled shutdown,
 //! reports of unreachable peers, AlterPartition, metadata snapshot.
+//! The cluster-auth layer has verified the caller; a broker acts only for
+//! itself (`authorize_broker`), whatever the body or path says.
 
 use super::extract::ApiJson;
 use super::AppState;
@@ -14,6 +16,7 @@ use ferry_common::internal::{
 };
 use ferry_common::metadata::MetadataImage;
 use ferry_common::BrokerId;
+use ferry_http::auth::{AuthenticatedNode, NodeIdentity};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,28 +28,48 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/v1/metadata/snapshot", get(snapshot))
 }
 
+/// Refuses `caller` unless it is broker `id` (`None`: a broker without an id yet).
+fn authorize_broker(caller: NodeIdentity, id: Option<BrokerId>) -> Result<(), ControllerError> {
+    let own = match id {
+        Some(id) => NodeIdentity::Broker(id.0),
+        None => NodeIdentity::NewBroker,
+    };
+    if caller == own {
+        return Ok(());
+    }
+    Err(ControllerError::ClusterAuthorizationFailed(format!(
+        "{caller} may not act as {own}"
+    )))
+}
+
 async fn register(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     ApiJson(req): ApiJson<RegisterBrokerRequest>,
 ) -> Result<Json<RegisterBrokerResponse>, ControllerError> {
+    authorize_broker(caller, req.broker_id)?;
     Ok(Json(state.brokers.register_broker(req).await?))
 }
 
 async fn heartbeat(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ControllerError> {
     let id = parse_broker_id(&id)?;
+    authorize_broker(caller, Some(id))?;
     Ok(Json(state.brokers.heartbeat(id, req).await?))
 }
 
 async fn shutdown(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ControlledShutdownRequest>,
 ) -> Result<Json<serde_json::Value>, ControllerError> {
     let id = parse_broker_id(&id)?;
+    authorize_broker(caller, Some(id))?;
     state
         .brokers
         .controlled_shutdown(id, req.broker_epoch)
@@ -54,13 +77,16 @@ async fn shutdown(
     Ok(Json(serde_json::json!({ "broker_id": id, "fenced": true })))
 }
 
-/// A broker reports that broker `id` refused its connection.
+/// A broker reports that broker `id` refused its connection; it reports
+/// only as itself.
 async fn unreachable(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UnreachableReport>,
 ) -> Result<Json<UnreachableVerdict>, ControllerError> {
     let id = parse_broker_id(&id)?;
+    authorize_broker(caller, Some(req.reporter_id))?;
     Ok(Json(state.brokers.report_unreachable(id, req).await?))
 }
 
@@ -74,8 +100,11 @@ fn parse_broker_id(raw: &str) -> Result<BrokerId, ControllerError> {
 
 async fn alter_partition(
     State(state): State<AppState>,
+    AuthenticatedNode(caller): AuthenticatedNode,
     ApiJson(req): ApiJson<AlterPartitionRequest>,
 ) -> Result<Json<AlterPartitionResponse>, ControllerError> {
+    // The leader's own ISR change: the state machine checks it leads the partition.
+    authorize_broker(caller, Some(req.broker_id))?;
     Ok(Json(state.brokers.alter_partition(req).await?))
 }
 

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use ferry_common::api::{
     AddPartitionsRequest, BrokerList, ClusterInfo, CreateTopicRequest, TopicDescription, TopicList,
 };
+use ferry_http::auth::AuthenticatedNode;
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<AppState> {
@@ -60,9 +61,18 @@ async fn list_topics(
 
 async fn create_topic(
     State(state): State<AppState>,
+    caller: Option<AuthenticatedNode>,
     ClientIdentity(client): ClientIdentity,
     ApiJson(req): ApiJson<CreateTopicRequest>,
 ) -> Result<(StatusCode, Json<TopicDescription>), ControllerError> {
+    // Only a broker, with its configured RF, creates an internal topic.
+    let by_broker = caller.is_some_and(|AuthenticatedNode(n)| n.broker_id().is_some());
+    if ferry_common::types::is_internal_topic(&req.name) && !by_broker {
+        return Err(ControllerError::InternalTopic {
+            topic: req.name,
+            action: "create",
+        });
+    }
     let topic = state.admin.create_topic(req, client).await?;
     tracing::info!(topic = %topic.topic, partitions = topic.partitions.len(), "topic created");
     Ok((StatusCode::CREATED, Json(topic)))

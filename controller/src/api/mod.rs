@@ -22,6 +22,7 @@ use crate::raft::types::MetadataRaft;
 use crate::service::admin::AdminService;
 use crate::service::brokers::BrokerRegistry;
 use axum::Router;
+use ferry_http::auth::ClusterAuth;
 use ferry_http::Observe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,8 +43,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// The controller's complete router.
-pub fn router(state: AppState, max_request_bytes: usize, body_read_timeout: Duration) -> Router {
+/// The controller's complete router; `auth` guards every `/internal/` and
+/// `/raft/` route.
+pub fn router(
+    state: AppState,
+    max_request_bytes: usize,
+    body_read_timeout: Duration,
+    auth: ClusterAuth,
+) -> Router {
     let public = Router::new()
         .merge(clients::routes())
         .merge(brokers::routes())
@@ -53,7 +60,8 @@ pub fn router(state: AppState, max_request_bytes: usize, body_read_timeout: Dura
     let raft = ferry_http::with_body_limits(raft_peers::routes(), limit(RAFT_BODY_LIMIT));
     // Raft heartbeats would swamp the request metrics; they stay spanned.
     let observe = Observe::new(state.metrics.http().clone()).without_metrics_under("/raft/");
-    ferry_http::ops::with_fallbacks(Router::new().merge(public).merge(raft))
+    let routes = ferry_http::ops::with_fallbacks(Router::new().merge(public).merge(raft));
+    ferry_http::auth::with_cluster_auth(routes, auth)
         .layer(observe.layer())
         .with_state(state)
 }

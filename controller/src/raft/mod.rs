@@ -50,7 +50,12 @@ pub struct RaftNode {
 }
 
 /// Opens storage, starts the Raft node and bootstraps the static quorum on first start.
-pub async fn start(cfg: &ControllerConfig, voters: &[Voter]) -> Result<RaftNode, StartError> {
+/// Its Raft RPCs are signed by `signer`.
+pub async fn start(
+    cfg: &ControllerConfig,
+    voters: &[Voter],
+    signer: ferry_http::auth::Signer,
+) -> Result<RaftNode, StartError> {
     let durable = DurableDb::open(&cfg.data_dir, cfg.node_id)?;
     let log_store = SledLogStore::open(durable.clone())?;
     let committed = log_store.committed_index();
@@ -77,7 +82,7 @@ pub async fn start(cfg: &ControllerConfig, voters: &[Voter]) -> Result<RaftNode,
     let raft = openraft::Raft::new(
         cfg.node_id,
         Arc::new(raft_config),
-        network::HttpNetwork::new(contacts.clone()),
+        network::HttpNetwork::new(contacts.clone(), signer),
         log_store,
         sm,
     )

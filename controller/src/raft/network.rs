@@ -1,10 +1,12 @@
 //! Raft RPCs between controllers over HTTP/JSON (`/raft/v1/*`).
 //!
-//! One reqwest client per peer, reused for every RPC. Connection failures map
-//! to `Unreachable` so openraft backs off instead of spinning.
+//! One reqwest client per peer, reused for every RPC, each signed as this
+//! controller. Connection failures map to `Unreachable` so openraft backs off
+//! instead of spinning.
 
 use super::peer_contacts::PeerContacts;
 use super::types::{NodeId, TypeConfig};
+use ferry_http::auth::Signer;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -24,13 +26,15 @@ use std::time::Duration;
 pub struct HttpNetwork {
     clients: HashMap<NodeId, reqwest::Client>,
     contacts: Arc<PeerContacts>,
+    signer: Signer,
 }
 
 impl HttpNetwork {
-    pub fn new(contacts: Arc<PeerContacts>) -> Self {
+    pub fn new(contacts: Arc<PeerContacts>, signer: Signer) -> Self {
         HttpNetwork {
             clients: HashMap::new(),
             contacts,
+            signer,
         }
     }
 }
@@ -41,6 +45,7 @@ pub struct PeerConnection {
     base_url: String,
     client: reqwest::Client,
     contacts: Arc<PeerContacts>,
+    signer: Signer,
 }
 
 impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
@@ -64,6 +69,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
             base_url: node.addr.trim_end_matches('/').to_string(),
             client,
             contacts: self.contacts.clone(),
+            signer: self.signer.clone(),
         }
     }
 }
@@ -81,11 +87,15 @@ impl PeerConnection {
         E: std::error::Error + DeserializeOwned,
     {
         let url = format!("{}{path}", self.base_url);
+        let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let headers = self.signer.headers(&reqwest::Method::POST, path, &body);
         let res = self
             .client
             .post(&url)
             .timeout(option.hard_ttl())
-            .json(req)
+            .headers(headers)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|e| {

@@ -98,6 +98,7 @@ impl AdminService {
         client: Option<ClientRef>,
     ) -> Result<(), ControllerError> {
         let name = parse_topic(name)?;
+        refuse_internal(&name, "delete")?;
         self.path
             .write(client, Command::DeleteTopic { name })
             .await
@@ -112,6 +113,7 @@ impl AdminService {
         client: Option<ClientRef>,
     ) -> Result<TopicDescription, ControllerError> {
         let name = parse_topic(name)?;
+        refuse_internal(&name, "add partitions to")?;
         check_partition_count("count", count)?;
         let command = Command::CreatePartitions {
             name: name.clone(),
@@ -243,6 +245,17 @@ fn check_partition_count(field: &'static str, got: i64) -> Result<(), Controller
             field,
             max: MAX_PARTITIONS,
             got,
+        });
+    }
+    Ok(())
+}
+
+/// Internal topics are sized by the cluster: no client deletes or grows them.
+fn refuse_internal(name: &TopicName, action: &'static str) -> Result<(), ControllerError> {
+    if name.is_internal() {
+        return Err(ControllerError::InternalTopic {
+            topic: name.to_string(),
+            action,
         });
     }
     Ok(())

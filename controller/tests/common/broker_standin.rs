@@ -11,6 +11,7 @@ use ferry_common::internal::{
 };
 use ferry_common::metadata::{DeltaFit, MetadataImage};
 use ferry_common::BrokerId;
+use ferry_http::auth::{ClusterKey, NodeIdentity, Signer};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,9 @@ pub struct StandInState {
     pub last_heartbeat: Mutex<Option<Value>>,
     controllers: Vec<String>,
     http: reqwest::Client,
+    key: ClusterKey,
+    /// Who it signs as: `broker:new` until registered.
+    identity: Mutex<NodeIdentity>,
 }
 
 /// A running stand-in broker.
@@ -40,14 +44,24 @@ pub struct BrokerStandIn {
 
 impl StandInState {
     /// POSTs to the active controller, following NOT_CONTROLLER hints.
+    fn signed(&self, method: reqwest::Method, url: &str, body: &[u8]) -> reqwest::RequestBuilder {
+        let me = *self.identity.lock().unwrap();
+        let headers = Signer::fixed(self.key.clone(), me).headers(&method, url, body);
+        self.http
+            .request(method, url)
+            .headers(headers)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+    }
+
     async fn post_controller(&self, path: &str, body: &Value) -> Result<Value, String> {
         let mut last = String::new();
+        let bytes = body.to_string().into_bytes();
         for attempt in 0..40 {
             let base = &self.controllers[attempt % self.controllers.len()];
+            let url = format!("{base}{path}");
             let res = self
-                .http
-                .post(format!("{base}{path}"))
-                .json(body)
+                .signed(reqwest::Method::POST, &url, &bytes)
                 .send()
                 .await;
             match res {
@@ -72,11 +86,8 @@ impl StandInState {
 
     async fn pull_snapshot(&self) {
         for base in self.controllers.iter().cycle().take(20) {
-            let res = self
-                .http
-                .get(format!("{base}/internal/v1/metadata/snapshot"))
-                .send()
-                .await;
+            let url = format!("{base}/internal/v1/metadata/snapshot");
+            let res = self.signed(reqwest::Method::GET, &url, b"").send().await;
             if let Ok(r) = res {
                 if let Ok(img) = r.json::<MetadataImage>().await {
                     let mut mine = self.image.lock().unwrap();
@@ -136,8 +147,10 @@ async fn on_push(
 impl BrokerStandIn {
     /// Starts serving, registers (with `id` or asking for one) and heartbeats.
     /// With `snapshot_first` it pulls a snapshot before heartbeating, as a real broker does.
+    /// It signs its calls with `key`, the cluster's secret.
     pub async fn start(
         controllers: Vec<String>,
+        key: ClusterKey,
         id: Option<BrokerId>,
         snapshot_first: bool,
     ) -> BrokerStandIn {
@@ -151,6 +164,10 @@ impl BrokerStandIn {
             epoch: AtomicU64::new(0),
             last_heartbeat: Mutex::new(None),
             controllers,
+            key,
+            identity: Mutex::new(
+                id.map_or(NodeIdentity::NewBroker, |id| NodeIdentity::Broker(id.0)),
+            ),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(5))
@@ -178,6 +195,7 @@ impl BrokerStandIn {
             .await
             .expect("registration");
         let id = BrokerId(v["broker_id"].as_u64().unwrap() as u32);
+        *state.identity.lock().unwrap() = NodeIdentity::Broker(id.0);
         state
             .epoch
             .store(v["broker_epoch"].as_u64().unwrap(), Ordering::SeqCst);

@@ -8,7 +8,7 @@ pub mod broker_standin;
 use serde_json::Value;
 use std::time::Duration;
 
-pub use ferry_test_cluster::{wait_for, TestCluster};
+pub use ferry_test_cluster::{wait_for, NodeIdentity, TestCluster};
 
 /// Starts `n` controllers with extra `settings` and waits until all are ready.
 pub async fn start_cluster(n: usize, settings: &[(&str, &str)]) -> TestCluster {
@@ -31,6 +31,16 @@ pub trait Quorum {
     async fn get_at(&self, name: &str, path: &str) -> (u16, Value);
     /// POST `body` to `path` on node `name`.
     async fn post_at(&self, name: &str, path: &str, body: &Value) -> (u16, Value);
+    /// GET an internal `path` on node `name`, signed as `who`.
+    async fn get_as(&self, who: NodeIdentity, name: &str, path: &str) -> (u16, Value);
+    /// POST `body` to an internal `path` on node `name`, signed as `who`.
+    async fn post_as(
+        &self,
+        who: NodeIdentity,
+        name: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value);
     /// The leader every given running node agrees on, waiting up to `timeout`.
     async fn agreed_leader(&self, nodes: &[String], timeout: Duration) -> String;
     /// Creates a topic through the leader, following NOT_CONTROLLER hints.
@@ -48,6 +58,24 @@ impl Quorum for TestCluster {
     async fn post_at(&self, name: &str, path: &str, body: &Value) -> (u16, Value) {
         let url = format!("{}{path}", self.url(name));
         self.send_direct(reqwest::Method::POST, &url, Some(body))
+            .await
+    }
+
+    async fn get_as(&self, who: NodeIdentity, name: &str, path: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.url(name));
+        self.send_signed(who, reqwest::Method::GET, &url, None)
+            .await
+    }
+
+    async fn post_as(
+        &self,
+        who: NodeIdentity,
+        name: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url(name));
+        self.send_signed(who, reqwest::Method::POST, &url, Some(body))
             .await
     }
 

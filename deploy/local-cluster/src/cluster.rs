@@ -20,6 +20,8 @@ pub struct LocalCluster {
 }
 
 const LAYOUT_FILE: &str = "cluster.json";
+/// The cluster secret every node signs internal calls with, made on first `up`.
+pub const SECRET_FILE: &str = "cluster.secret";
 
 impl LocalCluster {
     /// Lays out a new cluster in `dir` (data is kept if the dir already has some).
@@ -183,7 +185,38 @@ impl LocalCluster {
         self.layout.dir.join(format!("{name}.toml"))
     }
 
+    /// The file with the cluster secret the nodes share.
+    pub fn secret_file(&self) -> PathBuf {
+        self.layout.dir.join(SECRET_FILE)
+    }
+
+    /// Writes a random cluster secret unless the cluster has one: a cluster
+    /// laid out again keeps its secret, so its data stays reachable.
+    fn ensure_secret(&self) -> Result<()> {
+        let path = self.secret_file();
+        if path.exists() {
+            return Ok(());
+        }
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            writeln!(f, "{}", ferry_http::auth::random_secret())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
     fn write_files(&self) -> Result<()> {
+        self.ensure_secret()?;
         let json = serde_json::to_vec_pretty(&self.layout)?;
         std::fs::write(self.layout.dir.join(LAYOUT_FILE), json)?;
         for node in &self.layout.nodes {

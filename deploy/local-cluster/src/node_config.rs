@@ -5,6 +5,10 @@ use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
+fn secret_file(layout: &ClusterLayout) -> std::path::PathBuf {
+    layout.dir.join(crate::cluster::SECRET_FILE)
+}
+
 const HEADER: &str = "# Written by ferry-local; edits are overwritten by `up`.\n";
 
 /// The config text for `node`, whose data lives in `data_dir`.
@@ -26,6 +30,7 @@ fn controller(layout: &ClusterLayout, c: &NodeSpec, data_dir: &Path) -> Result<S
     writeln!(top, "listen_addr = \"127.0.0.1:{}\"", c.port)?;
     writeln!(top, "voters = \"{}\"", voters.join(","))?;
     writeln!(top, "data_dir = {:?}", data_dir)?;
+    writeln!(top, "cluster_secret_file = {:?}", secret_file(layout))?;
     // Dotted keys go to their section: `raft.x = 1` is `x = 1` under `[raft]`.
     for (k, v) in &layout.controller_settings {
         match k.strip_prefix("raft.") {
@@ -43,6 +48,13 @@ fn broker(layout: &ClusterLayout, b: &NodeSpec, data_dir: &Path) -> Result<Strin
     writeln!(text, "listen_addr = \"127.0.0.1:{}\"", b.port)?;
     writeln!(text, "controllers = \"{}\"", controllers.join(","))?;
     writeln!(text, "data_dir = {:?}", data_dir)?;
+    writeln!(text, "cluster_secret_file = {:?}", secret_file(layout))?;
+    // Kafka's default of 3 would leave groups unavailable on a smaller cluster.
+    const OFFSETS_RF: &str = "offsets_topic_replication_factor";
+    if !layout.broker_settings.iter().any(|(k, _)| k == OFFSETS_RF) {
+        let rf = layout.brokers().count().clamp(1, 3);
+        writeln!(text, "{OFFSETS_RF} = {rf}")?;
+    }
     for (k, v) in &layout.broker_settings {
         writeln!(text, "{k} = {v}")?;
     }

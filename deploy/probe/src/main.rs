@@ -1,12 +1,23 @@
 //! `ferry-probe [URL]`: container health check without curl in the image.
 //! Exits 0 when `URL` (default: `FERRY_PROBE_URL`, else the local broker's
 //! and then the local controller's `/readyz`) answers 2xx.
+//! `ferry-probe init-secret PATH` makes a cluster secret (see [`secret`]).
+
+mod secret;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("init-secret") {
+        if let Err(e) = secret::init(&args[2..]) {
+            eprintln!("init-secret: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let urls: Vec<String> = match std::env::args()
         .nth(1)
         .or_else(|| std::env::var("FERRY_PROBE_URL").ok())

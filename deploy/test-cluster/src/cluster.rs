@@ -5,6 +5,7 @@
 
 use crate::bins::bin_dir;
 use crate::ports::PortBlock;
+use ferry_http::auth::{ClusterKey, NodeIdentity, Signer};
 use ferry_local_cluster::{ClusterSpec, DataRoots, LocalCluster, NodeKind, NodeSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -299,6 +300,41 @@ impl TestCluster {
     pub async fn post(&self, url: &str, body: &Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, url, Some(body)).await
     }
+
+    /// The cluster's secret, as the nodes read it.
+    pub fn cluster_key(&self) -> ClusterKey {
+        let path = self.cluster.secret_file();
+        ClusterKey::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A signer holding the cluster's secret, speaking as `identity`: for
+    /// tests that call internal endpoints as a stand-in cluster member.
+    pub fn signer(&self, identity: NodeIdentity) -> Signer {
+        Signer::fixed(self.cluster_key(), identity)
+    }
+
+    /// Sends a JSON request to an internal endpoint signed as `identity`,
+    /// without following redirects (a redirect would need a new signature).
+    pub async fn send_signed(
+        &self,
+        identity: NodeIdentity,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let headers = self.signer(identity).headers(&method, url, &bytes);
+        let mut req = self
+            .http_direct
+            .request(method.clone(), url)
+            .headers(headers);
+        if body.is_some() {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes);
+        }
+        answer(req, &method, url).await
+    }
 }
 
 async fn send_with(
@@ -311,6 +347,11 @@ async fn send_with(
     if let Some(b) = body {
         req = req.json(b);
     }
+    answer(req, &method, url).await
+}
+
+/// Sends `req`; the status and the JSON body (`Value::Null` when it is not JSON).
+async fn answer(req: reqwest::RequestBuilder, method: &reqwest::Method, url: &str) -> (u16, Value) {
     let res = req
         .send()
         .await

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod ports;
 
 pub use cluster::{TestCluster, TestClusterBuilder};
+pub use ferry_http::auth::NodeIdentity;
 pub use ferry_local_cluster::http::wait_ready;
 pub use ferry_local_cluster::wait::wait_for;
 pub use ferry_local_cluster::NodeState;

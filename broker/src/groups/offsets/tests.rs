@@ -44,7 +44,11 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
     let router = Arc::new(CoordinatorRouter {
         metadata: metadata.clone(),
         leaders: LeaderLookup::new(node.clone(), metadata, replicas.clone()),
-        controller: Arc::new(ControllerClient::new(Vec::new())),
+        controller: Arc::new(ControllerClient::new(
+            Vec::new(),
+            crate::peer_client::test_signer(),
+        )),
+        offsets_rf: 1,
     });
     let appender = Appender::new(
         node.clone(),
@@ -56,7 +60,7 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
         replicas.clone(),
         router,
         appender,
-        Arc::new(PeerClient::new()),
+        Arc::new(PeerClient::new(crate::peer_client::test_signer())),
     ));
     let part = replicas
         .get(&TopicName::new(OFFSETS_TOPIC).unwrap(), 0)

@@ -66,7 +66,13 @@ async fn scenario_9_isr_driver_resends_an_expansion_whose_outcome_is_unknown() {
     let Some(proposal) = part.on_follower_fetch(b(2), 10, b(1)) else {
         panic!("broker 2 caught up: it may join");
     };
-    let driver = IsrDriver::new(me.node.clone(), Arc::new(ControllerClient::new(vec![url])));
+    let driver = IsrDriver::new(
+        me.node.clone(),
+        Arc::new(ControllerClient::new(
+            vec![url],
+            crate::peer_client::test_signer(),
+        )),
+    );
     driver.propose(part.clone(), proposal.clone());
 
     let (req, reply) = next_call(&mut rx, "AlterPartition").await;

@@ -89,7 +89,7 @@ async fn following() -> Follower {
         me.node.clone(),
         metadata,
         me.replicas.clone(),
-        Arc::new(PeerClient::new()),
+        Arc::new(PeerClient::new(crate::peer_client::test_signer())),
     );
     fetchers.sync();
     Follower {

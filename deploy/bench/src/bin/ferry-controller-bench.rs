@@ -19,6 +19,7 @@ use ferry_bench::pool::{self, Outcome};
 use ferry_bench::stats::percentile;
 use ferry_client::AdminClient;
 use ferry_common::internal::{HeartbeatRequest, RegisterBrokerRequest, RegisterBrokerResponse};
+use ferry_http::auth::{ClusterKey, NodeIdentity, Signer};
 use ferry_local_cluster::LocalCluster;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +48,9 @@ enum Cmd {
         /// Register and heartbeat a stand-in broker so topics can be placed.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         standin_broker: bool,
+        /// The cluster secret the stand-in broker signs its calls with.
+        #[arg(long, default_value = ".ferry-local/cluster.secret")]
+        cluster_secret_file: std::path::PathBuf,
     },
     /// SIGKILL the leader of a ferry-local cluster, time until the first successful write; repeat.
     Failover {
@@ -68,6 +72,7 @@ async fn main() -> Result<()> {
             count,
             concurrency,
             standin_broker,
+            cluster_secret_file,
         } => {
             let urls: Vec<String> = bootstrap
                 .split(',')
@@ -75,7 +80,9 @@ async fn main() -> Result<()> {
                 .collect();
             let leader = find_leader(&urls).await?;
             let _hb = if standin_broker {
-                Some(standin(&http, &leader, &urls).await?)
+                let key =
+                    ClusterKey::from_file(&cluster_secret_file).map_err(anyhow::Error::msg)?;
+                Some(standin(&http, &key, &leader, &urls).await?)
             } else {
                 None
             };
@@ -109,6 +116,7 @@ async fn find_leader(urls: &[String]) -> Result<String> {
 /// Registers a broker that heartbeats from a background task until dropped.
 async fn standin(
     http: &reqwest::Client,
+    key: &ClusterKey,
     leader: &str,
     urls: &[String],
 ) -> Result<tokio::task::JoinHandle<()>> {
@@ -119,9 +127,14 @@ async fn standin(
         incarnation_id: format!("bench-{}", std::process::id()),
         cluster_id: None,
     };
+    let url = format!("{leader}/internal/v1/brokers/register");
+    let body = serde_json::to_vec(&register)?;
+    let signer = Signer::fixed(key.clone(), NodeIdentity::NewBroker);
     let res = http
-        .post(format!("{leader}/internal/v1/brokers/register"))
-        .json(&register)
+        .post(&url)
+        .headers(signer.headers(&reqwest::Method::POST, &url, &body))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
         .send()
         .await?;
     let status = res.status();
@@ -136,13 +149,18 @@ async fn standin(
         },
     );
     let (http, urls) = (http.clone(), urls.to_vec());
+    let signer = Signer::fixed(key.clone(), NodeIdentity::Broker(id.0));
+    let body = serde_json::to_vec(&heartbeat)?;
     let hb = tokio::spawn(async move {
         loop {
             // Whichever controller is active accepts it; the others say NOT_CONTROLLER.
             for u in &urls {
+                let url = format!("{u}/internal/v1/brokers/{id}/heartbeat");
                 let _ = http
-                    .post(format!("{u}/internal/v1/brokers/{id}/heartbeat"))
-                    .json(&heartbeat)
+                    .post(&url)
+                    .headers(signer.headers(&reqwest::Method::POST, &url, &body))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
                     .timeout(Duration::from_millis(500))
                     .send()
                     .await;
@@ -199,7 +217,8 @@ async fn failover(http: &reqwest::Client, dir: &std::path::Path, trials: usize) 
     let cluster = LocalCluster::open(dir)?;
     let urls = cluster.controller_urls();
     let leader_url = find_leader(&urls).await?;
-    let _hb = standin(http, &leader_url, &urls).await?;
+    let key = ClusterKey::from_file(&cluster.secret_file()).map_err(anyhow::Error::msg)?;
+    let _hb = standin(http, &key, &leader_url, &urls).await?;
     let mut times = Vec::new();
     for trial in 0..trials {
         let leader_url = find_leader(&urls).await?;
