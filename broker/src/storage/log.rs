@@ -18,9 +18,9 @@ use tracing::{debug, info};
 use super::batch::{
     decode_batch, encode_batch, parse_header, BatchHeader, BatchMeta, RecordIn, TimestampType,
 };
+use super::durability::SyncShared;
 use super::files::{scan_dir, sync_dir, write_atomic, CHECKPOINT_FILE};
 use super::segment::Segment;
-use super::sync::SyncShared;
 use super::{io_err, LogError};
 
 /// Per-log settings; may be changed at runtime with [`PartitionLog::set_config`].

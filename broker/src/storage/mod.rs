@@ -18,12 +18,15 @@
 //! - `index`: sparse offset and time indexes.
 //! - `segment`: one segment's files, recovery scan and truncation.
 //! - `files`: file naming, directory listing, atomic writes, buffered reads.
+//! - `durability`: the synced offset waiters watch, sync-round counters, and the
+//!   state a log shares with its sync task (a leaf under `log` and `sync`).
 //! - `sync`: group commit: the synced offset and one sync round (fdatasync).
 //! - `sync_gate` (tests, feature `fault-injection`): failpoints holding or failing syncs.
 //! - `log`: [`PartitionLog`] itself: open, append, roll; `read` and
 //!   `retention` add reads and deletion/truncation to it.
 
 pub mod batch;
+mod durability;
 mod files;
 mod index;
 mod log;
@@ -41,10 +44,10 @@ mod tests;
 use std::path::Path;
 
 pub use batch::{decode_batches, BatchHeader, BatchMeta, Record, RecordIn, TimestampType};
+pub use durability::{Durability, SyncRound, SyncStats, SyncWait};
 /// Durable file helpers for the replica manager's partition identity files.
 pub(crate) use files::{sync_dir, write_durable};
 pub use log::{AppendInfo, LogConfig, PartitionLog};
-pub use sync::{Durability, SyncRound, SyncStats, SyncWait};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use sync_gate::SyncHold;
 

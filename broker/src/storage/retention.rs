@@ -113,7 +113,7 @@ impl PartitionLog {
             st.log_end = plan.next_offset;
             st.synced = st.synced.min(st.log_end);
             st.sync_gen += 1;
-            self.sync.publish(&st);
+            self.sync.publish(st.synced, st.sync_gen);
             let lowered = st.log_start > st.log_end;
             st.log_start = st.log_start.min(st.log_end);
             let log_end = st.log_end;
@@ -187,7 +187,7 @@ impl PartitionLog {
         // The new segment's creation was synced with the directory above.
         st.synced = offset;
         st.sync_gen += 1;
-        self.sync.publish(&st);
+        self.sync.publish(st.synced, st.sync_gen);
         info!(dir = %self.dir.display(), offset, "reset log to a new start offset");
         Ok(())
     }
