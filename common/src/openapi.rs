@@ -86,6 +86,17 @@ fn add_to_operation(op: &mut Operation) {
     }
 }
 
+/// `GET /healthz`, whose handler (`ferry_http::ops::healthz`) both
+/// services share; described here so the HTTP glue needs no documentation types.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The process is up: `{\"status\": \"ok\"}`", body = Object)))]
+pub fn healthz() {}
+
+/// `GET /openapi.json`, served by `ferry_http::document` on both services.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)))]
+pub fn openapi_json() {}
+
 /// The document as checked in: pretty JSON with a trailing newline.
 pub fn render(doc: &OpenApi) -> String {
     let mut text = doc.to_pretty_json().unwrap_or_default();
@@ -93,9 +104,11 @@ pub fn render(doc: &OpenApi) -> String {
     text
 }
 
-/// Compares `doc` with the file at `path`; with [`UPDATE_ENV`]`=1` rewrites
-/// the file instead. `Err` says what differs and how to regenerate.
-pub fn check_document(doc: &OpenApi, path: &std::path::Path) -> Result<(), String> {
+/// Compares `doc` with `openapi.json` in `crate_dir`; with [`UPDATE_ENV`]`=1`
+/// rewrites the file instead. `Err` says what differs and how to regenerate.
+pub fn check_document(doc: &OpenApi, crate_dir: &str) -> Result<(), String> {
+    let path = std::path::Path::new(crate_dir).join("openapi.json");
+    let path = path.as_path();
     let generated = render(doc);
     if std::env::var(UPDATE_ENV).is_ok_and(|v| v == "1") {
         return std::fs::write(path, &generated)

@@ -7,9 +7,7 @@
 //! can get are added by [`ferry_common::openapi::add_common_errors`].
 
 use super::AppState;
-use axum::routing::get;
-use axum::{Json, Router};
-use std::sync::LazyLock;
+use axum::Router;
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -27,10 +25,10 @@ use utoipa::OpenApi;
         super::clients::delete_topic,
         super::clients::add_partitions,
         super::clients::allocate_producer_id,
-        healthz,
+        ferry_common::openapi::healthz,
         super::ops::readyz,
         super::ops::metrics,
-        openapi_json,
+        ferry_common::openapi::openapi_json,
     ),
     components(schemas(ferry_common::ErrorBody, ferry_common::ErrorCode))
 )]
@@ -44,25 +42,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(document);
-
+/// `GET /openapi.json`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
+    ferry_http::document::routes("/openapi.json", &document())
 }
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops",
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)))]
-async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
-    Json(&DOCUMENT)
-}
-
-/// Liveness; the handler is [`ferry_http::ops::healthz`], shared by both
-/// services and kept free of documentation types, so it is described here.
-#[utoipa::path(get, path = "/healthz", tag = "ops",
-    responses((status = 200, description = "The process is up: `{\"status\": \"ok\"}`", body = Object)))]
-#[allow(dead_code)]
-fn healthz() {}
 
 #[cfg(test)]
 mod tests {
@@ -70,8 +53,8 @@ mod tests {
 
     #[test]
     fn checked_in_document_matches_the_code() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
-        if let Err(why) = ferry_common::openapi::check_document(&document(), &path) {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        if let Err(why) = ferry_common::openapi::check_document(&document(), dir) {
             panic!("{why}");
         }
     }
