@@ -634,3 +634,15 @@ async fn given_a_deleted_topic_brokers_should_delete_its_data() {
         .await;
     assert_eq!(o["log_end_offset"], 0, "{o}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_running_broker_should_serve_the_generated_openapi_document() {
+    let tc = start(1, 1, FAST_CONTROLLER, FAST_BROKER).await;
+    let (status, served) = tc
+        .get(&format!("{}/openapi.json", tc.url("broker-1")))
+        .await;
+    assert_eq!(status, 200, "{served}");
+    let generated = serde_json::to_value(ferry_broker::api::openapi::document()).unwrap();
+    assert_eq!(served, generated);
+    assert_eq!(served["openapi"], "3.1.0");
+}

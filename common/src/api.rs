@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 ///
 /// Numbers arrive as `i64` and the name as a plain string so that range and
 /// naming mistakes get their own Kafka codes instead of a generic parse error.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopicRequest {
     pub name: String,
@@ -20,20 +20,23 @@ pub struct CreateTopicRequest {
 }
 
 /// `POST /v1/topics/{name}/partitions`: the new total partition count.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddPartitionsRequest {
     pub count: i64,
 }
 
 /// One partition as described to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartitionDescription {
+    #[schema(value_type = u32)]
     pub partition: PartitionId,
     pub leader: Option<BrokerId>,
+    #[schema(value_type = u32)]
     pub leader_epoch: LeaderEpoch,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
+    #[schema(value_type = u32)]
     pub partition_epoch: PartitionEpoch,
 }
 
@@ -51,7 +54,7 @@ impl From<&PartitionState> for PartitionDescription {
 }
 
 /// A topic as `GET /v1/topics/{name}` and `POST /v1/topics` return it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopicDescription {
     pub topic: String,
     pub topic_id: String,
@@ -77,7 +80,7 @@ impl From<&TopicImage> for TopicDescription {
 }
 
 /// One row of `GET /v1/topics`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopicListing {
     pub topic: String,
     pub partitions: u32,
@@ -85,13 +88,13 @@ pub struct TopicListing {
 }
 
 /// `GET /v1/topics`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopicList {
     pub topics: Vec<TopicListing>,
 }
 
 /// A quorum member as one controller sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ControllerMember {
     pub id: u64,
     pub url: String,
@@ -102,7 +105,7 @@ pub struct ControllerMember {
 }
 
 /// `GET /v1/cluster`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterInfo {
     pub cluster_id: Option<String>,
     pub controller_id: u64,
@@ -114,7 +117,7 @@ pub struct ClusterInfo {
 }
 
 /// One row of `GET /v1/brokers`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokerInfo {
     pub id: BrokerId,
     pub url: String,
@@ -126,9 +129,23 @@ pub struct BrokerInfo {
 }
 
 /// `GET /v1/brokers`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokerList {
     pub brokers: Vec<BrokerInfo>,
+}
+
+/// `DELETE /v1/topics/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TopicDeleted {
+    pub topic: String,
+    pub deleted: bool,
+}
+
+/// `POST /v1/producer-ids`: a new idempotent producer (epoch 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProducerIdGrant {
+    pub producer_id: u64,
+    pub producer_epoch: u16,
 }
 
 /// Config values may be sent as JSON strings, numbers or booleans; all are kept as text.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Error codes, named as in Kafka so operators recognise them.
 ///
 /// Append-only: a code is never renamed or removed once released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     UnknownServerError,
@@ -171,7 +171,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// The JSON body of every failed request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error_code: ErrorCode,
     pub message: String,
@@ -185,7 +185,9 @@ pub struct ErrorBody {
     pub retriable: bool,
     /// Code-specific context, e.g. `log_start_offset` and `high_watermark` for
     /// `OFFSET_OUT_OF_RANGE`.
+    /// (Documented per service: the broker adds its `OFFSET_OUT_OF_RANGE` fields.)
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(ignore)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 

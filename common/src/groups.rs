@@ -11,14 +11,16 @@ use crate::records::CommittedOffset;
 use serde::{Deserialize, Serialize};
 
 /// A topic partition.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct TopicPartition {
     pub topic: String,
     pub partition: u32,
 }
 
 /// `POST /v1/groups/{group}/members`: join (or rejoin with `member_id`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinGroupRequest {
     #[serde(default)]
@@ -35,7 +37,7 @@ pub struct JoinGroupRequest {
 }
 
 /// `POST /v1/groups/{group}/members/{member}/heartbeat` (body optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
     /// The member epoch the member last saw.
@@ -48,7 +50,7 @@ pub struct HeartbeatRequest {
 }
 
 /// A member's view after join or heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberAssignment {
     pub group: String,
     pub member_id: String,
@@ -66,7 +68,7 @@ pub struct MemberAssignment {
 }
 
 /// One member in a group description.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberDescription {
     pub member_id: String,
     pub client_id: Option<String>,
@@ -81,7 +83,7 @@ pub struct MemberDescription {
 }
 
 /// `GET /v1/groups/{group}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupDescription {
     pub group: String,
     pub state: String,
@@ -92,7 +94,7 @@ pub struct GroupDescription {
 }
 
 /// One row of `GET /v1/groups`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupListing {
     pub group: String,
     pub members: usize,
@@ -100,7 +102,15 @@ pub struct GroupListing {
 }
 
 /// `GET /v1/groups`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupList {
     pub groups: Vec<GroupListing>,
+}
+
+/// `DELETE /v1/groups/{group}/members/{member}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MemberLeft {
+    pub group: String,
+    pub member_id: String,
+    pub left: bool,
 }

@@ -11,6 +11,7 @@
 //! - [`groups`]: consumer-group membership bodies.
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
 //! - [`body`]: JSON body rules (content types, parse errors).
+//! - [`openapi`]: error answers and the checked-in-file check shared by both OpenAPI documents.
 //! - [`topic_config`]: topic configs (Kafka names, defaults, validation).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
 
@@ -20,6 +21,7 @@ pub mod error;
 pub mod groups;
 pub mod internal;
 pub mod metadata;
+pub mod openapi;
 pub mod partitioner;
 pub mod records;
 pub mod settings;

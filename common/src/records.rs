@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One record to produce.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,7 +38,7 @@ pub struct ProduceRecord {
 }
 
 /// `POST /v1/topics/{topic}/records` and the strict partition variant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceRequest {
     pub records: Vec<ProduceRecord>,
@@ -52,6 +52,7 @@ pub struct ProduceRequest {
     /// an older one is refused with `FENCED_LEADER_EPOCH`, a newer one with
     /// `UNKNOWN_LEADER_EPOCH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u32>)]
     pub leader_epoch: Option<LeaderEpoch>,
     /// Idempotent producer (strict partition endpoint): id from the
     /// controller's `POST /v1/producer-ids`, its epoch, and the sequence number
@@ -108,14 +109,16 @@ impl Acks {
 }
 
 /// One entry of a produce answer, in request order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ProduceResult {
     Ok {
+        #[schema(value_type = u32)]
         partition: PartitionId,
         offset: i64,
     },
     Err {
+        #[schema(value_type = Option<u32>)]
         partition: Option<PartitionId>,
         error_code: crate::ErrorCode,
         message: String,
@@ -123,13 +126,13 @@ pub enum ProduceResult {
 }
 
 /// Answer of a produce request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProduceResponse {
     pub offsets: Vec<ProduceResult>,
 }
 
 /// One fetched record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FetchedRecord {
     pub offset: u64,
     pub timestamp: i64,
@@ -151,7 +154,7 @@ pub struct FetchedRecord {
 }
 
 /// One header in [`FetchedRecord::header_list`]: text or base64 as for values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FetchedHeader {
     pub key: String,
     pub value: Option<String>,
@@ -234,7 +237,7 @@ impl FetchedRecord {
 }
 
 /// `GET /v1/topics/{t}/partitions/{p}/records`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FetchResponse {
     pub records: Vec<FetchedRecord>,
     pub high_watermark: u64,
@@ -243,7 +246,7 @@ pub struct FetchResponse {
 }
 
 /// `GET /v1/topics/{t}/partitions/{p}/offsets`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OffsetsResponse {
     pub log_start_offset: u64,
     pub high_watermark: u64,
@@ -253,11 +256,12 @@ pub struct OffsetsResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
     pub offset: Option<Option<u64>>,
 }
 
 /// A broker in `GET /v1/metadata`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetadataBroker {
     pub id: BrokerId,
     pub url: String,
@@ -266,18 +270,20 @@ pub struct MetadataBroker {
 }
 
 /// A partition in `GET /v1/metadata`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetadataPartition {
+    #[schema(value_type = u32)]
     pub partition: PartitionId,
     pub leader: Option<BrokerId>,
     pub leader_url: Option<String>,
+    #[schema(value_type = u32)]
     pub leader_epoch: LeaderEpoch,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
 }
 
 /// A topic in `GET /v1/metadata`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetadataTopic {
     pub topic: String,
     pub topic_id: String,
@@ -286,7 +292,7 @@ pub struct MetadataTopic {
 }
 
 /// `GET /v1/metadata`: a broker's cached view.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetadataResponse {
     pub cluster_id: Option<String>,
     pub broker_id: Option<BrokerId>,
@@ -505,10 +511,11 @@ mod tests {
 }
 
 /// One committed offset in `POST /v1/groups/{group}/offsets`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OffsetCommit {
     pub topic: String,
+    #[schema(value_type = u32)]
     pub partition: PartitionId,
     /// The next offset the group will read.
     pub offset: u64,
@@ -517,7 +524,7 @@ pub struct OffsetCommit {
 }
 
 /// `POST /v1/groups/{group}/offsets`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OffsetCommitRequest {
     pub offsets: Vec<OffsetCommit>,
@@ -532,9 +539,10 @@ pub struct OffsetCommitRequest {
 }
 
 /// One committed offset as `GET /v1/groups/{group}/offsets` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommittedOffset {
     pub topic: String,
+    #[schema(value_type = u32)]
     pub partition: PartitionId,
     pub offset: u64,
     pub metadata: Option<String>,
@@ -544,7 +552,7 @@ pub struct CommittedOffset {
 }
 
 /// `GET /v1/groups/{group}/offsets` (and the answer to a commit).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupOffsetsResponse {
     pub group: String,
     pub offsets: Vec<CommittedOffset>,

@@ -368,3 +368,13 @@ async fn given_a_replica_bound_should_refuse_creates_and_growth_past_it_with_pol
     let (_, v) = n.send(reqwest::Method::GET, "/v1/topics", None).await;
     assert_eq!(v["topics"].as_array().unwrap().len(), 1, "{v}");
 }
+
+#[tokio::test]
+async fn given_a_running_controller_should_serve_the_generated_openapi_document() {
+    let n = single_node().await;
+    let (status, served) = n.send(reqwest::Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, 200, "{served}");
+    let generated = serde_json::to_value(ferry_controller::api::openapi::document()).unwrap();
+    assert_eq!(served, generated);
+    assert_eq!(served["openapi"], "3.1.0");
+}

@@ -8,15 +8,23 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use ferry_common::groups::{
-    GroupDescription, GroupList, GroupListing, HeartbeatRequest, JoinGroupRequest, MemberAssignment,
+    GroupDescription, GroupList, GroupListing, HeartbeatRequest, JoinGroupRequest,
+    MemberAssignment, MemberLeft,
 };
 use ferry_common::records::{GroupOffsetsResponse, OffsetCommitRequest};
+use ferry_common::ErrorBody;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/groups/{group}/offsets", post(commit).get(fetch))
 }
 
+#[utoipa::path(post, path = "/v1/groups/{group}/offsets", tag = "groups",
+    params(("group" = String, Path, description = "Group id")), request_body = OffsetCommitRequest,
+    responses((status = 200, description = "The group's committed offsets after the commit", body = GroupOffsetsResponse),
+        (status = 404, description = "UNKNOWN_MEMBER_ID or UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 409, description = "ILLEGAL_GENERATION, STALE_MEMBER_EPOCH or FENCED_MEMBER_EPOCH", body = ErrorBody),
+        (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn commit(
     State(state): State<AppState>,
     Path(group): Path<String>,
@@ -25,12 +33,18 @@ async fn commit(
     Ok(Json(state.groups.commit(&group, req).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FetchQuery {
+    /// Only this topic's offsets.
     topic: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/groups/{group}/offsets", tag = "groups",
+    params(("group" = String, Path, description = "Group id"), FetchQuery),
+    responses((status = 200, description = "The group's committed offsets and lag", body = GroupOffsetsResponse),
+        (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     Path(group): Path<String>,
@@ -61,6 +75,11 @@ pub fn membership_routes() -> Router<AppState> {
         .route("/internal/v1/groups", axum::routing::get(list_local))
 }
 
+#[utoipa::path(post, path = "/v1/groups/{group}/members", tag = "groups",
+    params(("group" = String, Path, description = "Group id")), request_body = JoinGroupRequest,
+    responses((status = 200, description = "The new member and its assignment", body = MemberAssignment),
+        (status = 404, description = "UNKNOWN_MEMBER_ID: a rejoin with a member id the group no longer has", body = ErrorBody),
+        (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
     Path(group): Path<String>,
@@ -70,6 +89,12 @@ async fn join(
 }
 
 /// The body is optional: an empty one keeps the member alive and reports nothing.
+#[utoipa::path(post, path = "/v1/groups/{group}/members/{member}/heartbeat", tag = "groups",
+    params(("group" = String, Path, description = "Group id"), ("member" = String, Path, description = "Member id from the join answer")), request_body(content = HeartbeatRequest, description = "Optional: an empty body keeps the member alive and reports nothing"),
+    responses((status = 200, description = "The member's current assignment", body = MemberAssignment),
+        (status = 404, description = "UNKNOWN_MEMBER_ID: rejoin", body = ErrorBody),
+        (status = 409, description = "FENCED_MEMBER_EPOCH (rejoin) or STALE_MEMBER_EPOCH", body = ErrorBody),
+        (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn heartbeat(
     State(state): State<AppState>,
     Path((group, member)): Path<(String, String)>,
@@ -84,16 +109,26 @@ async fn heartbeat(
     Ok(Json(state.groups.heartbeat(&group, &member, req).await?))
 }
 
+#[utoipa::path(delete, path = "/v1/groups/{group}/members/{member}", tag = "groups",
+    params(("group" = String, Path, description = "Group id"), ("member" = String, Path, description = "Member id from the join answer")),
+    responses((status = 200, description = "The member left", body = MemberLeft),
+        (status = 404, description = "UNKNOWN_MEMBER_ID", body = ErrorBody),
+        (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn leave(
     State(state): State<AppState>,
     Path((group, member)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, BrokerError> {
+) -> Result<Json<MemberLeft>, BrokerError> {
     state.groups.leave(&group, &member).await?;
-    Ok(Json(
-        serde_json::json!({ "group": group, "member_id": member, "left": true }),
-    ))
+    Ok(Json(MemberLeft {
+        group,
+        member_id: member,
+        left: true,
+    }))
 }
 
+#[utoipa::path(get, path = "/v1/groups/{group}", tag = "groups", params(("group" = String, Path, description = "Group id")),
+    responses((status = 200, description = "Members, assignments and committed offsets", body = GroupDescription),
+        (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn describe(
     State(state): State<AppState>,
     Path(group): Path<String>,
@@ -101,6 +136,8 @@ async fn describe(
     Ok(Json(state.groups.describe(&group).await?))
 }
 
+#[utoipa::path(get, path = "/v1/groups", tag = "groups",
+    responses((status = 200, description = "Every group, gathered from every broker", body = GroupList)))]
 async fn list(State(state): State<AppState>) -> Json<GroupList> {
     Json(GroupList {
         groups: state.groups.list().await,

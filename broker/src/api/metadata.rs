@@ -13,13 +13,16 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/metadata", get(metadata))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MetadataQuery {
     /// Comma-separated topic names; all topics when absent.
     topics: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/metadata", tag = "metadata", params(MetadataQuery),
+    responses((status = 200, description = "This broker's cached view of brokers and topics", body = MetadataResponse)))]
 async fn metadata(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<MetadataQuery>,

@@ -8,6 +8,7 @@
 //! - [`internal`]: metadata pushes from the controller and replica fetches
 //!   from followers (`/internal/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`openapi`]: the public API's OpenAPI document (`/openapi.json`).
 //! - [`extract`]: JSON and query extractors answering with our error body.
 //! - [`error`]: the one `IntoResponse` for [`crate::error::BrokerError`].
 
@@ -16,6 +17,7 @@ pub mod extract;
 pub mod groups;
 pub mod internal;
 pub mod metadata;
+pub mod openapi;
 pub mod ops;
 pub mod records;
 pub mod replicas;
@@ -74,7 +76,8 @@ pub fn router(state: AppState, auth: ClusterAuth) -> Router {
         .merge(groups::routes())
         .merge(groups::membership_routes())
         .merge(internal::routes())
-        .merge(ops::routes());
+        .merge(ops::routes())
+        .merge(openapi::routes());
     let routes = ferry_http::with_body_limits(ferry_http::ops::with_fallbacks(routes), limit);
     ferry_http::auth::with_cluster_auth(routes, auth)
         .layer(observe.layer())

@@ -12,7 +12,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Ready when registered, unfenced and caught up with metadata.
-async fn readyz(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "Ready: `status`, `broker_id`, `metadata_offset`", body = Object),
+        (status = 503, description = "LEADER_NOT_AVAILABLE: not registered, fenced or behind on metadata", body = ferry_common::ErrorBody)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let (b, metadata) = (&state.node, &state.metadata);
     if b.is_ready(metadata.offset()) {
         Json(json!({"status": "ready", "broker_id": b.id(), "metadata_offset": metadata.offset()}))
@@ -28,6 +31,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     ferry_http::ops::metrics_response(state.metrics.render(&state.metrics_sample()))
 }

@@ -9,7 +9,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ferry_common::records::{OffsetsResponse, ProduceRequest, ProduceResponse, ProduceResult};
+use ferry_common::records::{
+    FetchResponse, OffsetsResponse, ProduceRequest, ProduceResponse, ProduceResult,
+};
 use ferry_common::ErrorBody;
 use serde::Deserialize;
 use std::time::Duration;
@@ -64,6 +66,16 @@ fn produce_answer(res: ProduceResponse) -> (StatusCode, Json<serde_json::Value>)
     }
 }
 
+/// Records are spread over partitions by key (Kafka's murmur2) or round robin.
+#[utoipa::path(post, path = "/v1/topics/{topic}/records", tag = "records",
+    params(("topic" = String, Path, description = "Topic name")), request_body = ProduceRequest,
+    responses((status = 200, description = "Every record was written", body = ProduceResponse),
+        (status = 207, description = "Some records were written, some not: per-record results, plus the first failure's error fields", body = ProduceResponse),
+        (status = 400, description = "INVALID_REQUEST: a record, acks or the producer fields are malformed (offsets with per-record results may accompany it)", body = ErrorBody),
+        (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 413, description = "REQUEST_TOO_LARGE (body) or MESSAGE_TOO_LARGE (a record exceeds max.message.bytes)", body = ErrorBody),
+        (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: acks=all did not complete within timeout_ms", body = ErrorBody)))]
 async fn produce_topic(
     State(state): State<AppState>,
     Path(topic): Path<String>,
@@ -75,6 +87,17 @@ async fn produce_topic(
     ))
 }
 
+/// Strict variant: one partition, optional leader epoch and idempotent producer fields.
+#[utoipa::path(post, path = "/v1/topics/{topic}/partitions/{partition}/records", tag = "records",
+    params(("topic" = String, Path, description = "Topic name"), ("partition" = u32, Path, description = "Partition index")), request_body = ProduceRequest,
+    responses((status = 200, description = "Every record was written", body = ProduceResponse),
+        (status = 207, description = "Some records were written, some not: per-record results, plus the first failure's error fields", body = ProduceResponse),
+        (status = 400, description = "INVALID_REQUEST: a record, acks or the producer fields are malformed (offsets with per-record results may accompany it)", body = ErrorBody),
+        (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 413, description = "REQUEST_TOO_LARGE (body) or MESSAGE_TOO_LARGE (a record exceeds max.message.bytes)", body = ErrorBody),
+        (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: acks=all did not complete within timeout_ms", body = ErrorBody),
+        (status = 409, description = "FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH", body = ErrorBody)))]
 async fn produce_partition(
     State(state): State<AppState>,
     Path((topic, partition)): Path<(String, String)>,
@@ -98,16 +121,29 @@ fn refuse_internal(topic: &str) -> Result<(), BrokerError> {
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FetchQuery {
+    /// First offset to read; default the log start.
     offset: Option<u64>,
+    /// 1..=100000, default 500.
     max_records: Option<usize>,
+    /// 1..=64 MiB, default 1 MiB.
     max_bytes: Option<usize>,
+    /// Long-poll up to this long (capped by the broker) when nothing is there yet.
     max_wait_ms: Option<u64>,
+    /// The leader epoch the client expects.
     leader_epoch: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/topics/{topic}/partitions/{partition}/records", tag = "records",
+    params(("topic" = String, Path, description = "Topic name"), ("partition" = u32, Path, description = "Partition index"), FetchQuery),
+    responses((status = 200, description = "Records from the offset, up to the high watermark", body = FetchResponse),
+        (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 409, description = "FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH", body = ErrorBody),
+        (status = 416, description = "OFFSET_OUT_OF_RANGE, with log_start_offset, log_end_offset and high_watermark", body = ErrorBody),
+        (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody)))]
 async fn fetch_records(
     State(state): State<AppState>,
     Path((topic, partition)): Path<(String, String)>,
@@ -137,12 +173,19 @@ async fn fetch_records(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OffsetsQuery {
+    /// Milliseconds since the epoch: also answer the first offset at or after it.
     timestamp: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/topics/{topic}/partitions/{partition}/offsets", tag = "records",
+    params(("topic" = String, Path, description = "Topic name"), ("partition" = u32, Path, description = "Partition index"), OffsetsQuery),
+    responses((status = 200, description = "Log start, high watermark, log end", body = OffsetsResponse),
+        (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody)))]
 async fn offsets(
     State(state): State<AppState>,
     Path((topic, partition)): Path<(String, String)>,

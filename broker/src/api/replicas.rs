@@ -9,6 +9,7 @@ use crate::error::BrokerError;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use ferry_common::BrokerId;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -16,14 +17,16 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/replicas", get(replicas))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ReplicasQuery {
+    /// Only this topic's replicas.
     topic: Option<String>,
 }
 
 /// A follower as its leader sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct FollowerStatus {
     broker_id: u32,
     log_end_offset: u64,
@@ -33,10 +36,12 @@ struct FollowerStatus {
 }
 
 /// One local replica.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ReplicaStatus {
     topic: String,
     partition: u32,
+    /// `leader` or `follower`.
+    #[schema(value_type = String)]
     role: &'static str,
     leader: Option<u32>,
     leader_epoch: u32,
@@ -52,7 +57,7 @@ struct ReplicaStatus {
 }
 
 /// A partition directory kept on disk but not served.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct OfflineStatus {
     /// Absent when the directory could not be tied to a partition.
     topic: Option<String>,
@@ -61,10 +66,21 @@ struct OfflineStatus {
     error: String,
 }
 
+/// `GET /v1/replicas`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ReplicasResponse {
+    /// `null` until the broker has registered.
+    broker_id: Option<BrokerId>,
+    replicas: Vec<ReplicaStatus>,
+    offline_replicas: Vec<OfflineStatus>,
+}
+
+#[utoipa::path(get, path = "/v1/replicas", tag = "metadata", params(ReplicasQuery),
+    responses((status = 200, description = "Local replicas, followers' lag, offline replicas", body = ReplicasResponse)))]
 async fn replicas(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ReplicasQuery>,
-) -> Result<Json<serde_json::Value>, BrokerError> {
+) -> Result<Json<ReplicasResponse>, BrokerError> {
     let me = state.node.id();
     let now = Instant::now();
     let mut out: Vec<ReplicaStatus> = state
@@ -128,7 +144,9 @@ async fn replicas(
             error: o.error,
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({ "broker_id": me, "replicas": out, "offline_replicas": offline }),
-    ))
+    Ok(Json(ReplicasResponse {
+        broker_id: me,
+        replicas: out,
+        offline_replicas: offline,
+    }))
 }

@@ -13,6 +13,7 @@
 //!   `Location` of a redirect ([`Observe`], [`RequestMetrics`]).
 //! - [`serve`]: serving under per-server bounds (open connections, header
 //!   read timeout, requests in flight), [`ServerLimits`].
+//! - [`document`]: a fixed JSON document (`/openapi.json`).
 //! - [`ops`]: `/healthz`, the "not ready" answer for `/readyz`, the Prometheus
 //!   text response, and the route / method fallbacks.
 //!
@@ -20,6 +21,7 @@
 //! [`ApiError`] and [`ExtractError`] for it and nothing else.
 
 pub mod auth;
+pub mod document;
 pub mod error;
 pub mod extract;
 pub mod limit;

@@ -4,7 +4,7 @@
 //! behind on a follower); `?consistent=true` makes them linearizable, served by
 //! the active controller only. Writes go to the active controller.
 
-use super::extract::{ApiJson, ApiQuery, ClientIdentity, ReadOptions};
+use super::extract::{ApiJson, ApiQuery, ClientIdentity, IdempotencyHeaders, ReadOptions};
 use super::AppState;
 use crate::error::ControllerError;
 use axum::extract::{Path, State};
@@ -12,10 +12,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_common::api::{
-    AddPartitionsRequest, BrokerList, ClusterInfo, CreateTopicRequest, TopicDescription, TopicList,
+    AddPartitionsRequest, BrokerList, ClusterInfo, CreateTopicRequest, ProducerIdGrant,
+    TopicDeleted, TopicDescription, TopicList,
 };
+use ferry_common::ErrorBody;
 use ferry_http::auth::AuthenticatedNode;
-use serde_json::{json, Value};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,10 +38,17 @@ async fn read_point(state: &AppState, opts: &ReadOptions) -> Result<(), Controll
     Ok(())
 }
 
+/// This controller's view of the quorum.
+#[utoipa::path(get, path = "/v1/cluster", tag = "cluster",
+    responses((status = 200, description = "The quorum as this controller sees it", body = ClusterInfo)))]
 async fn cluster(State(state): State<AppState>) -> Json<ClusterInfo> {
     Json(state.admin.cluster_info())
 }
 
+#[utoipa::path(get, path = "/v1/brokers", tag = "cluster", params(ReadOptions),
+    responses((status = 200, description = "Registered brokers", body = BrokerList),
+        (status = 307, description = "NOT_CONTROLLER: a consistent read goes to the active controller (Location)", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: the read point was not reached in time", body = ErrorBody)))]
 async fn brokers(
     State(state): State<AppState>,
     ApiQuery(opts): ApiQuery<ReadOptions>,
@@ -51,6 +59,10 @@ async fn brokers(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/topics", tag = "topics", params(ReadOptions),
+    responses((status = 200, description = "Every topic", body = TopicList),
+        (status = 307, description = "NOT_CONTROLLER: a consistent read goes to the active controller (Location)", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: the read point was not reached in time", body = ErrorBody)))]
 async fn list_topics(
     State(state): State<AppState>,
     ApiQuery(opts): ApiQuery<ReadOptions>,
@@ -59,6 +71,13 @@ async fn list_topics(
     Ok(Json(state.admin.list_topics()))
 }
 
+#[utoipa::path(post, path = "/v1/topics", tag = "topics", params(IdempotencyHeaders),
+    request_body = CreateTopicRequest,
+    responses((status = 201, description = "The topic as created", body = TopicDescription),
+        (status = 307, description = "NOT_CONTROLLER: writes go to the active controller (Location)", body = ErrorBody),
+        (status = 400, description = "INVALID_REQUEST, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG or POLICY_VIOLATION", body = ErrorBody),
+        (status = 409, description = "TOPIC_ALREADY_EXISTS", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: the outcome of the write is unknown", body = ErrorBody)))]
 async fn create_topic(
     State(state): State<AppState>,
     caller: Option<AuthenticatedNode>,
@@ -78,6 +97,13 @@ async fn create_topic(
     Ok((StatusCode::CREATED, Json(topic)))
 }
 
+#[utoipa::path(get, path = "/v1/topics/{name}", tag = "topics",
+    params(("name" = String, Path, description = "Topic name"), ReadOptions),
+    responses((status = 200, description = "The topic and its partitions", body = TopicDescription),
+        (status = 307, description = "NOT_CONTROLLER: a consistent read goes to the active controller (Location)", body = ErrorBody),
+        (status = 400, description = "INVALID_REQUEST or INVALID_TOPIC_EXCEPTION", body = ErrorBody),
+        (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: the read point was not reached in time", body = ErrorBody)))]
 async fn describe_topic(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -87,16 +113,34 @@ async fn describe_topic(
     Ok(Json(state.admin.describe_topic_str(&name)?))
 }
 
+#[utoipa::path(delete, path = "/v1/topics/{name}", tag = "topics",
+    params(("name" = String, Path, description = "Topic name"), IdempotencyHeaders),
+    responses((status = 200, description = "The topic is deleted", body = TopicDeleted),
+        (status = 307, description = "NOT_CONTROLLER: writes go to the active controller (Location)", body = ErrorBody),
+        (status = 400, description = "INVALID_REQUEST or INVALID_TOPIC_EXCEPTION", body = ErrorBody),
+        (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: the outcome of the write is unknown", body = ErrorBody)))]
 async fn delete_topic(
     State(state): State<AppState>,
     ClientIdentity(client): ClientIdentity,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ControllerError> {
+) -> Result<Json<TopicDeleted>, ControllerError> {
     state.admin.delete_topic(&name, client).await?;
     tracing::info!(topic = %name, "topic deleted");
-    Ok(Json(json!({ "topic": name, "deleted": true })))
+    Ok(Json(TopicDeleted {
+        topic: name,
+        deleted: true,
+    }))
 }
 
+#[utoipa::path(post, path = "/v1/topics/{name}/partitions", tag = "topics",
+    params(("name" = String, Path, description = "Topic name"), IdempotencyHeaders),
+    request_body = AddPartitionsRequest,
+    responses((status = 200, description = "The topic with its new partitions", body = TopicDescription),
+        (status = 307, description = "NOT_CONTROLLER: writes go to the active controller (Location)", body = ErrorBody),
+        (status = 400, description = "INVALID_REQUEST, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS or POLICY_VIOLATION", body = ErrorBody),
+        (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: the outcome of the write is unknown", body = ErrorBody)))]
 async fn add_partitions(
     State(state): State<AppState>,
     ClientIdentity(client): ClientIdentity,
@@ -110,12 +154,17 @@ async fn add_partitions(
 
 /// `POST /v1/producer-ids`: a new producer id for an idempotent producer
 /// (epoch 0; brokers fence older epochs of the same id).
+#[utoipa::path(post, path = "/v1/producer-ids", tag = "producers", params(IdempotencyHeaders),
+    responses((status = 200, description = "A new producer id", body = ProducerIdGrant),
+        (status = 307, description = "NOT_CONTROLLER: writes go to the active controller (Location)", body = ErrorBody),
+        (status = 504, description = "REQUEST_TIMED_OUT: the outcome of the write is unknown", body = ErrorBody)))]
 async fn allocate_producer_id(
     State(state): State<AppState>,
     ClientIdentity(client): ClientIdentity,
-) -> Result<Json<Value>, ControllerError> {
+) -> Result<Json<ProducerIdGrant>, ControllerError> {
     let producer_id = state.admin.allocate_producer_id(client).await?;
-    Ok(Json(
-        json!({ "producer_id": producer_id, "producer_epoch": 0 }),
-    ))
+    Ok(Json(ProducerIdGrant {
+        producer_id,
+        producer_epoch: 0,
+    }))
 }

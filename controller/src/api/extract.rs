@@ -47,8 +47,23 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIdentity {
 }
 
 /// `?consistent=true` asks for a linearizable read (served by the leader only).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadOptions {
+    /// Linearizable read, answered by the active controller only.
     #[serde(default)]
     pub consistent: bool,
+}
+
+/// The [`ClientIdentity`] headers as the OpenAPI document lists them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyHeaders {
+    /// 1-128 characters; send with `Ferry-Request-Seq` or not at all.
+    #[param(rename = "Ferry-Client-Id")]
+    client_id: Option<String>,
+    /// Non-negative integer: a write with the same id and seq is applied once.
+    #[param(rename = "Ferry-Request-Seq")]
+    request_seq: Option<u64>,
 }

@@ -6,6 +6,7 @@
 //! - [`brokers`]: broker registration, heartbeats, AlterPartition, snapshots (`/internal/v1/...`).
 //! - [`raft_peers`]: Raft RPCs between controllers (`/raft/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`openapi`]: the public API's OpenAPI document (`/openapi.json`).
 //! - [`extract`]: JSON, query and idempotency-header extractors with our error body.
 //! - [`error`]: the one `IntoResponse` for [`crate::error::ControllerError`].
 
@@ -13,6 +14,7 @@ pub mod brokers;
 pub mod clients;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod ops;
 pub mod raft_peers;
 
@@ -54,7 +56,8 @@ pub fn router(
     let public = Router::new()
         .merge(clients::routes())
         .merge(brokers::routes())
-        .merge(ops::routes());
+        .merge(ops::routes())
+        .merge(openapi::routes());
     let limit = |max| ferry_http::BodyLimit::max(max).read_timeout(body_read_timeout);
     let public = ferry_http::with_body_limits(public, limit(max_request_bytes));
     let raft = ferry_http::with_body_limits(raft_peers::routes(), limit(RAFT_BODY_LIMIT));

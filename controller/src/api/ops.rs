@@ -12,7 +12,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Ready once the quorum has a leader and the cluster id is committed.
-async fn readyz(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "Ready: `status`, `leader_id`, `cluster_id`, `metadata_offset`", body = Object),
+        (status = 503, description = "LEADER_NOT_AVAILABLE: no leader or cluster id yet", body = ferry_common::ErrorBody)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let info = state.admin.cluster_info();
     match (info.leader_id, &info.cluster_id) {
         (Some(leader), Some(cluster_id)) => Json(json!({
@@ -26,6 +29,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     ferry_http::ops::metrics_response(state.metrics.render(&state.admin))
 }
