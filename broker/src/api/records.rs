@@ -81,7 +81,6 @@ async fn produce_topic(
     Path(topic): Path<String>,
     ApiJson(req): ApiJson<ProduceRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), BrokerError> {
-    refuse_internal(&topic)?;
     Ok(produce_answer(
         state.produce.produce(&topic, req, None).await?,
     ))
@@ -104,21 +103,9 @@ async fn produce_partition(
     ApiJson(req): ApiJson<ProduceRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), BrokerError> {
     let p = partition_param(&partition)?;
-    refuse_internal(&topic)?;
     Ok(produce_answer(
         state.produce.produce(&topic, req, Some(p)).await?,
     ))
-}
-
-/// Only the cluster writes to internal topics (group commits go through the
-/// coordinator, not this endpoint).
-fn refuse_internal(topic: &str) -> Result<(), BrokerError> {
-    if ferry_common::types::is_internal_topic(topic) {
-        return Err(BrokerError::InternalTopic {
-            topic: topic.to_string(),
-        });
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -42,6 +42,13 @@ impl ProduceService {
         strict_partition: Option<u32>,
     ) -> Result<ProduceResponse, BrokerError> {
         let topic = topic_name(topic)?;
+        // Only the cluster writes to internal topics: group commits go through
+        // the coordinator's own append path, never through client produce.
+        if ferry_common::types::is_internal_topic(topic.as_str()) {
+            return Err(BrokerError::InternalTopic {
+                topic: topic.to_string(),
+            });
+        }
         let acks = Acks::parse(req.acks.as_ref()).map_err(BrokerError::InvalidRequest)?;
         if req.records.is_empty() {
             return Err(BrokerError::InvalidRequest(
