@@ -65,23 +65,7 @@ pub async fn find_leader(
     brokers: &[String],
     topic: &str,
 ) -> Option<String> {
-    for b in brokers {
-        let Ok(r) = http
-            .get(format!("{b}/v1/metadata?topics={topic}"))
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-        else {
-            continue;
-        };
-        let Ok(v) = r.json::<Value>().await else {
-            continue;
-        };
-        if let Some(url) = v["topics"][0]["partitions"][0]["leader_url"].as_str() {
-            return Some(url.to_string());
-        }
-    }
-    None
+    ferry_test_cluster::find_leader(http, brokers, topic, 0).await
 }
 
 /// Partition 0 of `topic` as the controller reports it.
@@ -103,18 +87,7 @@ pub fn log_bytes(dir: &Path, broker: &str, topic: &str) -> Vec<u8> {
         .join(broker)
         .join("data/logs")
         .join(format!("{topic}-0"));
-    let mut segs: Vec<_> = std::fs::read_dir(&pdir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    segs.sort();
-    segs.iter()
-        .flat_map(|p| std::fs::read(p).unwrap_or_default())
-        .collect()
+    ferry_test_cluster::segment_bytes(&pdir)
 }
 
 /// Offsets of partition 0 on one broker: (log_end_offset, high_watermark) from its metrics.

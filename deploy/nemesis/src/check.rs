@@ -12,6 +12,7 @@ use crate::faults::{Fault, Kind};
 use crate::load::Ack;
 use anyhow::{bail, Result};
 use ferry_client::{FetchLimits, PartitionClient};
+use ferry_test_cluster::segment_bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -157,7 +158,7 @@ pub fn divergence(data_dirs: &[&Path], topic: &str, partitions: u32) -> BTreeMap
         .map(|p| {
             let logs: Vec<Vec<u8>> = data_dirs
                 .iter()
-                .map(|d| log_bytes(&d.join("logs").join(format!("{topic}-{p}"))))
+                .map(|d| segment_bytes(&d.join("logs").join(format!("{topic}-{p}"))))
                 .collect();
             let longest = logs
                 .iter()
@@ -173,21 +174,6 @@ pub fn divergence(data_dirs: &[&Path], topic: &str, partitions: u32) -> BTreeMap
                 .sum();
             (p, diff)
         })
-        .collect()
-}
-
-fn log_bytes(dir: &Path) -> Vec<u8> {
-    let mut segs: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    segs.sort();
-    segs.iter()
-        .flat_map(|p| std::fs::read(p).unwrap_or_default())
         .collect()
 }
 

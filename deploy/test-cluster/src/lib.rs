@@ -9,12 +9,14 @@
 //! - [`cluster`]: [`TestCluster`] and its builder.
 //! - [`ports`]: [`PortBlock`], race-free port reservation under a file lock.
 //! - [`bins`]: locating the binaries next to the test executable.
+//! - [`inspect`]: partition leaders and replica bytes, seen from outside.
 //!
 //! Service-specific helpers (a broker stand-in, replication checkers) live in
 //! each crate's `tests/common` on top of this.
 
 pub mod bins;
 pub mod cluster;
+pub mod inspect;
 pub mod ports;
 
 pub use cluster::{TestCluster, TestClusterBuilder};
@@ -22,4 +24,5 @@ pub use ferry_http::auth::NodeIdentity;
 pub use ferry_local_cluster::http::wait_ready;
 pub use ferry_local_cluster::wait::wait_for;
 pub use ferry_local_cluster::NodeState;
+pub use inspect::{find_leader, segment_bytes};
 pub use ports::PortBlock;

@@ -105,40 +105,7 @@ impl Load {
     }
 }
 
-/// The leader URL of `topic`-`partition` as some reachable broker sees it.
-pub async fn find_leader(
-    http: &reqwest::Client,
-    brokers: &[String],
-    topic: &str,
-    partition: u32,
-) -> Option<String> {
-    for b in brokers {
-        let Ok(r) = http
-            .get(format!("{b}/v1/metadata?topics={topic}"))
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-        else {
-            continue;
-        };
-        let Ok(v) = r.json::<Value>().await else {
-            continue;
-        };
-        let parts = v["topics"][0]["partitions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let url = parts
-            .iter()
-            .find(|p| p["partition"].as_u64() == Some(partition as u64))
-            .or(parts.get(partition as usize))
-            .and_then(|p| p["leader_url"].as_str());
-        if let Some(url) = url {
-            return Some(url.to_string());
-        }
-    }
-    None
-}
+pub use ferry_test_cluster::find_leader;
 
 /// What survived of the acknowledged values: (lost, duplicated).
 pub fn survivors(records: &[Value], acked: &[String]) -> (Vec<String>, Vec<String>) {
