@@ -11,6 +11,7 @@
 //! - [`groups`]: consumer-group membership bodies.
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
 //! - [`body`]: JSON body rules (content types, parse errors).
+//! - [`security`]: principals, SCRAM credentials and ACL bindings.
 //! - [`openapi`]: error answers and the checked-in-file check shared by both OpenAPI documents.
 //! - [`topic_config`]: topic configs (Kafka names, defaults, validation).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
@@ -24,6 +25,7 @@ pub mod metadata;
 pub mod openapi;
 pub mod partitioner;
 pub mod records;
+pub mod security;
 pub mod settings;
 pub mod telemetry;
 pub mod topic_config;

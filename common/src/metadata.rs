@@ -4,11 +4,12 @@
 //! `__cluster_metadata` model); controllers and brokers replay the same records
 //! into a [`MetadataImage`], so both sides agree by construction.
 
+use crate::security::{AclBinding, ScramCredential};
 use crate::types::{
     BrokerEpoch, BrokerId, LeaderEpoch, MetadataOffset, PartitionEpoch, PartitionId, TopicName,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A broker as registered with the controller quorum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +82,25 @@ pub enum MetadataRecord {
     ProducerIds {
         next: u64,
     },
+    /// A user's SCRAM credential, created or replaced (Kafka's
+    /// `UserScramCredentialRecord`).
+    UserScramCredential {
+        user: String,
+        credential: ScramCredential,
+    },
+    /// A user's credential removed.
+    RemoveUserScramCredential {
+        user: String,
+    },
+    /// An ACL added (Kafka's `AccessControlEntryRecord`); adding one that
+    /// exists changes nothing.
+    Acl {
+        binding: AclBinding,
+    },
+    /// An ACL removed.
+    RemoveAcl {
+        binding: AclBinding,
+    },
 }
 
 /// The records of one committed metadata-log entry, as pushed to brokers.
@@ -132,6 +152,12 @@ pub struct MetadataImage {
     /// The next producer id to hand out (idempotent producers).
     #[serde(default)]
     pub next_producer_id: u64,
+    /// SCRAM credentials by user name.
+    #[serde(default)]
+    pub users: BTreeMap<String, ScramCredential>,
+    /// Every ACL of the cluster.
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 impl MetadataImage {
@@ -218,6 +244,18 @@ impl MetadataImage {
                 {
                     self.topics.remove(name);
                 }
+            }
+            MetadataRecord::UserScramCredential { user, credential } => {
+                self.users.insert(user.clone(), credential.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { user } => {
+                self.users.remove(user);
+            }
+            MetadataRecord::Acl { binding } => {
+                self.acls.insert(binding.clone());
+            }
+            MetadataRecord::RemoveAcl { binding } => {
+                self.acls.remove(binding);
             }
         }
     }

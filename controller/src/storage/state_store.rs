@@ -13,6 +13,7 @@ use crate::metadata::client_sessions::ClientSession;
 use crate::metadata::controller_state::Applied;
 use crate::metadata::ControllerState;
 use ferry_common::metadata::{BrokerRegistration, MetadataRecord, PartitionState, TopicImage};
+use ferry_common::security::{AclBinding, ScramCredential};
 use ferry_common::TopicName;
 use openraft::{BasicNode, LogId, StoredMembership};
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,16 @@ fn part_key(name: &TopicName, p: u32) -> String {
 }
 fn session_key(id: &str) -> String {
     format!("session/{id}")
+}
+fn user_key(name: &str) -> String {
+    format!("user/{name}")
+}
+/// ACLs have no name: the key is the binding's own JSON, so equal bindings
+/// share a key and a removal finds the one it removes.
+fn acl_key(b: &AclBinding) -> Result<Vec<u8>, StorageError> {
+    let mut key = b"acl/".to_vec();
+    key.extend(json(b)?);
+    Ok(key)
 }
 
 fn topic_header(t: &TopicImage) -> TopicHeader {
@@ -134,6 +145,14 @@ impl StateStore {
                 let p: PartitionState =
                     serde_json::from_slice(&v).map_err(StorageError::corrupt("partition"))?;
                 partitions.entry(name).or_default().push(p);
+            } else if let Some(name) = key.strip_prefix("user/") {
+                let c: ScramCredential =
+                    serde_json::from_slice(&v).map_err(StorageError::corrupt("user"))?;
+                state.image.users.insert(name.to_string(), c);
+            } else if key.starts_with("acl/") {
+                let b: AclBinding =
+                    serde_json::from_slice(&v).map_err(StorageError::corrupt("acl"))?;
+                state.image.acls.insert(b);
             } else if let Some(id) = key.strip_prefix("session/") {
                 let s: ClientSession =
                     serde_json::from_slice(&v).map_err(StorageError::corrupt("session"))?;
@@ -170,6 +189,8 @@ impl StateStore {
         let mut brokers = BTreeSet::new();
         let mut topics: BTreeMap<&TopicName, Touched> = BTreeMap::new();
         let mut sessions = BTreeSet::new();
+        let mut users = BTreeSet::new();
+        let mut acls = BTreeSet::new();
         for a in applied {
             for r in a.delta.iter().flat_map(|d| &d.records) {
                 match r {
@@ -190,6 +211,13 @@ impl StateStore {
                         {
                             ps.insert(p.partition);
                         }
+                    }
+                    MetadataRecord::UserScramCredential { user, .. }
+                    | MetadataRecord::RemoveUserScramCredential { user } => {
+                        users.insert(user.as_str());
+                    }
+                    MetadataRecord::Acl { binding } | MetadataRecord::RemoveAcl { binding } => {
+                        acls.insert(binding);
                     }
                 }
             }
@@ -219,6 +247,19 @@ impl StateStore {
             match state.sessions.get(id) {
                 Some(s) => batch.insert(session_key(id).as_bytes(), json(s)?),
                 None => batch.remove(session_key(id).as_bytes()),
+            }
+        }
+        for name in users {
+            match state.image.users.get(name) {
+                Some(c) => batch.insert(user_key(name).as_bytes(), json(c)?),
+                None => batch.remove(user_key(name).as_bytes()),
+            }
+        }
+        for b in acls {
+            if state.image.acls.contains(b) {
+                batch.insert(acl_key(b)?, json(b)?);
+            } else {
+                batch.remove(acl_key(b)?);
             }
         }
         batch.insert(HEADER, json(header)?);
@@ -273,6 +314,12 @@ impl StateStore {
         }
         for (id, s) in &state.sessions {
             batch.insert(session_key(id).as_bytes(), json(s)?);
+        }
+        for (name, c) in &state.image.users {
+            batch.insert(user_key(name).as_bytes(), json(c)?);
+        }
+        for b in &state.image.acls {
+            batch.insert(acl_key(b)?, json(b)?);
         }
         batch.insert(HEADER, json(header)?);
         self.tree

@@ -97,6 +97,91 @@ fn persisted_state_reloads_identically() {
     assert_eq!(store.load().unwrap().0, other);
 }
 
+/// Users and ACLs are stored one key each and removed by their own key.
+#[test]
+fn users_and_acls_persist_and_their_removals_stick() {
+    use crate::metadata::commands::Outcome;
+    use ferry_common::metadata::MetadataDelta;
+    use ferry_common::security::*;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(DurableDb::open(dir.path(), 1).unwrap()).unwrap();
+    let mut s = ControllerState::default();
+    let cred = |salt: &str| ScramCredential {
+        mechanism: ScramMechanism::ScramSha256,
+        salt: salt.into(),
+        stored_key: "sk".into(),
+        server_key: "vk".into(),
+        iterations: 4096,
+    };
+    let acl = |name: &str, permission| AclBinding {
+        resource_type: ResourceType::Topic,
+        resource_name: name.into(),
+        pattern_type: PatternType::Literal,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: AclOperation::Write,
+        permission,
+    };
+    let step = |s: &mut ControllerState, offset, records: Vec<MetadataRecord>| {
+        s.image.replay(offset, &records);
+        let applied = Applied {
+            result: Ok(Outcome::Done),
+            delta: Some(MetadataDelta {
+                prev_offset: offset - 1,
+                offset,
+                records,
+            }),
+            session: None,
+            evicted: vec![],
+        };
+        let header = StateHeader {
+            offset: s.image.offset,
+            last_record_offset: s.image.last_record_offset,
+            ..Default::default()
+        };
+        store.persist(s, &[applied], &header).unwrap();
+        assert_eq!(store.load().unwrap().0, *s);
+    };
+    step(
+        &mut s,
+        1,
+        vec![
+            MetadataRecord::UserScramCredential {
+                user: "alice".into(),
+                credential: cred("a"),
+            },
+            MetadataRecord::UserScramCredential {
+                user: "bob".into(),
+                credential: cred("b"),
+            },
+            MetadataRecord::Acl {
+                binding: acl("t", AclPermission::Allow),
+            },
+            MetadataRecord::Acl {
+                binding: acl("t", AclPermission::Deny),
+            },
+        ],
+    );
+    assert_eq!((s.image.users.len(), s.image.acls.len()), (2, 2));
+    step(
+        &mut s,
+        2,
+        vec![
+            MetadataRecord::RemoveUserScramCredential { user: "bob".into() },
+            MetadataRecord::UserScramCredential {
+                user: "alice".into(),
+                credential: cred("a2"),
+            },
+            MetadataRecord::RemoveAcl {
+                binding: acl("t", AclPermission::Deny),
+            },
+        ],
+    );
+    assert_eq!(s.image.users["alice"].salt, "a2");
+    assert_eq!(s.image.acls.len(), 1);
+}
+
 /// One controller's state machine over real sled in a temp dir, persisting
 /// each batch the way the Raft adapter does.
 struct Controller {
