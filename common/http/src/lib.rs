@@ -33,7 +33,7 @@ pub use error::{error_body, error_response, ApiError};
 pub use extract::ExtractError;
 pub use limit::{with_body_limit, with_body_limits, BodyLimit};
 pub use observe::{Observe, RequestMetrics};
-pub use serve::{serve, with_request_cap, ServerLimits, ServerSettings};
+pub use serve::{serve, with_request_cap, PeerAddr, ServerLimits, ServerSettings};
 
 /// What [`extractors!`] expands to refers to these, so that a service needs no
 /// extra imports.

@@ -192,3 +192,27 @@ async fn connections_past_the_bound_wait_until_one_closes() {
     let answer = read_to_close(&mut second).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn every_request_carries_the_clients_address() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app =
+        Router::new().route(
+            "/peer",
+            get(
+                |axum::Extension(peer): axum::Extension<super::PeerAddr>| async move {
+                    peer.0.to_string()
+                },
+            ),
+        );
+    tokio::spawn(serve(listener, app, limits(), std::future::pending()));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let local = s.local_addr().unwrap();
+    s.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(&local.to_string()), "{answer}");
+}
