@@ -50,6 +50,16 @@ pub enum ErrorCode {
     RequestBodyTimedOut,
     SaslAuthenticationFailed,
     ClusterAuthorizationFailed,
+    /// The principal may not do this to the topic (ACLs).
+    TopicAuthorizationFailed,
+    /// The principal may not do this to the group (ACLs).
+    GroupAuthorizationFailed,
+    /// The principal may not use the transactional id (ACLs).
+    TransactionalIdAuthorizationFailed,
+    /// The credential names a mechanism the cluster does not support.
+    UnsupportedSaslMechanism,
+    /// No SCRAM credential for the named user (user deletion, description).
+    ResourceNotFound,
 }
 
 impl ErrorCode {
@@ -97,6 +107,11 @@ impl ErrorCode {
             RequestBodyTimedOut => "REQUEST_BODY_TIMED_OUT",
             SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
             ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED",
+            TopicAuthorizationFailed => "TOPIC_AUTHORIZATION_FAILED",
+            GroupAuthorizationFailed => "GROUP_AUTHORIZATION_FAILED",
+            TransactionalIdAuthorizationFailed => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+            UnsupportedSaslMechanism => "UNSUPPORTED_SASL_MECHANISM",
+            ResourceNotFound => "RESOURCE_NOT_FOUND",
         }
     }
 
@@ -129,7 +144,12 @@ impl ErrorCode {
             UnknownMemberId => 404,
             RequestBodyTimedOut => 408,
             SaslAuthenticationFailed => 401,
-            ClusterAuthorizationFailed => 403,
+            ClusterAuthorizationFailed
+            | TopicAuthorizationFailed
+            | GroupAuthorizationFailed
+            | TransactionalIdAuthorizationFailed => 403,
+            UnsupportedSaslMechanism => 400,
+            ResourceNotFound => 404,
             OffsetOutOfRange => 416,
             RequestTooLarge | MessageTooLarge => 413,
             UnsupportedMediaType => 415,
