@@ -12,7 +12,9 @@
 //! - [`observe`]: the per-request span, request count and latency, and the
 //!   `Location` of a redirect ([`Observe`], [`RequestMetrics`]).
 //! - [`serve`]: serving under per-server bounds (open connections, header
-//!   read timeout, requests in flight), [`ServerLimits`].
+//!   read timeout, requests in flight), [`ServerLimits`]; over TLS with [`serve_tls`].
+//! - [`tls`]: the `[tls]` config section, the listener's rustls config from
+//!   PEM files, and the CA trust of internal clients ([`tls::ClientTls`]).
 //! - [`document`]: a fixed JSON document (`/openapi.json`).
 //! - [`ops`]: `/healthz`, the "not ready" answer for `/readyz`, the Prometheus
 //!   text response, and the route / method fallbacks.
@@ -28,12 +30,13 @@ pub mod limit;
 pub mod observe;
 pub mod ops;
 pub mod serve;
+pub mod tls;
 
 pub use error::{error_body, error_response, ApiError};
 pub use extract::ExtractError;
 pub use limit::{with_body_limit, with_body_limits, BodyLimit};
 pub use observe::{Observe, RequestMetrics};
-pub use serve::{serve, with_request_cap, PeerAddr, ServerLimits, ServerSettings};
+pub use serve::{serve, serve_tls, with_request_cap, PeerAddr, ServerLimits, ServerSettings};
 
 /// What [`extractors!`] expands to refers to these, so that a service needs no
 /// extra imports.
