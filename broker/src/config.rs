@@ -65,6 +65,9 @@ pub struct BrokerConfig {
     /// `offsets.topic.replication.factor`); groups are unavailable until that
     /// many brokers are registered.
     pub offsets_topic_replication_factor: u16,
+    /// TLS for the listener and trust for calls to other nodes; with it,
+    /// `controllers` and the advertised URL are `https://`.
+    pub tls: ferry_http::tls::TlsSettings,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -98,6 +101,7 @@ impl Default for BrokerConfig {
             server: ferry_http::ServerSettings::default(),
             cluster_secret_file: None,
             offsets_topic_replication_factor: 3,
+            tls: ferry_http::tls::TlsSettings::default(),
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
@@ -160,7 +164,23 @@ impl BrokerConfig {
                 "offsets_topic_replication_factor must be at least 1".into(),
             ));
         }
+        self.tls
+            .validate("FERRY_BROKER__TLS__")
+            .and_then(|()| {
+                self.tls
+                    .check_urls("controller url", controllers.iter().map(String::as_str))
+            })
+            .and_then(|()| {
+                self.tls
+                    .check_urls("advertised_url", self.advertised_url.as_deref())
+            })
+            .map_err(ConfigInvalid)?;
         Ok(controllers)
+    }
+
+    /// Reads the `[tls]` PEM files (the broker refuses to start on any error).
+    pub fn load_tls(&self) -> Result<ferry_http::tls::LoadedTls, ConfigInvalid> {
+        self.tls.load().map_err(ConfigInvalid)
     }
 
     /// The URL this broker registers with.
@@ -170,7 +190,7 @@ impl BrokerConfig {
                 u.trim_end_matches('/').replace("{hostname}", &hostname())
             }
             Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{bound}"),
+            None => format!("{}://{bound}", self.tls.scheme()),
         }
     }
 }
@@ -229,6 +249,41 @@ mod tests {
             serde_json::json!({ "fault_lose_produce_ack_every": 7 }),
         );
         assert_eq!(parsed.is_ok(), cfg!(feature = "fault-injection"));
+    }
+
+    #[test]
+    fn tls_makes_every_url_https_and_refuses_unreadable_pem() {
+        let mut cfg = BrokerConfig {
+            tls: ferry_http::tls::TlsSettings {
+                cert_file: Some("/nonexistent/cert.pem".into()),
+                key_file: Some("/nonexistent/key.pem".into()),
+                ca_file: None,
+            },
+            ..Default::default()
+        };
+        let e = cfg.validate().unwrap_err().0;
+        assert!(
+            e.contains("controller url 'http://127.0.0.1:7101' must start with https://"),
+            "{e}"
+        );
+        cfg.controllers = "https://127.0.0.1:7101".into();
+        cfg.advertised_url = Some("http://b:1".into());
+        let e = cfg.validate().unwrap_err().0;
+        assert!(e.contains("advertised_url 'http://b:1'"), "{e}");
+        cfg.advertised_url = None;
+        assert!(cfg.validate().is_ok());
+        assert_eq!(
+            cfg.advertised("127.0.0.1:9".parse().unwrap()),
+            "https://127.0.0.1:9"
+        );
+        let e = cfg.load_tls().err().unwrap().0;
+        assert!(
+            e.contains("reading TLS certificates /nonexistent/cert.pem"),
+            "{e}"
+        );
+        cfg.tls.key_file = None;
+        let e = cfg.validate().unwrap_err().0;
+        assert!(e.contains("FERRY_BROKER__TLS__KEY_FILE"), "{e}");
     }
 
     #[test]

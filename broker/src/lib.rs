@@ -113,6 +113,7 @@ pub async fn run(
     };
     durable_layout(&cfg.data_dir)?;
     let key = cfg.cluster_key()?;
+    let tls = cfg.load_tls()?;
     let advertised = cfg.advertised(listener.local_addr()?);
     let node = Arc::new(Node::new(cfg, advertised));
     let signer = {
@@ -122,12 +123,17 @@ pub async fn run(
                 .map_or(NodeIdentity::NewBroker, |id| NodeIdentity::Broker(id.0))
         })
     };
-    let controller = Arc::new(ControllerClient::new(controllers, signer.clone()));
+    let controller = Arc::new(ControllerClient::with_tls(
+        controllers,
+        signer.clone(),
+        &tls.client,
+    ));
     let (app, background, fetchers, replicas) = wire(
         node.clone(),
         controller,
         signer,
         Arc::new(metrics::Metrics::new()?),
+        &tls.client,
     );
     let app = api::router(app, ClusterAuth::new(key));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -138,7 +144,7 @@ pub async fn run(
         let stop = async move {
             let _ = server_stop.changed().await;
         };
-        ferry_http::serve(listener, app, limits, stop).await
+        ferry_http::serve_tls(listener, app, limits, tls.server, stop).await
     });
     tracing::info!(url = %node.advertised_url, "broker listening");
     let membership = background.membership.clone();
@@ -195,6 +201,7 @@ fn wire(
     controller: Arc<ControllerClient>,
     signer: Signer,
     metrics: Arc<metrics::Metrics>,
+    tls: &ferry_http::tls::ClientTls,
 ) -> (
     api::AppState,
     tasks::Background,
@@ -211,7 +218,7 @@ fn wire(
         metadata.clone(),
         controller.clone(),
     ));
-    let peers = Arc::new(PeerClient::new(signer).with_refusal_sink(suspects));
+    let peers = Arc::new(PeerClient::with_tls(signer, tls).with_refusal_sink(suspects));
     let leaders = LeaderLookup::new(node.clone(), metadata.clone(), replicas.clone());
     let appender = Appender::new(node.clone(), replicas.clone(), metrics.clone());
     let isr = IsrDriver::new(node.clone(), controller.clone());

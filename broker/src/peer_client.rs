@@ -85,7 +85,13 @@ pub struct PeerClient {
 impl PeerClient {
     /// Internal calls (replica fetches, group relays) are signed by `signer`.
     pub fn new(signer: Signer) -> Self {
-        let http = reqwest::Client::builder()
+        Self::with_tls(signer, &ferry_http::tls::ClientTls::default())
+    }
+
+    /// [`PeerClient::new`], reaching TLS peers with `tls` (the cluster CA, https only).
+    pub fn with_tls(signer: Signer, tls: &ferry_http::tls::ClientTls) -> Self {
+        let http = tls
+            .apply(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(60))

@@ -40,6 +40,9 @@ pub struct ControllerConfig {
     /// 32 bytes); internal calls are signed with it. Required.
     pub cluster_secret_file: Option<PathBuf>,
     pub raft: RaftSettings,
+    /// TLS for the listener and trust for calls to other nodes; with it,
+    /// `voters` and every broker URL are `https://`.
+    pub tls: ferry_http::tls::TlsSettings,
 }
 
 /// Raft timing and log-compaction knobs.
@@ -72,6 +75,7 @@ impl Default for ControllerConfig {
             server: ferry_http::ServerSettings::default(),
             cluster_secret_file: None,
             raft: RaftSettings::default(),
+            tls: ferry_http::tls::TlsSettings::default(),
         }
     }
 }
@@ -160,7 +164,19 @@ impl ControllerConfig {
                 "raft.snapshot_every_entries must be > 0".into(),
             ));
         }
+        self.tls
+            .validate("FERRY_CONTROLLER__TLS__")
+            .and_then(|()| {
+                self.tls
+                    .check_urls("voter url", voters.iter().map(|v| v.url.as_str()))
+            })
+            .map_err(ConfigInvalid)?;
         Ok(voters)
+    }
+
+    /// Reads the `[tls]` PEM files (the node refuses to start on any error).
+    pub fn load_tls(&self) -> Result<ferry_http::tls::LoadedTls, ConfigInvalid> {
+        self.tls.load().map_err(ConfigInvalid)
     }
 
     /// This node's advertised URL, from `voters`.
@@ -222,6 +238,43 @@ mod tests {
         assert!(c.cluster_key().unwrap_err().0.contains("at least 32"));
         std::fs::write(&path, ferry_http::auth::random_secret()).unwrap();
         assert!(c.cluster_key().is_ok());
+    }
+
+    #[test]
+    fn tls_needs_https_voters_and_readable_pem() {
+        let mut c = ControllerConfig {
+            tls: ferry_http::tls::TlsSettings {
+                cert_file: Some("/nonexistent/cert.pem".into()),
+                key_file: None,
+                ca_file: None,
+            },
+            ..Default::default()
+        };
+        let e = c.validate().unwrap_err().0;
+        assert!(e.contains("FERRY_CONTROLLER__TLS__KEY_FILE"), "{e}");
+        c.tls.key_file = Some("/nonexistent/key.pem".into());
+        let e = c.validate().unwrap_err().0;
+        assert!(
+            e.contains("'http://127.0.0.1:7101' must start with https://"),
+            "{e}"
+        );
+        c.voters = "1@https://127.0.0.1:7101".into();
+        assert!(c.validate().is_ok());
+        let e = c.load_tls().err().unwrap().0;
+        assert!(e.contains("/nonexistent/cert.pem"), "{e}");
+    }
+
+    #[test]
+    fn tls_section_parses_and_refuses_typos() {
+        let parsed: ControllerConfig = serde_json::from_value(serde_json::json!({
+            "tls": { "cert_file": "c.pem", "key_file": "k.pem", "ca_file": "ca.pem" }
+        }))
+        .unwrap();
+        assert!(parsed.tls.enabled());
+        let typo = serde_json::from_value::<ControllerConfig>(
+            serde_json::json!({ "tls": { "cert": "c.pem" } }),
+        );
+        assert!(typo.is_err());
     }
 
     #[test]

@@ -63,8 +63,9 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let voters = cfg.validate()?;
     let key = cfg.cluster_key()?;
+    let tls = cfg.load_tls()?;
     let signer = Signer::fixed(key.clone(), NodeIdentity::Controller(cfg.node_id));
-    let node = raft::start(&cfg, &voters, signer.clone()).await?;
+    let node = raft::start(&cfg, &voters, signer.clone(), tls.client.clone()).await?;
     let path = Arc::new(WritePath::new(
         cfg.node_id,
         voters,
@@ -103,7 +104,10 @@ pub async fn run(
             view: node.view,
             sessions,
         },
-        Arc::new(peers::broker_client::HttpDeltaSink::new(signer)),
+        Arc::new(peers::broker_client::HttpDeltaSink::with_tls(
+            signer,
+            &tls.client,
+        )),
     );
     let app = api::router(
         api::AppState {
@@ -117,8 +121,9 @@ pub async fn run(
         cfg.server.body_read_timeout(),
         ClusterAuth::new(key),
     );
-    tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), "controller listening");
-    let served = ferry_http::serve(listener, app, cfg.server.limits(), shutdown).await;
+    tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), tls = cfg.tls.enabled(), "controller listening");
+    let served =
+        ferry_http::serve_tls(listener, app, cfg.server.limits(), tls.server, shutdown).await;
     background.stop().await;
     if let Err(e) = node.raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");

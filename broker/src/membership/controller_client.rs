@@ -47,7 +47,13 @@ pub struct ControllerClient {
 impl ControllerClient {
     /// Every call is signed by `signer` (internal endpoints refuse unsigned ones).
     pub fn new(urls: Vec<String>, signer: Signer) -> Self {
-        let http = reqwest::Client::builder()
+        Self::with_tls(urls, signer, &ferry_http::tls::ClientTls::default())
+    }
+
+    /// [`ControllerClient::new`], reaching TLS controllers with `tls`.
+    pub fn with_tls(urls: Vec<String>, signer: Signer, tls: &ferry_http::tls::ClientTls) -> Self {
+        let http = tls
+            .apply(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(10))

@@ -14,7 +14,13 @@ pub struct HttpDeltaSink {
 
 impl HttpDeltaSink {
     pub fn new(signer: Signer) -> Self {
-        let client = reqwest::Client::builder()
+        Self::with_tls(signer, &ferry_http::tls::ClientTls::default())
+    }
+
+    /// Brokers are reached with `tls` (the cluster CA, https only).
+    pub fn with_tls(signer: Signer, tls: &ferry_http::tls::ClientTls) -> Self {
+        let client = tls
+            .apply(reqwest::Client::builder())
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(3))
             .tcp_nodelay(true)

@@ -50,11 +50,12 @@ pub struct RaftNode {
 }
 
 /// Opens storage, starts the Raft node and bootstraps the static quorum on first start.
-/// Its Raft RPCs are signed by `signer`.
+/// Its Raft RPCs are signed by `signer` and reach TLS peers with `tls`.
 pub async fn start(
     cfg: &ControllerConfig,
     voters: &[Voter],
     signer: ferry_http::auth::Signer,
+    tls: ferry_http::tls::ClientTls,
 ) -> Result<RaftNode, StartError> {
     let durable = DurableDb::open(&cfg.data_dir, cfg.node_id)?;
     let log_store = SledLogStore::open(durable.clone())?;
@@ -82,7 +83,7 @@ pub async fn start(
     let raft = openraft::Raft::new(
         cfg.node_id,
         Arc::new(raft_config),
-        network::HttpNetwork::new(contacts.clone(), signer),
+        network::HttpNetwork::new(contacts.clone(), signer).with_tls(tls),
         log_store,
         sm,
     )

@@ -7,6 +7,7 @@
 use super::peer_contacts::PeerContacts;
 use super::types::{NodeId, TypeConfig};
 use ferry_http::auth::Signer;
+use ferry_http::tls::ClientTls;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -27,6 +28,7 @@ pub struct HttpNetwork {
     clients: HashMap<NodeId, reqwest::Client>,
     contacts: Arc<PeerContacts>,
     signer: Signer,
+    tls: ClientTls,
 }
 
 impl HttpNetwork {
@@ -35,7 +37,13 @@ impl HttpNetwork {
             clients: HashMap::new(),
             contacts,
             signer,
+            tls: ClientTls::default(),
         }
+    }
+
+    /// Peers are reached with `tls` (the cluster CA, https only).
+    pub fn with_tls(self, tls: ClientTls) -> Self {
+        HttpNetwork { tls, ..self }
     }
 }
 
@@ -52,11 +60,12 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        let tls = &self.tls;
         let client = self
             .clients
             .entry(target)
             .or_insert_with(|| {
-                reqwest::Client::builder()
+                tls.apply(reqwest::Client::builder())
                     .connect_timeout(Duration::from_millis(500))
                     .pool_max_idle_per_host(4)
                     .tcp_nodelay(true)
