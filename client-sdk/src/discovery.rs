@@ -39,7 +39,11 @@ impl Endpoints {
             match client.get(format!("{url}/v1/cluster")).send().await {
                 Ok(r) if r.status().is_success() => found.controllers.push(url),
                 Ok(_) => found.brokers.push(url),
-                Err(_) => {}
+                Err(e) => {
+                    if let Some(tls) = http::untrusted_certificate(&url, &e) {
+                        return Err(tls);
+                    }
+                }
             }
         }
         if found.brokers.is_empty() && !found.controllers.is_empty() {

@@ -5,11 +5,47 @@ use crate::error::FerryError;
 use ferry_common::ErrorBody;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::RwLock;
 use std::time::Duration;
 
-/// A reqwest client that does not follow redirects (we follow leader hints ourselves).
+/// CA certificates every client made from now on trusts ([`trust_ca_pem`]).
+static TRUSTED_CAS: RwLock<Vec<reqwest::Certificate>> = RwLock::new(Vec::new());
+
+/// Makes every client this process creates from now on (admin, producer,
+/// consumer, group and partition clients, [`crate::Endpoints::discover`])
+/// trust the CA certificates in `pem`, besides the public roots: what a
+/// cluster started with TLS (`ferry-local up --tls`) needs. Clients created
+/// before the call keep their trust.
+pub fn trust_ca_pem(pem: &[u8]) -> Result<(), FerryError> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| FerryError::Config(format!("CA certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(FerryError::Config(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in the CA file".into(),
+        ));
+    }
+    TRUSTED_CAS
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(certs);
+    Ok(())
+}
+
+/// [`trust_ca_pem`] with the contents of the file at `path`.
+pub fn trust_ca_file(path: &std::path::Path) -> Result<(), FerryError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| FerryError::Config(format!("reading CA file {}: {e}", path.display())))?;
+    trust_ca_pem(&pem).map_err(|e| FerryError::Config(format!("{}: {e}", path.display())))
+}
+
+/// A reqwest client that does not follow redirects (we follow leader hints
+/// ourselves) and trusts the CAs given to [`trust_ca_pem`].
 pub fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for ca in TRUSTED_CAS.read().unwrap_or_else(|p| p.into_inner()).iter() {
+        builder = builder.add_root_certificate(ca.clone());
+    }
+    builder
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(2))
         .timeout(timeout)
@@ -33,10 +69,12 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         req = req.json(b);
     }
     let res = req.send().await.map_err(|e| {
-        if e.is_connect() || !write {
-            FerryError::Transport(format!("{url}: {e}"))
+        if let Some(tls) = untrusted_certificate(url, &e) {
+            tls
+        } else if e.is_connect() || !write {
+            FerryError::Transport(format!("{url}: {}", chain(&e)))
         } else {
-            FerryError::OutcomeUnknown(format!("{url}: {e}"))
+            FerryError::OutcomeUnknown(format!("{url}: {}", chain(&e)))
         }
     })?;
     let status = res.status();
@@ -60,6 +98,30 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         Ok(b) => Err(b.into()),
         Err(_) => Err(FerryError::Transport(format!("{url} answered {status}"))),
     }
+}
+
+/// `e` and its causes, which carry the useful part (refused, TLS alert, ...).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The server's certificate was not trusted: a configuration error (the
+/// cluster's CA was not given), not worth retrying.
+pub fn untrusted_certificate(url: &str, e: &reqwest::Error) -> Option<FerryError> {
+    let text = chain(e);
+    text.contains("invalid peer certificate").then(|| {
+        FerryError::Config(format!(
+            "{url}: TLS: the server's certificate is not trusted ({text}); \
+             give the cluster's CA file (ferry --ca-file / FERRY_CA_FILE, ferry_client::trust_ca_file)"
+        ))
+    })
 }
 
 /// Retries retriable failures (coordinator moving, metadata not there yet).

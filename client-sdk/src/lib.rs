@@ -11,6 +11,9 @@
 //!   partition leaders, for tools that measure requests.
 //! - [`metadata`]: the partition-leader cache under the producer and consumer.
 //!
+//! A cluster with TLS whose certificates come from a private CA
+//! (`ferry-local up --tls`) needs [`trust_ca_file`] before clients are made.
+//!
 //! Errors separate cluster answers, transport failures and writes whose
 //! outcome is unknown ([`FerryError`]).
 
@@ -32,5 +35,6 @@ pub use discovery::Endpoints;
 pub use error::FerryError;
 pub use ferry_common::records::Acks;
 pub use groups::GroupAdminClient;
+pub use http::{trust_ca_file, trust_ca_pem};
 pub use partition::{FetchLimits, PartitionClient};
 pub use producer::{DeliveryFuture, Producer, ProducerConfig, RecordMetadata};

@@ -33,6 +33,10 @@ struct Cli {
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
+    /// PEM file of the CA that signed the cluster's TLS certificates
+    /// (`ferry-local up --tls` prints it); the public roots are trusted too.
+    #[arg(long, global = true, env = "FERRY_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -73,6 +77,9 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Some(ca) = &cli.ca_file {
+        ferry_client::trust_ca_file(ca)?;
+    }
     let ep = Endpoints::discover(cli.bootstrap.split(',')).await?;
     if ep.is_empty() {
         bail!(
