@@ -34,6 +34,7 @@ impl LocalCluster {
             controller_settings,
             broker_settings,
             data_roots,
+            tls,
         } = spec;
         if !matches!(controllers, 1 | 3 | 5 | 7) {
             bail!("--controllers must be 1, 3, 5 or 7 (a Raft quorum), got {controllers}");
@@ -51,12 +52,14 @@ impl LocalCluster {
             kind: NodeKind::Controller,
             id: i as u64,
             port: base_port + i as u16,
+            tls,
         });
         let broker_nodes = (1..=brokers).map(|i| NodeSpec {
             name: format!("broker-{i}"),
             kind: NodeKind::Broker,
             id: i as u64,
             port: base_port + 100 + i as u16,
+            tls,
         });
         let nodes = controller_nodes.chain(broker_nodes).collect();
         let layout = ClusterLayout {
@@ -67,7 +70,11 @@ impl LocalCluster {
             controller_settings,
             broker_settings,
             data_roots,
+            tls,
         };
+        if tls {
+            crate::tls::ensure(&layout)?;
+        }
         let cluster = LocalCluster::from_layout(layout);
         cluster.write_files()?;
         Ok(cluster)
@@ -88,7 +95,7 @@ impl LocalCluster {
     }
 
     fn from_layout(layout: ClusterLayout) -> Self {
-        let client = reqwest::Client::builder().build().unwrap_or_default();
+        let client = crate::tls::probe_client(&layout);
         LocalCluster {
             layout,
             children: Mutex::new(HashMap::new()),
@@ -183,6 +190,18 @@ impl LocalCluster {
     }
     fn config_file(&self, name: &str) -> PathBuf {
         self.layout.dir.join(format!("{name}.toml"))
+    }
+
+    /// The CA file clients must trust, when the cluster runs TLS.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.layout
+            .tls
+            .then(|| crate::tls::ca_file(&self.layout.dir))
+    }
+
+    /// A client for probing the nodes (trusts the cluster's CA).
+    pub fn probe_client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// The file with the cluster secret the nodes share.

@@ -29,12 +29,16 @@ pub struct NodeSpec {
     pub kind: NodeKind,
     pub id: u64,
     pub port: u16,
+    /// The node serves TLS (the cluster was laid out with `tls`).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl NodeSpec {
-    /// The node's base URL on loopback.
+    /// The node's base URL on loopback (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
 
@@ -55,6 +59,9 @@ pub struct ClusterLayout {
     pub broker_settings: Vec<(String, String)>,
     #[serde(default)]
     pub data_roots: DataRoots,
+    /// Every node serves TLS with a certificate from `DIR/tls/` ([`crate::tls`]).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// Where nodes keep their data instead of `DIR/NAME/data`: with a root set,
@@ -89,6 +96,8 @@ pub struct ClusterSpec {
     pub controller_settings: Vec<(String, String)>,
     pub broker_settings: Vec<(String, String)>,
     pub data_roots: DataRoots,
+    /// Serve TLS on every node, with a throwaway CA made on first start.
+    pub tls: bool,
 }
 
 /// Observed state of a node process.

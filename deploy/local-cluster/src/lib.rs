@@ -9,6 +9,7 @@
 //! - [`node_config`]: the TOML file each node starts with.
 //! - [`cluster`]: [`LocalCluster`], starting, signalling and stopping nodes.
 //! - [`process`]: detached processes and pid files.
+//! - [`tls`]: the throwaway CA and node certificates of a `--tls` cluster.
 //! - [`http`], [`wait`]: readiness by health endpoint, waits with deadlines.
 //!
 //! The `ferry-local` binary (`src/main.rs`) is the command line over this.
@@ -18,6 +19,7 @@ pub mod http;
 pub mod layout;
 pub mod node_config;
 pub mod process;
+pub mod tls;
 pub mod wait;
 
 pub use cluster::LocalCluster;

@@ -41,6 +41,10 @@ enum Cmd {
         /// Seconds to wait for readiness.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// Serve TLS on every node: a throwaway CA and node certificates are
+        /// made in DIR/tls on first start (clients need DIR/tls/ca.pem).
+        #[arg(long)]
+        tls: bool,
     },
     /// Show every node, its URL, process state and (for controllers) Raft role.
     Status,
@@ -73,6 +77,7 @@ async fn main() -> Result<()> {
             settings,
             broker_settings,
             timeout,
+            tls,
         } => {
             check_existing(&cli.dir, controllers)?;
             let spec = ClusterSpec {
@@ -83,6 +88,7 @@ async fn main() -> Result<()> {
                 controller_settings: parse_settings(&settings)?,
                 broker_settings: parse_settings(&broker_settings)?,
                 data_roots: Default::default(),
+                tls,
             };
             let cluster = LocalCluster::create(&cli.dir, spec)?;
             cluster.up(Duration::from_secs(timeout)).await?;
@@ -91,9 +97,20 @@ async fn main() -> Result<()> {
                 cluster.layout().dir.display()
             );
             print_status(&cluster).await?;
-            println!("\nTry: curl -s {}/v1/cluster", cluster.controller_urls()[0]);
+            let curl = match cluster.ca_file() {
+                Some(ca) => {
+                    println!("\nTLS is on; clients must trust the CA {}", ca.display());
+                    println!(
+                        "     (ferry --ca-file {0}, or FERRY_CA_FILE={0})",
+                        ca.display()
+                    );
+                    format!("curl -s --cacert {}", ca.display())
+                }
+                None => "curl -s".to_string(),
+            };
+            println!("\nTry: {curl} {}/v1/cluster", cluster.controller_urls()[0]);
             if let Some(b) = cluster.broker_urls().first() {
-                println!("     curl -s {b}/v1/metadata");
+                println!("     {curl} {b}/v1/metadata");
             }
         }
         Cmd::Status => print_status(&LocalCluster::open(&cli.dir)?).await?,
@@ -159,7 +176,7 @@ fn check_existing(dir: &Path, controllers: usize) -> Result<()> {
 }
 
 async fn print_status(cluster: &LocalCluster) -> Result<()> {
-    let client = reqwest::Client::new();
+    let client = cluster.probe_client();
     println!(
         "{:<14} {:<24} {:<9} {:<8} ROLE",
         "NAME", "URL", "STATE", "PID"
@@ -171,8 +188,8 @@ async fn print_status(cluster: &LocalCluster) -> Result<()> {
             NodeState::Stopped => ("stopped", "-".into()),
         };
         let role = match (state, n.kind) {
-            ("running", NodeKind::Controller) => role_of(&client, &n.url(), n.id).await,
-            ("running", NodeKind::Broker) => broker_state(&client, &n.url()).await,
+            ("running", NodeKind::Controller) => role_of(client, &n.url(), n.id).await,
+            ("running", NodeKind::Broker) => broker_state(client, &n.url()).await,
             _ => "-".into(),
         };
         println!(

@@ -9,6 +9,20 @@ fn secret_file(layout: &ClusterLayout) -> std::path::PathBuf {
     layout.dir.join(crate::cluster::SECRET_FILE)
 }
 
+/// The `[tls]` section, empty when the cluster runs plain HTTP.
+fn tls(layout: &ClusterLayout, node: &NodeSpec) -> String {
+    if !layout.tls {
+        return String::new();
+    }
+    let pem = crate::tls::node_pem(&layout.dir, &node.name);
+    format!(
+        "\n[tls]\ncert_file = {:?}\nkey_file = {:?}\nca_file = {:?}\n",
+        pem.cert,
+        pem.key,
+        crate::tls::ca_file(&layout.dir)
+    )
+}
+
 const HEADER: &str = "# Written by ferry-local; edits are overwritten by `up`.\n";
 
 /// The config text for `node`, whose data lives in `data_dir`.
@@ -38,7 +52,7 @@ fn controller(layout: &ClusterLayout, c: &NodeSpec, data_dir: &Path) -> Result<S
             None => writeln!(top, "{k} = {v}")?,
         }
     }
-    Ok(format!("{HEADER}{top}\n[raft]\n{raft}"))
+    Ok(format!("{HEADER}{top}\n[raft]\n{raft}{}", tls(layout, c)))
 }
 
 fn broker(layout: &ClusterLayout, b: &NodeSpec, data_dir: &Path) -> Result<String> {
@@ -58,5 +72,6 @@ fn broker(layout: &ClusterLayout, b: &NodeSpec, data_dir: &Path) -> Result<Strin
     for (k, v) in &layout.broker_settings {
         writeln!(text, "{k} = {v}")?;
     }
+    text.push_str(&tls(layout, b));
     Ok(text)
 }

@@ -124,6 +124,7 @@ async fn run(args: Args) -> Result<usize> {
             ("replica_lag_time_max_ms", "3000"),
         ]),
         data_roots: Default::default(),
+        tls: false,
     };
     let mut cluster = LocalCluster::create(dir.path(), spec)?.kill_on_drop();
     if !args.no_isolation {

@@ -23,6 +23,7 @@ pub struct TestClusterBuilder {
     broker_settings: Vec<(String, String)>,
     http_timeout: Duration,
     data_roots: DataRoots,
+    tls: bool,
 }
 
 /// A running cluster of local processes on reserved ports in a temp dir;
@@ -90,6 +91,14 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Every node serves TLS with certificates from a throwaway CA
+    /// ([`TestCluster::ca_file`]); node URLs are `https://` and the
+    /// cluster's HTTP clients trust the CA.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Reserves ports, lays the cluster out in a temp dir, starts every node
     /// (controllers first) and waits until all are ready.
     pub async fn start(self) -> TestCluster {
@@ -113,6 +122,7 @@ impl TestClusterBuilder {
             controller_settings: self.controller_settings,
             broker_settings: self.broker_settings,
             data_roots: self.data_roots,
+            tls: self.tls,
         };
         let cluster = match LocalCluster::create(dir.path(), spec) {
             Ok(c) => c.kill_on_drop(),
@@ -127,9 +137,18 @@ impl TestClusterBuilder {
                 kept.display()
             );
         }
+        let ca = cluster.ca_file().map(|ca| {
+            let pem =
+                std::fs::read(&ca).unwrap_or_else(|e| panic!("reading {}: {e}", ca.display()));
+            reqwest::Certificate::from_pem(&pem)
+                .unwrap_or_else(|e| panic!("CA {}: {e}", ca.display()))
+        });
         let client = |redirects: reqwest::redirect::Policy| {
-            reqwest::Client::builder()
-                .redirect(redirects)
+            let mut b = reqwest::Client::builder();
+            if let Some(ca) = &ca {
+                b = b.add_root_certificate(ca.clone());
+            }
+            b.redirect(redirects)
                 .timeout(self.http_timeout)
                 .build()
                 .unwrap_or_else(|e| panic!("building an HTTP client: {e}"))
@@ -154,6 +173,7 @@ impl TestCluster {
             broker_settings: Vec::new(),
             http_timeout: Duration::from_secs(30),
             data_roots: DataRoots::default(),
+            tls: false,
         }
     }
 
@@ -189,6 +209,12 @@ impl TestCluster {
     /// The cluster's directory: `NAME/data` per node, `NAME.log`, `NAME.toml`.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The CA file clients must trust, for a cluster built with
+    /// [`TestClusterBuilder::tls`].
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.cluster.ca_file()
     }
 
     /// The data dir of node `name`.
