@@ -33,6 +33,9 @@ struct Cli {
     controller: String,
     #[arg(long, global = true, default_value = "ferry-bench")]
     topic: String,
+    /// CA of a TLS cluster's certificates (`ferry-local up --tls` prints it).
+    #[arg(long, global = true, env = "FERRY_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -89,6 +92,9 @@ struct Load {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(ca) = &cli.ca_file {
+        ferry_client::trust_ca_file(ca)?;
+    }
     let client = Arc::new(PartitionClient::new(
         vec![cli.broker.clone()],
         Duration::from_secs(60),
