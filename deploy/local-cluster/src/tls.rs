@@ -123,3 +123,74 @@ pub fn probe_client(layout: &ClusterLayout) -> reqwest::Client {
     }
     b.build().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{DataRoots, NodeKind, NodeSpec};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn node(name: &str, id: u64) -> NodeSpec {
+        NodeSpec {
+            name: name.into(),
+            kind: NodeKind::Broker,
+            id,
+            port: 0,
+            tls: true,
+        }
+    }
+
+    /// A node added after the first start gets a certificate from the same
+    /// CA: a client trusting the original `ca.pem` completes a handshake.
+    #[tokio::test]
+    async fn later_nodes_are_signed_by_the_first_ca_and_keys_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = ClusterLayout {
+            dir: dir.path().to_path_buf(),
+            bin_dir: PathBuf::new(),
+            base_port: 0,
+            nodes: vec![node("broker-1", 1)],
+            controller_settings: Vec::new(),
+            broker_settings: Vec::new(),
+            data_roots: DataRoots::default(),
+            tls: true,
+        };
+        ensure(&layout).unwrap();
+        let ca_before = std::fs::read(ca_file(dir.path())).unwrap();
+        layout.nodes.push(node("broker-2", 2));
+        ensure(&layout).unwrap();
+        assert_eq!(std::fs::read(ca_file(dir.path())).unwrap(), ca_before);
+        let pem = node_pem(dir.path(), "broker-2");
+        for key in [&pem.key, &dir.path().join(TLS_DIR).join("ca-key.pem")] {
+            let mode = std::fs::metadata(key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+        }
+
+        let config = ferry_http::tls::server_config(&pem.cert, &pem.key).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        tokio::spawn(ferry_http::serve_tls(
+            listener,
+            app,
+            ferry_http::ServerLimits::default(),
+            Some(config),
+            std::future::pending(),
+        ));
+        let client = reqwest::Client::builder()
+            // `localhost` names the listener whatever the resolver says.
+            .resolve("localhost", ([127, 0, 0, 1], port).into())
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca_before).unwrap())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap();
+        for host in ["127.0.0.1", "localhost"] {
+            let res = client
+                .get(format!("https://{host}:{port}/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.text().await.unwrap(), "ok");
+        }
+    }
+}
