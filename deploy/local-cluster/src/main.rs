@@ -101,7 +101,8 @@ async fn main() -> Result<()> {
                 Some(ca) => {
                     println!("\nTLS is on; clients must trust the CA {}", ca.display());
                     println!(
-                        "     (ferry --ca-file {0}, or FERRY_CA_FILE={0})",
+                        "     ferry --bootstrap {} --ca-file {} cluster status",
+                        cluster.controller_urls().join(","),
                         ca.display()
                     );
                     format!("curl -s --cacert {}", ca.display())
