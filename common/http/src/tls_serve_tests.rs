@@ -1,5 +1,5 @@
 //! [`crate::serve_tls`] on real sockets: a client trusting the CA is served
-//! over HTTP/1.1 with its address tagged; one without the CA, a
+//! over HTTP/1.1 with its address tagged, ALPN picks h2 or http/1.1; one without the CA, a
 //! plain-HTTP client and a client that never finishes its handshake each lose
 //! only their own connection.
 
@@ -129,4 +129,30 @@ async fn a_stalled_handshake_is_cut_off_within_the_header_budget() {
         .expect("the server closes a connection that never says hello");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
     assert!(started.elapsed() >= HEADER_BUDGET);
+}
+
+#[tokio::test]
+async fn alpn_offers_h2_and_http11() {
+    let s = start().await;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_certificates(&s.ca).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    for (offer, want) in [(&b"h2"[..], &b"h2"[..]), (b"http/1.1", b"http/1.1")] {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        config.alpn_protocols = vec![offer.to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(s.addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio::time::timeout(PATIENCE, connector.connect(name, tcp))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(want));
+    }
 }
