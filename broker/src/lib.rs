@@ -183,12 +183,17 @@ pub async fn run(
     for t in loops {
         let _ = t.await;
     }
+    // In-flight requests may append until the server is done; flush after.
+    let served = server.await;
+    let mut flushed = true;
     for p in replicas.all() {
         if let Err(e) = p.log.flush() {
+            flushed = false;
             tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "flush on shutdown failed");
         }
     }
-    match server.await {
+    membership::clean_shutdown::leave(&node, flushed);
+    match served {
         Ok(r) => r.map_err(RunError::Io),
         Err(e) => Err(RunError::Io(std::io::Error::other(e))),
     }

@@ -38,6 +38,10 @@ pub struct PartitionDescription {
     pub isr: Vec<BrokerId>,
     #[schema(value_type = u32)]
     pub partition_epoch: PartitionEpoch,
+    /// Eligible leader replicas (KIP-966): out of the ISR but holding every
+    /// committed record; omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elr: Vec<BrokerId>,
 }
 
 impl From<&PartitionState> for PartitionDescription {
@@ -49,6 +53,7 @@ impl From<&PartitionState> for PartitionDescription {
             replicas: p.replicas.clone(),
             isr: p.isr.clone(),
             partition_epoch: p.partition_epoch,
+            elr: p.elr.clone(),
         }
     }
 }

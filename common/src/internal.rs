@@ -24,6 +24,33 @@ pub struct RegisterBrokerRequest {
     /// The cluster the broker's data dir belongs to, if it has one.
     #[serde(default)]
     pub cluster_id: Option<String>,
+    /// How the broker's previous run ended, from its clean-shutdown marker
+    /// (Kafka's `PreviousBrokerEpoch`). Absent (older brokers): not known.
+    #[serde(default, skip_serializing_if = "PreviousShutdown::is_unknown")]
+    pub previous_shutdown: PreviousShutdown,
+}
+
+/// What a registering broker knows about the end of its previous run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PreviousShutdown {
+    /// Not reported (a broker from before this field): handled as before,
+    /// without touching its ISR or ELR seats.
+    #[default]
+    Unknown,
+    /// The marker was there: the run registered at `broker_epoch` flushed
+    /// and closed every log before it exited.
+    Clean { broker_epoch: BrokerEpoch },
+    /// No marker (a crash, a kill, a power cut, or a new data dir): the log
+    /// may have lost its unsynced tail.
+    Unclean,
+}
+
+impl PreviousShutdown {
+    /// Whether the field is absent (for serde).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, PreviousShutdown::Unknown)
+    }
 }
 
 /// Answer to a registration.
@@ -235,6 +262,30 @@ pub fn decode_replica_fetch(body: &[u8]) -> Result<(ReplicaFetchResponse, Vec<&[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registrations_without_the_shutdown_field_read_as_unknown() {
+        let old = r#"{"url":"http://b","incarnation_id":"i"}"#;
+        let r: RegisterBrokerRequest = serde_json::from_str(old).unwrap();
+        assert_eq!(r.previous_shutdown, PreviousShutdown::Unknown);
+        let mut r2 = r.clone();
+        r2.previous_shutdown = PreviousShutdown::Clean { broker_epoch: 7 };
+        let json = serde_json::to_string(&r2).unwrap();
+        assert!(
+            json.contains(r#""previous_shutdown":{"kind":"clean","broker_epoch":7}"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<RegisterBrokerRequest>(&json).unwrap(),
+            r2
+        );
+        r2.previous_shutdown = PreviousShutdown::Unclean;
+        let json = serde_json::to_string(&r2).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RegisterBrokerRequest>(&json).unwrap(),
+            r2
+        );
+    }
 
     #[test]
     fn a_push_without_the_resync_field_reads_as_no_resync() {

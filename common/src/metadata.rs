@@ -23,6 +23,14 @@ pub struct BrokerRegistration {
     pub epoch: BrokerEpoch,
     /// Fenced brokers lead nothing and are in no ISR (except as the last member).
     pub fenced: bool,
+    /// How many registrations of this broker id reported an unclean shutdown
+    /// of the run before (no clean-shutdown marker); absent in older data.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unclean_restarts: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The replicated state of one partition.
@@ -35,6 +43,12 @@ pub struct PartitionState {
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
     pub partition_epoch: PartitionEpoch,
+    /// Eligible leader replicas (Kafka's KIP-966): replicas that left the ISR
+    /// while it was below `min.insync.replicas` and so hold every committed
+    /// record; a leader comes from here when no ISR member can lead. Empty while
+    /// the ISR is at least `min.insync.replicas`, and absent in older data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elr: Vec<BrokerId>,
 }
 
 /// A topic and its partitions.
@@ -289,6 +303,22 @@ mod tests {
     }
 
     #[test]
+    fn partitions_and_brokers_stored_before_elr_load_with_defaults() {
+        let old = r#"{"partition":0,"leader":null,"leader_epoch":3,"replicas":[1,2],"isr":[1],"partition_epoch":4}"#;
+        let p: PartitionState = serde_json::from_str(old).unwrap();
+        assert!(p.elr.is_empty());
+        assert!(!serde_json::to_string(&p).unwrap().contains("elr"));
+        let mut with = p.clone();
+        with.elr = vec![BrokerId(2)];
+        let back: PartitionState =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+        let old = r#"{"id":1,"url":"http://b","incarnation_id":"i","epoch":9,"fenced":true}"#;
+        let b: BrokerRegistration = serde_json::from_str(old).unwrap();
+        assert_eq!(b.unclean_restarts, 0);
+    }
+
+    #[test]
     fn replay_builds_topics_and_removes_them() {
         let mut img = MetadataImage::default();
         img.replay(
@@ -309,6 +339,7 @@ mod tests {
                         replicas: vec![BrokerId(1)],
                         isr: vec![BrokerId(1)],
                         partition_epoch: 0,
+                        elr: vec![],
                     },
                 },
             ],

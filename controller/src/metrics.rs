@@ -28,6 +28,8 @@ struct Gauges {
     fenced: IntGauge,
     topics: IntGauge,
     partitions: IntGauge,
+    unclean_restarts: IntGauge,
+    elr_replicas: IntGauge,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
@@ -103,6 +105,16 @@ impl Metrics {
                 "ferry_controller_partitions",
                 "Partitions over all topics",
             )?,
+            unclean_restarts: gauge(
+                r,
+                "ferry_controller_broker_unclean_restarts",
+                "Broker registrations that reported no clean-shutdown marker, over the cluster's life (metadata log)",
+            )?,
+            elr_replicas: gauge(
+                r,
+                "ferry_controller_elr_replicas",
+                "Eligible leader replicas (KIP-966) over all partitions: out of an ISR below min.insync.replicas but holding every committed record",
+            )?,
         };
         Ok(Metrics {
             registry,
@@ -153,6 +165,19 @@ impl Metrics {
                     .sum::<usize>(),
             )
         });
+        let (unclean, elr) = admin.view().read(|s| {
+            let unclean: u64 = s.image.brokers.values().map(|b| b.unclean_restarts).sum();
+            let elr: usize = s
+                .image
+                .topics
+                .values()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.elr.len())
+                .sum();
+            (unclean, elr)
+        });
+        g.unclean_restarts.set(unclean as i64);
+        g.elr_replicas.set(elr as i64);
         g.metadata_offset.set(offset as i64);
         g.brokers.set(brokers as i64);
         g.fenced.set(fenced as i64);

@@ -3,6 +3,7 @@
 //! cannot bring it to the controller's head), heartbeat on its own task (disk work never delays it), and the
 //! controlled shutdown on SIGTERM.
 
+use super::clean_shutdown;
 use super::controller_client::{ControllerCallError, ControllerClient};
 use super::identity::{self, Identity};
 use crate::metadata::MetadataCache;
@@ -56,6 +57,8 @@ impl Membership {
             rack: node.config.rack.clone(),
             incarnation_id: uuid::Uuid::new_v4().to_string(),
             cluster_id: stored.as_ref().map(|s| s.cluster_id.clone()),
+            previous_shutdown: clean_shutdown::for_registration(node)
+                .map_err(MembershipError::Identity)?,
         };
         let res = loop {
             match controller.register(&req).await {

@@ -138,6 +138,7 @@ mod tests {
                     incarnation_id: "i".into(),
                     epoch: 1,
                     fenced: false,
+                    unclean_restarts: 0,
                 },
             );
         }

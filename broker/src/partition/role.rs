@@ -377,6 +377,7 @@ mod tests {
             partition_epoch: leader_epoch,
             replicas: replicas.iter().map(|i| b(*i)).collect(),
             isr: isr.iter().map(|i| b(*i)).collect(),
+            elr: vec![],
         }
     }
 

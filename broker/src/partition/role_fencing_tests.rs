@@ -17,6 +17,7 @@ fn meta(leader: u32, leader_epoch: u32) -> PartitionState {
         partition_epoch: leader_epoch,
         replicas: vec![b(1), b(2), b(3)],
         isr: vec![b(1), b(2), b(3)],
+        elr: vec![],
     }
 }
 

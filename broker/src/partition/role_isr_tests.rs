@@ -15,6 +15,7 @@ fn meta(partition_epoch: u32, isr: &[u32]) -> PartitionState {
         partition_epoch,
         replicas: vec![b(1), b(2), b(3)],
         isr: isr.iter().map(|i| b(*i)).collect(),
+        elr: vec![],
     }
 }
 

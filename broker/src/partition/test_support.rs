@@ -23,6 +23,7 @@ pub fn meta(leader: u32, epoch: u32, replicas: &[u32], isr: &[u32]) -> Partition
         partition_epoch: epoch,
         replicas: replicas.iter().map(|i| b(*i)).collect(),
         isr: isr.iter().map(|i| b(*i)).collect(),
+        elr: vec![],
     }
 }
 

@@ -40,6 +40,7 @@ fn image(offset: u64, topic_id: Option<&str>) -> MetadataImage {
                     leader_epoch: 0,
                     replicas: vec![ME],
                     isr: vec![ME],
+                    elr: vec![],
                     partition_epoch: 0,
                 }],
             },

@@ -6,9 +6,9 @@
 
 use super::client_sessions::{self, ClientSession};
 use super::commands::{Command, CommandRequest, CommandResult, Outcome, Rejection};
-use super::partition_change::{alter_isr, elect_preferred, on_broker_fenced, on_broker_unfenced};
+use super::partition_change::{alter_isr, Rules};
 use super::placement::{self, Candidate, PlacementStart};
-use ferry_common::internal::RegisterBrokerRequest;
+use ferry_common::internal::{PreviousShutdown, RegisterBrokerRequest};
 use ferry_common::metadata::{
     BrokerRegistration, MetadataDelta, MetadataImage, MetadataRecord, PartitionState,
 };
@@ -161,6 +161,7 @@ impl ControllerState {
                 })?;
                 let next = alter_isr(
                     p,
+                    Rules::of(&t.configs),
                     *broker_id,
                     *leader_epoch,
                     *partition_epoch,
@@ -393,13 +394,16 @@ impl ControllerState {
                     .map_or(1, |b| b.0.saturating_add(1)),
             ),
         };
-        let mut records = Vec::new();
-        // A new incarnation replaces the old one: the old one loses leadership and ISR seats.
-        if let Some(old) = self.image.brokers.get(&id) {
-            if !old.fenced {
-                records.extend(self.fence(id, old.epoch));
+        let old = self.image.brokers.get(&id);
+        let unclean = match req.previous_shutdown {
+            PreviousShutdown::Unknown => false,
+            PreviousShutdown::Unclean => true,
+            // A marker from another registration than the last one is stale.
+            PreviousShutdown::Clean { broker_epoch } => {
+                old.is_some_and(|o| o.epoch != broker_epoch)
             }
-        }
+        };
+        let mut records = self.replace_incarnation(id, unclean);
         records.push(MetadataRecord::RegisterBroker(BrokerRegistration {
             id,
             url: req.url.clone(),
@@ -407,6 +411,7 @@ impl ControllerState {
             incarnation_id: req.incarnation_id.clone(),
             epoch: offset,
             fenced: true,
+            unclean_restarts: old.map_or(0, |o| o.unclean_restarts + u64::from(unclean)),
         }));
         Ok((
             records,
@@ -434,79 +439,6 @@ impl ControllerState {
             Some(_) => Ok(()),
         }
     }
-
-    /// Records that fence `id` (if `epoch` is current) and move its partitions.
-    fn fence(&self, id: BrokerId, epoch: BrokerEpoch) -> Vec<MetadataRecord> {
-        let Some(b) = self.image.brokers.get(&id) else {
-            return vec![];
-        };
-        if b.epoch != epoch || b.fenced {
-            return vec![];
-        }
-        let mut records = vec![MetadataRecord::FenceBroker {
-            broker_id: id,
-            epoch,
-        }];
-        let eligible = |x: BrokerId| self.image.brokers.get(&x).is_some_and(|r| !r.fenced);
-        for t in self.image.topics.values() {
-            let unclean = unclean_enabled(&t.configs);
-            for p in &t.partitions {
-                if let Some(state) = on_broker_fenced(p, id, eligible, unclean) {
-                    records.push(MetadataRecord::Partition {
-                        topic: t.name.clone(),
-                        state,
-                    });
-                }
-            }
-        }
-        records
-    }
-
-    /// Partition records that give leadership back to in-sync preferred replicas.
-    pub fn preferred_elections(&self) -> Vec<MetadataRecord> {
-        let eligible = |x: BrokerId| self.image.brokers.get(&x).is_some_and(|r| !r.fenced);
-        self.image
-            .topics
-            .values()
-            .flat_map(|t| {
-                t.partitions.iter().filter_map(move |p| {
-                    elect_preferred(p, eligible).map(|state| MetadataRecord::Partition {
-                        topic: t.name.clone(),
-                        state,
-                    })
-                })
-            })
-            .collect()
-    }
-
-    fn unfence(&self, id: BrokerId, epoch: BrokerEpoch) -> Vec<MetadataRecord> {
-        let Some(b) = self.image.brokers.get(&id) else {
-            return vec![];
-        };
-        if b.epoch != epoch || !b.fenced {
-            return vec![];
-        }
-        let mut records = vec![MetadataRecord::UnfenceBroker {
-            broker_id: id,
-            epoch,
-        }];
-        for t in self.image.topics.values() {
-            let unclean = unclean_enabled(&t.configs);
-            for p in &t.partitions {
-                if let Some(state) = on_broker_unfenced(p, id, unclean) {
-                    records.push(MetadataRecord::Partition {
-                        topic: t.name.clone(),
-                        state,
-                    });
-                }
-            }
-        }
-        records
-    }
-}
-
-fn unclean_enabled(configs: &BTreeMap<String, String>) -> bool {
-    topic_config::effective(configs, "unclean.leader.election.enable") == Some("true")
 }
 
 fn new_partition(partition: u32, replicas: Vec<BrokerId>) -> PartitionState {
@@ -517,6 +449,7 @@ fn new_partition(partition: u32, replicas: Vec<BrokerId>) -> PartitionState {
         isr: replicas.clone(),
         replicas,
         partition_epoch: 0,
+        elr: vec![],
     }
 }
 

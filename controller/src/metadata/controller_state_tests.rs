@@ -1,5 +1,6 @@
 use super::*;
 use crate::metadata::commands::{ClientRef, Command, CommandRequest, Outcome};
+use ferry_common::internal::PreviousShutdown;
 use ferry_common::metadata::DeltaFit;
 
 fn req(command: Command) -> CommandRequest {
@@ -30,6 +31,7 @@ fn cluster_with_brokers(state: &mut ControllerState, n: u32) -> u64 {
             rack: None,
             incarnation_id: format!("inc-{off}"),
             cluster_id: None,
+            previous_shutdown: Default::default(),
         };
         let a = state.apply(off, &req(Command::RegisterBroker(reg)));
         let Ok(Outcome::Broker {
@@ -169,6 +171,7 @@ fn registration_allocates_ids_and_retries_are_idempotent() {
         rack: None,
         incarnation_id: "i1".into(),
         cluster_id: Some("c".into()),
+        previous_shutdown: Default::default(),
     };
     let a = s.apply(2, &req(Command::RegisterBroker(reg.clone())));
     let b = s.apply(3, &req(Command::RegisterBroker(reg.clone())));
@@ -330,4 +333,192 @@ fn creates_and_growth_past_the_replica_bound_are_refused_and_change_nothing() {
     assert_eq!(s.image.topics[&topic("a")].partitions.len(), 3);
     // Commands from logs written before the bound existed carry none.
     assert!(s.apply(off + 4, &req(create("d", 1, 3))).result.is_ok());
+}
+
+/// RF 3, `min.insync.replicas = 2`, one partition on brokers 1, 2, 3 (led by 1).
+fn min2_topic(s: &mut ControllerState, off: u64) {
+    let cmd = Command::CreateTopic {
+        name: topic("t"),
+        topic_id: "id-t".into(),
+        partitions: 1,
+        replication_factor: 3,
+        configs: BTreeMap::from([("min.insync.replicas".to_string(), "2".to_string())]),
+        max_replicas_per_broker: None,
+    };
+    assert!(s.apply(off, &req(cmd)).result.is_ok());
+}
+
+fn fence(
+    s: &mut ControllerState,
+    off: u64,
+    id: u32,
+) -> Option<ferry_common::metadata::MetadataDelta> {
+    let b = s.image.brokers[&BrokerId(id)].clone();
+    s.apply(
+        off,
+        &req(Command::FenceBroker {
+            broker_id: b.id,
+            epoch: b.epoch,
+        }),
+    )
+    .delta
+}
+
+/// Registers a new incarnation of `id` reporting `previous`, then unfences it.
+fn restart(s: &mut ControllerState, off: u64, id: u32, previous: PreviousShutdown) {
+    let reg = RegisterBrokerRequest {
+        broker_id: Some(BrokerId(id)),
+        url: format!("http://b{id}"),
+        rack: None,
+        incarnation_id: format!("again-{off}"),
+        cluster_id: Some("c1".into()),
+        previous_shutdown: previous,
+    };
+    let a = s.apply(off, &req(Command::RegisterBroker(reg)));
+    let Ok(Outcome::Broker { broker_epoch, .. }) = a.result else {
+        panic!("{a:?}")
+    };
+    s.apply(
+        off + 1,
+        &req(Command::UnfenceBroker {
+            broker_id: BrokerId(id),
+            epoch: broker_epoch,
+        }),
+    );
+}
+
+fn partition(s: &ControllerState) -> &PartitionState {
+    &s.image.topics[&topic("t")].partitions[0]
+}
+
+fn ids(v: &[BrokerId]) -> Vec<u32> {
+    v.iter().map(|b| b.0).collect()
+}
+
+#[test]
+fn an_unclean_restart_of_the_last_isr_member_waits_for_the_elr_and_a_clean_one_does_not() {
+    let mut s = ControllerState::default();
+    let mut off = cluster_with_brokers(&mut s, 3);
+    min2_topic(&mut s, off);
+    // 3, then 2, then the leader 1 go down: ISR [1] (last member), ELR [2].
+    for id in [3, 2, 1] {
+        off += 1;
+        fence(&mut s, off, id);
+    }
+    let p = partition(&s);
+    assert_eq!(
+        (p.leader, ids(&p.isr), ids(&p.elr)),
+        (None, vec![1], vec![2])
+    );
+    let before = s.clone();
+    // 1 comes back without its marker: it leaves the ISR and does not lead.
+    off += 1;
+    let epoch_1 = s.image.brokers[&BrokerId(1)].epoch;
+    restart(&mut s, off, 1, PreviousShutdown::Unclean);
+    let p = partition(&s);
+    assert_eq!(
+        (p.leader, ids(&p.isr), ids(&p.elr)),
+        (None, vec![], vec![2])
+    );
+    assert_eq!(s.image.brokers[&BrokerId(1)].unclean_restarts, 1);
+    // 2 shut down cleanly: it leads from the ELR.
+    off += 2;
+    let epoch_2 = s.image.brokers[&BrokerId(2)].epoch;
+    restart(
+        &mut s,
+        off,
+        2,
+        PreviousShutdown::Clean {
+            broker_epoch: epoch_2,
+        },
+    );
+    let p = partition(&s);
+    assert_eq!((p.leader, ids(&p.isr)), (Some(BrokerId(2)), vec![2]));
+    assert_eq!(s.image.brokers[&BrokerId(2)].unclean_restarts, 0);
+
+    // The same history with 1 restarting cleanly: it leads from its ISR seat.
+    let mut clean = before.clone();
+    restart(
+        &mut clean,
+        off,
+        1,
+        PreviousShutdown::Clean {
+            broker_epoch: epoch_1,
+        },
+    );
+    assert_eq!(partition(&clean).leader, Some(BrokerId(1)));
+    // A marker from an older registration proves nothing.
+    let mut stale = before.clone();
+    restart(
+        &mut stale,
+        off,
+        1,
+        PreviousShutdown::Clean {
+            broker_epoch: epoch_1 - 1,
+        },
+    );
+    assert_eq!(partition(&stale).leader, None);
+    assert_eq!(stale.image.brokers[&BrokerId(1)].unclean_restarts, 1);
+    // Older brokers do not report: nothing changes from before this rule.
+    let mut unknown = before;
+    restart(&mut unknown, off, 1, PreviousShutdown::Unknown);
+    assert_eq!(partition(&unknown).leader, Some(BrokerId(1)));
+}
+
+#[test]
+fn an_unclean_restart_while_still_registered_fences_and_withdraws_in_one_change() {
+    let mut s = ControllerState::default();
+    let mut off = cluster_with_brokers(&mut s, 3);
+    min2_topic(&mut s, off);
+    off += 1;
+    fence(&mut s, off, 3);
+    // ISR [1, 2]; 2 crashes and re-registers before its session expires.
+    off += 1;
+    restart(&mut s, off, 2, PreviousShutdown::Unclean);
+    let p = partition(&s);
+    assert_eq!(
+        (p.leader, ids(&p.isr), ids(&p.elr)),
+        (Some(BrokerId(1)), vec![1], vec![])
+    );
+}
+
+#[test]
+fn elr_and_unclean_counts_reach_broker_images_through_deltas() {
+    let mut s = ControllerState::default();
+    let mut off = cluster_with_brokers(&mut s, 3);
+    min2_topic(&mut s, off);
+    let mut replica = s.image.clone();
+    let push = |replica: &mut MetadataImage, s: &ControllerState, a: Applied| {
+        if let Some(d) = a.delta {
+            assert_eq!(replica.apply_delta(&d), DeltaFit::Next);
+        }
+        assert_eq!(replica.topics, s.image.topics);
+        assert_eq!(replica.brokers, s.image.brokers);
+    };
+    for id in [3, 2] {
+        off += 1;
+        let b = s.image.brokers[&BrokerId(id)].clone();
+        let a = s.apply(
+            off,
+            &req(Command::FenceBroker {
+                broker_id: b.id,
+                epoch: b.epoch,
+            }),
+        );
+        push(&mut replica, &s, a);
+    }
+    assert_eq!(ids(&replica.topics[&topic("t")].partitions[0].elr), vec![2]);
+    off += 1;
+    let reg = RegisterBrokerRequest {
+        broker_id: Some(BrokerId(2)),
+        url: "http://b2".into(),
+        rack: None,
+        incarnation_id: "b2-again".into(),
+        cluster_id: None,
+        previous_shutdown: PreviousShutdown::Unclean,
+    };
+    let a = s.apply(off, &req(Command::RegisterBroker(reg)));
+    push(&mut replica, &s, a);
+    assert!(replica.topics[&topic("t")].partitions[0].elr.is_empty());
+    assert_eq!(replica.brokers[&BrokerId(2)].unclean_restarts, 1);
 }

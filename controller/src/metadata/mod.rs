@@ -9,12 +9,14 @@
 //! - [`controller_state`]: [`ControllerState`], applying one command.
 //! - [`client_sessions`]: the idempotent-retry table inside the state.
 //! - [`placement`]: replica placement for new topics and partitions.
-//! - [`partition_change`]: leader elections and AlterPartition checks.
+//! - [`partition_change`]: leader elections, the ELR and AlterPartition checks.
+//! - [`membership_changes`]: fencing, unfencing and re-registration applied to every partition.
 //! - [`state_view`]: the applied state shared by the service, tasks and Raft.
 
 pub mod client_sessions;
 pub mod commands;
 pub mod controller_state;
+pub mod membership_changes;
 pub mod partition_change;
 pub mod placement;
 pub mod state_view;

@@ -1,21 +1,61 @@
 //! Pure partition-state transitions: leader election on fencing and unfencing,
-//! preferred-leader election, and the checks of an ISR change (AlterPartition).
+//! preferred-leader election, the checks of an ISR change (AlterPartition), and
+//! Kafka's eligible leader replicas (KIP-966).
 //!
 //! Every change bumps `partition_epoch`; a leader change also bumps `leader_epoch`.
-//! Leaders come from the ISR only, unless the topic enables unclean election.
+//! Leaders come from the ISR, then from the ELR, and from outside both only if
+//! the topic enables unclean election.
+//!
+//! The ELR: replicas that left the ISR while it was below `min.insync.replicas`.
+//! The broker freezes the HW while the ISR is that small, so they hold every
+//! committed record and may lead without losing any. It is empty whenever the
+//! ISR has `min.insync.replicas` members. A broker that restarted without its
+//! clean-shutdown marker may have lost its unsynced tail, so it leaves the ISR
+//! and ELR ([`on_unclean_restart`]) unless it is the last replica either holds.
 
 use super::commands::Rejection;
 use ferry_common::metadata::PartitionState;
-use ferry_common::{BrokerId, ErrorCode};
+use ferry_common::{topic_config, BrokerId, ErrorCode};
+use std::collections::BTreeMap;
+
+/// The topic settings elections and ISR changes depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// `min.insync.replicas`: below it, replicas leaving the ISR join the ELR.
+    pub min_isr: usize,
+    /// `unclean.leader.election.enable`: elect outside ISR and ELR as a last resort.
+    pub unclean_election: bool,
+}
+
+impl Rules {
+    /// The rules of a topic with these configs.
+    pub fn of(configs: &BTreeMap<String, String>) -> Self {
+        Rules {
+            min_isr: topic_config::effective(configs, "min.insync.replicas")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+            unclean_election: topic_config::effective(configs, "unclean.leader.election.enable")
+                == Some("true"),
+        }
+    }
+}
+
+/// Where an elected leader came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Isr,
+    Elr,
+    Unclean,
+}
 
 /// The partition after `fenced` lost its session (or re-registered as a new
 /// incarnation): it leaves the ISR unless it is the last member, and if it led,
-/// the first eligible ISR member in replica order takes over.
+/// the first eligible ISR (then ELR) member in replica order takes over.
 pub fn on_broker_fenced(
     p: &PartitionState,
     fenced: BrokerId,
     eligible: impl Fn(BrokerId) -> bool,
-    unclean_allowed: bool,
+    rules: Rules,
 ) -> Option<PartitionState> {
     if !p.replicas.contains(&fenced) {
         return None;
@@ -24,15 +64,10 @@ pub fn on_broker_fenced(
     if next.isr.contains(&fenced) && next.isr.len() > 1 {
         next.isr.retain(|b| *b != fenced);
     }
+    settle_elr(p, &mut next, rules, None);
     if next.leader == Some(fenced) || next.leader.is_none() {
         let ok = |b: BrokerId| b != fenced && eligible(b);
-        let new_leader = elect(&next, ok, unclean_allowed);
-        if let Some((leader, unclean)) = new_leader {
-            if unclean {
-                next.isr = vec![leader];
-            }
-        }
-        let leader = new_leader.map(|(l, _)| l);
+        let leader = elect_into(&mut next, p, ok, rules);
         if leader != next.leader || p.leader == Some(fenced) {
             next.leader = leader;
             next.leader_epoch += 1;
@@ -41,23 +76,61 @@ pub fn on_broker_fenced(
     finish(p, next)
 }
 
-/// The partition after `unfenced` came back: leaderless partitions it can lead
-/// get it as leader.
+/// The partition after `unfenced` came back: a leaderless partition gets a
+/// leader if one is now eligible (`eligible` counts `unfenced` as unfenced).
 pub fn on_broker_unfenced(
     p: &PartitionState,
     unfenced: BrokerId,
-    unclean_allowed: bool,
+    eligible: impl Fn(BrokerId) -> bool,
+    rules: Rules,
 ) -> Option<PartitionState> {
     if p.leader.is_some() || !p.replicas.contains(&unfenced) {
         return None;
     }
     let mut next = p.clone();
-    let (leader, unclean) = elect(&next, |b| b == unfenced, unclean_allowed)?;
-    if unclean {
-        next.isr = vec![leader];
-    }
+    let leader = elect_into(&mut next, p, eligible, rules)?;
     next.leader = Some(leader);
     next.leader_epoch += 1;
+    finish(p, next)
+}
+
+/// The partition after `broker` registered saying its previous run ended
+/// without a clean shutdown (Kafka's `handleBrokerUncleanShutdown`): its log
+/// may have lost its unsynced tail, so it leaves the ISR and the ELR and may
+/// only come back by catching up with a leader.
+///
+/// Unlike KIP-966, it stays when it is the only replica left in ISR and ELR:
+/// removing it would leave the partition without any leader until an
+/// operator enables unclean election, while no replica is known to hold more
+/// (every one of them restarted uncleanly or left while the ISR was full). With
+/// durable topics its fsynced log holds every committed record (the HW counts
+/// fsynced offsets only); with `write.caching` topics it is the best left.
+/// Expects `broker` fenced (a registering incarnation is).
+pub fn on_unclean_restart(
+    p: &PartitionState,
+    broker: BrokerId,
+    eligible: impl Fn(BrokerId) -> bool,
+    rules: Rules,
+) -> Option<PartitionState> {
+    if !p.isr.contains(&broker) && !p.elr.contains(&broker) {
+        return None;
+    }
+    let others = p.isr.iter().chain(&p.elr).any(|b| *b != broker);
+    if !others {
+        return None;
+    }
+    let mut next = p.clone();
+    next.isr.retain(|b| *b != broker);
+    next.elr.retain(|b| *b != broker);
+    settle_elr(p, &mut next, rules, Some(broker));
+    if next.leader == Some(broker) || next.leader.is_none() {
+        let ok = |b: BrokerId| b != broker && eligible(b);
+        let leader = elect_into(&mut next, p, ok, rules);
+        if leader != next.leader || p.leader == Some(broker) {
+            next.leader = leader;
+            next.leader_epoch += 1;
+        }
+    }
     finish(p, next)
 }
 
@@ -77,27 +150,77 @@ pub fn elect_preferred(
     finish(p, next)
 }
 
-/// First ISR member in replica order that is eligible; `(leader, was_unclean)`.
+/// Keeps the ELR in step with an ISR change from `before` to `next`
+/// (Kafka's `maybePopulateTargetElr`): empty once the ISR has `min_isr`
+/// members; otherwise the old ELR plus whoever just left the ISR, minus ISR
+/// members, non-replicas and `unclean` (a log that may be short). Replica order.
+fn settle_elr(
+    before: &PartitionState,
+    next: &mut PartitionState,
+    rules: Rules,
+    unclean: Option<BrokerId>,
+) {
+    if next.isr.len() >= rules.min_isr {
+        next.elr.clear();
+        return;
+    }
+    let candidate = |b: &BrokerId| next.elr.contains(b) || before.isr.contains(b);
+    next.elr = next
+        .replicas
+        .iter()
+        .copied()
+        .filter(|b| candidate(b) && !next.isr.contains(b) && Some(*b) != unclean)
+        .collect();
+}
+
+/// Elects a leader for `next` and adjusts its ISR and ELR to match: an ELR
+/// member leads with an ISR of itself (the fenced ISR members it replaces join
+/// the ELR), an unclean leader with an ISR of itself and no ELR.
+fn elect_into(
+    next: &mut PartitionState,
+    before: &PartitionState,
+    eligible: impl Fn(BrokerId) -> bool,
+    rules: Rules,
+) -> Option<BrokerId> {
+    let (leader, source) = elect(next, eligible, rules.unclean_election)?;
+    match source {
+        Source::Isr => {}
+        Source::Elr => {
+            next.isr = vec![leader];
+            next.elr.retain(|b| *b != leader);
+            settle_elr(before, next, rules, None);
+        }
+        Source::Unclean => {
+            next.isr = vec![leader];
+            next.elr.clear();
+        }
+    }
+    Some(leader)
+}
+
+/// The first eligible ISR member in replica order, else the first eligible
+/// ELR member, else (if allowed) any eligible replica.
 fn elect(
     p: &PartitionState,
     eligible: impl Fn(BrokerId) -> bool,
     unclean_allowed: bool,
-) -> Option<(BrokerId, bool)> {
-    let clean = p
-        .replicas
-        .iter()
-        .copied()
-        .find(|b| p.isr.contains(b) && eligible(*b));
-    match clean {
-        Some(b) => Some((b, false)),
-        None if unclean_allowed => p
-            .replicas
+) -> Option<(BrokerId, Source)> {
+    let first = |set: Option<&[BrokerId]>| {
+        p.replicas
             .iter()
             .copied()
-            .find(|b| eligible(*b))
-            .map(|b| (b, true)),
-        None => None,
+            .find(|b| set.is_none_or(|s| s.contains(b)) && eligible(*b))
+    };
+    if let Some(b) = first(Some(&p.isr)) {
+        return Some((b, Source::Isr));
     }
+    if let Some(b) = first(Some(&p.elr)) {
+        return Some((b, Source::Elr));
+    }
+    if unclean_allowed {
+        return first(None).map(|b| (b, Source::Unclean));
+    }
+    None
 }
 
 fn finish(before: &PartitionState, mut next: PartitionState) -> Option<PartitionState> {
@@ -110,9 +233,11 @@ fn finish(before: &PartitionState, mut next: PartitionState) -> Option<Partition
 
 /// Kafka's AlterPartition checks: the requester must be the current leader in the
 /// current leader epoch, the partition epoch must match (compare-and-set), and the
-/// new ISR must hold the leader and only unfenced replicas.
+/// new ISR must hold the leader and only unfenced replicas. The ELR follows
+/// the new ISR (see [`settle_elr`]).
 pub fn alter_isr(
     p: &PartitionState,
+    rules: Rules,
     requester: BrokerId,
     leader_epoch: u32,
     partition_epoch: u32,
@@ -170,100 +295,11 @@ pub fn alter_isr(
     }
     let mut next = p.clone();
     next.isr = isr;
+    settle_elr(p, &mut next, rules, None);
     next.partition_epoch += 1;
     Ok(Some(next))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn b(ids: &[u32]) -> Vec<BrokerId> {
-        ids.iter().map(|&i| BrokerId(i)).collect()
-    }
-
-    fn part(leader: Option<u32>, replicas: &[u32], isr: &[u32]) -> PartitionState {
-        PartitionState {
-            partition: 0,
-            leader: leader.map(BrokerId),
-            leader_epoch: 5,
-            replicas: b(replicas),
-            isr: b(isr),
-            partition_epoch: 7,
-        }
-    }
-
-    #[test]
-    fn fencing_the_leader_elects_from_isr_and_bumps_epochs() {
-        let p = part(Some(1), &[1, 2, 3], &[1, 2, 3]);
-        let n = on_broker_fenced(&p, BrokerId(1), |_| true, false).unwrap();
-        assert_eq!(n.leader, Some(BrokerId(2)));
-        assert_eq!(n.isr, b(&[2, 3]));
-        assert_eq!((n.leader_epoch, n.partition_epoch), (6, 8));
-    }
-
-    #[test]
-    fn fencing_a_follower_shrinks_isr_keeps_leader_epoch() {
-        let p = part(Some(1), &[1, 2, 3], &[1, 2, 3]);
-        let n = on_broker_fenced(&p, BrokerId(3), |_| true, false).unwrap();
-        assert_eq!(n.leader, Some(BrokerId(1)));
-        assert_eq!(n.isr, b(&[1, 2]));
-        assert_eq!((n.leader_epoch, n.partition_epoch), (5, 8));
-    }
-
-    #[test]
-    fn fenced_isr_members_are_not_elected() {
-        let p = part(Some(1), &[1, 2, 3], &[1, 2, 3]);
-        let n = on_broker_fenced(&p, BrokerId(1), |x| x != BrokerId(2), false).unwrap();
-        assert_eq!(n.leader, Some(BrokerId(3)));
-    }
-
-    #[test]
-    fn last_isr_member_stays_and_partition_goes_leaderless() {
-        let p = part(Some(1), &[1, 2], &[1]);
-        let n = on_broker_fenced(&p, BrokerId(1), |_| true, false).unwrap();
-        assert_eq!(n.leader, None);
-        assert_eq!(n.isr, b(&[1]));
-        assert_eq!(n.leader_epoch, 6);
-        // It comes back: leads again with a new epoch.
-        let back = on_broker_unfenced(&n, BrokerId(1), false).unwrap();
-        assert_eq!(back.leader, Some(BrokerId(1)));
-        assert_eq!(back.leader_epoch, 7);
-        // A non-ISR replica coming back does not lead (no unclean election).
-        assert!(on_broker_unfenced(&n, BrokerId(2), false).is_none());
-    }
-
-    #[test]
-    fn unclean_election_when_enabled() {
-        let p = part(None, &[1, 2], &[1]);
-        let n = on_broker_unfenced(&p, BrokerId(2), true).unwrap();
-        assert_eq!(n.leader, Some(BrokerId(2)));
-        assert_eq!(n.isr, b(&[2]));
-    }
-
-    #[test]
-    fn preferred_leader_returns_once_in_sync() {
-        let p = part(Some(2), &[1, 2, 3], &[2, 3]);
-        assert!(
-            elect_preferred(&p, |_| true).is_none(),
-            "not in the ISR yet"
-        );
-        let p = part(Some(2), &[1, 2, 3], &[2, 3, 1]);
-        let n = elect_preferred(&p, |_| true).unwrap();
-        assert_eq!(
-            (n.leader, n.leader_epoch, n.partition_epoch),
-            (Some(BrokerId(1)), 6, 8)
-        );
-        assert!(
-            elect_preferred(&p, |b| b != BrokerId(1)).is_none(),
-            "fenced preferred replica"
-        );
-        assert!(elect_preferred(&n, |_| true).is_none(), "already leads");
-    }
-
-    #[test]
-    fn unrelated_broker_changes_nothing() {
-        let p = part(Some(1), &[1, 2], &[1, 2]);
-        assert!(on_broker_fenced(&p, BrokerId(9), |_| true, false).is_none());
-    }
-}
+#[path = "partition_change_tests.rs"]
+mod tests;

@@ -37,6 +37,7 @@ fn persisted_state_reloads_identically() {
             rack: None,
             incarnation_id: format!("i{i}"),
             cluster_id: None,
+            previous_shutdown: Default::default(),
         };
         let a = apply(&mut s, 2 + 2 * i, Command::RegisterBroker(reg), None);
         let epoch = 2 + 2 * i;
@@ -342,6 +343,7 @@ impl Step {
                 rack: None,
                 incarnation_id: format!("i{id}-{}", s.image.offset),
                 cluster_id: None,
+                previous_shutdown: Default::default(),
             }),
             Op::Fence(id) => Command::FenceBroker {
                 broker_id: BrokerId(*id),
@@ -497,4 +499,70 @@ proptest! {
         }
         c.assert_reloads();
     }
+}
+
+/// A partition's ELR and a broker's unclean-restart count survive a reopen
+/// (issue 11 item 3): both live in the stored partition and broker values.
+#[test]
+fn elr_and_unclean_restart_counts_reload() {
+    use crate::metadata::commands::Outcome;
+    use ferry_common::metadata::{BrokerRegistration, MetadataDelta, PartitionState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(DurableDb::open(dir.path(), 1).unwrap()).unwrap();
+    let mut s = ControllerState::default();
+    let t = TopicName::new("t").unwrap();
+    let records = vec![
+        MetadataRecord::RegisterBroker(BrokerRegistration {
+            id: BrokerId(2),
+            url: "http://b2".into(),
+            rack: None,
+            incarnation_id: "i2".into(),
+            epoch: 1,
+            fenced: true,
+            unclean_restarts: 3,
+        }),
+        MetadataRecord::Topic {
+            name: t.clone(),
+            topic_id: "t".into(),
+            replication_factor: 3,
+            configs: BTreeMap::new(),
+        },
+        MetadataRecord::Partition {
+            topic: t,
+            state: PartitionState {
+                partition: 0,
+                leader: None,
+                leader_epoch: 4,
+                replicas: vec![BrokerId(1), BrokerId(2), BrokerId(3)],
+                isr: vec![],
+                partition_epoch: 9,
+                elr: vec![BrokerId(2), BrokerId(3)],
+            },
+        },
+    ];
+    s.image.replay(1, &records);
+    let applied = Applied {
+        result: Ok(Outcome::Done),
+        delta: Some(MetadataDelta {
+            prev_offset: 0,
+            offset: 1,
+            records,
+        }),
+        session: None,
+        evicted: vec![],
+    };
+    let header = StateHeader {
+        offset: 1,
+        last_record_offset: 1,
+        ..Default::default()
+    };
+    store.persist(&s, &[applied], &header).unwrap();
+    drop(store);
+    let store = StateStore::open(DurableDb::open(dir.path(), 1).unwrap()).unwrap();
+    let (loaded, _) = store.load().unwrap();
+    assert_eq!(loaded, s);
+    let p = &loaded.image.topics[&TopicName::new("t").unwrap()].partitions[0];
+    assert_eq!(p.elr, vec![BrokerId(2), BrokerId(3)]);
+    assert_eq!(loaded.image.brokers[&BrokerId(2)].unclean_restarts, 3);
 }

@@ -87,6 +87,7 @@ fn register(id: u32) -> Command {
         rack: None,
         incarnation_id: format!("i{id}"),
         cluster_id: None,
+        previous_shutdown: Default::default(),
     })
 }
 

@@ -186,6 +186,7 @@ impl BrokerStandIn {
             rack: None,
             incarnation_id: uuid::Uuid::new_v4().to_string(),
             cluster_id: None,
+            previous_shutdown: Default::default(),
         };
         let v = state
             .post_controller(

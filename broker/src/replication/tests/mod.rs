@@ -37,6 +37,7 @@ fn state(leader: u32, leader_epoch: u32, partition_epoch: u32, isr: &[u32]) -> P
         partition_epoch,
         replicas: vec![b(1), b(2)],
         isr: isr.iter().map(|i| b(*i)).collect(),
+        elr: vec![],
     }
 }
 
@@ -59,6 +60,7 @@ fn image(part: &PartitionState, leader: u32, leader_url: &str) -> MetadataImage 
             incarnation_id: "stand-in".into(),
             epoch: 1,
             fenced: false,
+            unclean_restarts: 0,
         },
     );
     img.topics.insert(

@@ -126,6 +126,7 @@ async fn standin(
         rack: None,
         incarnation_id: format!("bench-{}", std::process::id()),
         cluster_id: None,
+        previous_shutdown: Default::default(),
     };
     let url = format!("{leader}/internal/v1/brokers/register");
     let body = serde_json::to_vec(&register)?;

@@ -136,7 +136,20 @@ impl PowerCutCluster {
 
     /// Every record of `topic`-`partition` from its leader once the leader's
     /// high watermark reached its log end (all committed records visible).
+    /// Starts over from the new leader if leadership moves during the read
+    /// (the preferred-leader election returns it to the first replica as soon
+    /// as that one rejoins the ISR after a restart).
     pub async fn read_all(&self, topic: &str, partition: u32) -> Vec<Value> {
+        for _ in 0..5 {
+            if let Some(records) = self.read_all_from_leader(topic, partition).await {
+                return records;
+            }
+        }
+        panic!("{topic}-{partition}: leadership kept moving during five full reads");
+    }
+
+    /// [`Self::read_all`] from one leader; `None` if it stopped leading.
+    async fn read_all_from_leader(&self, topic: &str, partition: u32) -> Option<Vec<Value>> {
         let leader = self.leader(topic, partition, Duration::from_secs(60)).await;
         let off = format!("{leader}/v1/topics/{topic}/partitions/{partition}/offsets");
         let settled = wait_for(Duration::from_secs(30), || async {
@@ -153,10 +166,13 @@ impl PowerCutCluster {
                 "{leader}/v1/topics/{topic}/partitions/{partition}/records?offset={offset}&max_records=2000"
             );
             let (s, v) = self.tc.get(&url).await;
+            if s == 503 && v["error_code"] == "NOT_LEADER_OR_FOLLOWER" {
+                return None;
+            }
             assert_eq!(s, 200, "fetch {url}: {v}");
             let recs = v["records"].as_array().cloned().unwrap_or_default();
             if recs.is_empty() {
-                return out;
+                return Some(out);
             }
             offset = v["next_offset"].as_u64().expect("next_offset");
             out.extend(recs);
