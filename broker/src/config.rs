@@ -65,6 +65,8 @@ pub struct BrokerConfig {
     /// `offsets.topic.replication.factor`); groups are unavailable until that
     /// many brokers are registered.
     pub offsets_topic_replication_factor: u16,
+    /// Client authentication (`[security]`).
+    pub security: SecuritySettings,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -98,6 +100,7 @@ impl Default for BrokerConfig {
             server: ferry_http::ServerSettings::default(),
             cluster_secret_file: None,
             offsets_topic_replication_factor: 3,
+            security: SecuritySettings::default(),
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
@@ -176,6 +179,15 @@ impl BrokerConfig {
 }
 
 /// This machine's host name (a container's is its id or compose-given name).
+/// `[security]`: how clients authenticate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
+    /// (HTTP Basic against the users in the metadata the controller pushes).
+    pub client_auth: ferry_http::client_auth::ClientAuthMode,
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))

@@ -10,6 +10,7 @@
 //! - [`client_sessions`]: the idempotent-retry table inside the state.
 //! - [`placement`]: replica placement for new topics and partitions.
 //! - [`partition_change`]: leader elections and AlterPartition checks.
+//! - [`users`]: client users' SCRAM credentials.
 //! - [`state_view`]: the applied state shared by the service, tasks and Raft.
 
 pub mod client_sessions;
@@ -18,5 +19,6 @@ pub mod controller_state;
 pub mod partition_change;
 pub mod placement;
 pub mod state_view;
+pub mod users;
 
 pub use controller_state::ControllerState;
