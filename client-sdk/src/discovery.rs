@@ -24,7 +24,21 @@ impl Endpoints {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let client = http::client(Duration::from_secs(3));
+        Self::discover_with(bootstrap, None).await
+    }
+
+    /// As [`Endpoints::discover`], with `credentials` for a cluster with
+    /// client authentication on (without them every node answers 401 and
+    /// looks like a broker).
+    pub async fn discover_with<I, S>(
+        bootstrap: I,
+        credentials: Option<&crate::Credentials>,
+    ) -> Result<Endpoints, FerryError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let client = http::client_with(Duration::from_secs(3), credentials);
         let mut found = Endpoints::default();
         for url in bootstrap {
             let url = url.as_ref().trim().trim_end_matches('/');
@@ -44,6 +58,7 @@ impl Endpoints {
         }
         if found.brokers.is_empty() && !found.controllers.is_empty() {
             found.brokers = AdminClient::new(found.controllers.clone())
+                .with_credentials_opt(credentials.cloned())
                 .describe_brokers()
                 .await?
                 .into_iter()
