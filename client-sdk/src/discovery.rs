@@ -40,6 +40,7 @@ impl Endpoints {
     {
         let client = http::client_with(Duration::from_secs(3), credentials);
         let mut found = Endpoints::default();
+        let mut refused = None;
         for url in bootstrap {
             let url = url.as_ref().trim().trim_end_matches('/');
             if url.is_empty() {
@@ -52,9 +53,17 @@ impl Endpoints {
             };
             match client.get(format!("{url}/v1/cluster")).send().await {
                 Ok(r) if r.status().is_success() => found.controllers.push(url),
+                // Controllers and brokers alike refuse without credentials:
+                // nothing can be told apart, and every later call would fail.
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    refused = r.json::<ferry_common::ErrorBody>().await.ok();
+                }
                 Ok(_) => found.brokers.push(url),
                 Err(_) => {}
             }
+        }
+        if let Some(body) = refused.filter(|_| found.controllers.is_empty()) {
+            return Err(body.into());
         }
         if found.brokers.is_empty() && !found.controllers.is_empty() {
             found.brokers = AdminClient::new(found.controllers.clone())
