@@ -194,3 +194,55 @@ async fn the_refusal_is_decided_before_the_body_is_read() {
     let (status, _, _) = read(res).await;
     assert_eq!(status, 401);
 }
+
+/// A log sink the test can read.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Events inside a request carry its principal from the request span, and
+/// the password appears nowhere in the log.
+#[tokio::test]
+async fn the_principal_is_on_the_request_span() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (_, auth, _) = basic_auth();
+    let registry = prometheus::Registry::new();
+    let metrics =
+        crate::RequestMetrics::register(&registry, "t_requests_total", "t_seconds").unwrap();
+    let routes = Router::new().route(
+        "/v1/who",
+        get(|| async {
+            tracing::info!("handling");
+            "ok"
+        }),
+    );
+    let app = with_cluster_auth(with_client_auth(routes, auth), ClusterAuth::new(key()))
+        .layer(crate::Observe::new(metrics).layer());
+    let (status, _, _) = get_as(&app, "/v1/who", Some(&basic("alice", "wonderland"))).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = get_as(&app, "/v1/who", Some(&basic("alice", "not-it"))).await;
+    assert_eq!(status, 401);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("principal=User:alice"), "{log}");
+    assert!(log.contains("handling"), "{log}");
+    assert!(
+        !log.contains("wonderland") && !log.contains("not-it"),
+        "{log}"
+    );
+}
