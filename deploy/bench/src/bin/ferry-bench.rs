@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferry_bench::pool::{self, Outcome};
 use ferry_bench::stats::percentile;
-use ferry_client::{AdminClient, FetchLimits, PartitionClient};
+use ferry_client::{AdminClient, Credentials, FetchLimits, PartitionClient};
 use ferry_common::records::{ProduceRecord, ProduceRequest};
 use ferry_common::ErrorCode;
 use serde_json::Value;
@@ -33,6 +33,11 @@ struct Cli {
     controller: String,
     #[arg(long, global = true, default_value = "ferry-bench")]
     topic: String,
+    /// User for a cluster with client authentication on (HTTP Basic on every request).
+    #[arg(long, global = true, env = "FERRY_USER")]
+    user: Option<String>,
+    #[arg(long, global = true, env = "FERRY_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -89,9 +94,15 @@ struct Load {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let client = Arc::new(PartitionClient::new(
+    let credentials = match (&cli.user, &cli.password) {
+        (Some(u), Some(p)) => Some(Credentials::new(u, p)),
+        (None, None) => None,
+        _ => bail!("--user and --password go together"),
+    };
+    let client = Arc::new(PartitionClient::with_credentials(
         vec![cli.broker.clone()],
         Duration::from_secs(60),
+        credentials.as_ref(),
     ));
     match cli.cmd {
         Cmd::Produce {
@@ -109,7 +120,7 @@ async fn main() -> Result<()> {
             let max_message_bytes = (batch * (record_size + 64) + 4096).max(1_048_588);
             let rf = u16::try_from(replication_factor).context("--replication-factor")?;
             ensure_topic(
-                &cli.controller,
+                AdminClient::new(vec![cli.controller.clone()]).with_credentials_opt(credentials),
                 &cli.topic,
                 partitions,
                 rf,
@@ -136,7 +147,7 @@ async fn main() -> Result<()> {
 }
 
 async fn ensure_topic(
-    controller: &str,
+    admin: AdminClient,
     topic: &str,
     partitions: u32,
     rf: u16,
@@ -146,10 +157,7 @@ async fn ensure_topic(
     let max = max_message_bytes.to_string();
     let mut configs = vec![("max.message.bytes", max.as_str())];
     configs.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    match AdminClient::new(vec![controller.to_string()])
-        .create_topic(topic, partitions, rf, configs)
-        .await
-    {
+    match admin.create_topic(topic, partitions, rf, configs).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => Ok(()),
         Err(e) => bail!("creating topic {topic}: {e}"),
