@@ -68,6 +68,8 @@ pub struct BrokerConfig {
     /// TLS for the listener and trust for calls to other nodes; with it,
     /// `controllers` and the advertised URL are `https://`.
     pub tls: ferry_http::tls::TlsSettings,
+    /// Client authentication (`[security]`).
+    pub security: SecuritySettings,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -102,6 +104,7 @@ impl Default for BrokerConfig {
             cluster_secret_file: None,
             offsets_topic_replication_factor: 3,
             tls: ferry_http::tls::TlsSettings::default(),
+            security: SecuritySettings::default(),
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
@@ -196,6 +199,15 @@ impl BrokerConfig {
 }
 
 /// This machine's host name (a container's is its id or compose-given name).
+/// `[security]`: how clients authenticate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
+    /// (HTTP Basic against the users in the metadata the controller pushes).
+    pub client_auth: ferry_http::client_auth::ClientAuthMode,
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))

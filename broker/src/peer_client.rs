@@ -155,10 +155,11 @@ impl PeerClient {
         req: &ProduceRequest,
     ) -> Result<ProduceResponse, ForwardError> {
         let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/records");
+        // Signed: with client authentication on, the leader takes a forward
+        // from a cluster member, which authenticated the client itself.
         let res = self
-            .http
-            .post(&url)
-            .json(req)
+            .signed(reqwest::Method::POST, &url, Some(req))
+            .map_err(|e| ForwardError::NotSent(e.to_string()))?
             .timeout(forward_timeout(req))
             .send()
             .await

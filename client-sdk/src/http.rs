@@ -1,6 +1,7 @@
 //! One HTTP call with the cluster's error body decoded, and the retry loop
 //! for calls whose failures are retriable.
 
+use crate::credentials::Credentials;
 use crate::error::FerryError;
 use ferry_common::ErrorBody;
 use serde::de::DeserializeOwned;
@@ -41,7 +42,16 @@ pub fn trust_ca_file(path: &std::path::Path) -> Result<(), FerryError> {
 /// A reqwest client that does not follow redirects (we follow leader hints
 /// ourselves) and trusts the CAs given to [`trust_ca_pem`].
 pub fn client(timeout: Duration) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder();
+    client_with(timeout, None)
+}
+
+/// As [`client`], sending `credentials` (HTTP Basic) on every request.
+pub fn client_with(timeout: Duration, credentials: Option<&Credentials>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(v) = credentials.and_then(Credentials::header) {
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    let mut builder = reqwest::Client::builder().default_headers(headers);
     for ca in TRUSTED_CAS.read().unwrap_or_else(|p| p.into_inner()).iter() {
         builder = builder.add_root_certificate(ca.clone());
     }

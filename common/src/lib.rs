@@ -12,6 +12,7 @@
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
 //! - [`body`]: JSON body rules (content types, parse errors).
 //! - [`security`]: principals, SCRAM credentials and ACL bindings.
+//! - [`users`]: the controller's user API bodies (passwords in, never out).
 //! - [`openapi`]: error answers and the checked-in-file check shared by both OpenAPI documents.
 //! - [`topic_config`]: topic configs (Kafka names, defaults, validation).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
@@ -30,6 +31,7 @@ pub mod settings;
 pub mod telemetry;
 pub mod topic_config;
 pub mod types;
+pub mod users;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use types::{BrokerId, TopicName};

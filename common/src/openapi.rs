@@ -30,7 +30,8 @@ pub fn error_response(description: &str) -> RefOr<Response> {
 /// Adds the error answers the shared HTTP layer can give to every operation
 /// that does not document them itself.
 pub fn add_common_errors(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let public = path.starts_with("/v1/");
         for op in [
             &mut item.get,
             &mut item.post,
@@ -41,12 +42,12 @@ pub fn add_common_errors(doc: &mut OpenApi) {
         .into_iter()
         .flatten()
         {
-            add_to_operation(op);
+            add_to_operation(op, public);
         }
     }
 }
 
-fn add_to_operation(op: &mut Operation) {
+fn add_to_operation(op: &mut Operation, public: bool) {
     let mut add = |status: &str, description: &str| {
         op.responses
             .responses
@@ -62,6 +63,13 @@ fn add_to_operation(op: &mut Operation) {
         "The node is at its bound of requests in flight (with Retry-After), \
          or the cluster cannot serve this yet (see error_code, retriable)",
     );
+    if public {
+        add(
+            "401",
+            "SASL_AUTHENTICATION_FAILED: client authentication is on (security.client_auth = \"basic\") \
+             and the request has no valid HTTP Basic credentials (WWW-Authenticate: Basic)",
+        );
+    }
     let has_body = op.request_body.is_some();
     let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     if has_body || has_params {

@@ -43,6 +43,8 @@ pub struct ControllerConfig {
     /// TLS for the listener and trust for calls to other nodes; with it,
     /// `voters` and every broker URL are `https://`.
     pub tls: ferry_http::tls::TlsSettings,
+    /// Client authentication (`[security]`).
+    pub security: SecuritySettings,
 }
 
 /// Raft timing and log-compaction knobs.
@@ -76,6 +78,7 @@ impl Default for ControllerConfig {
             cluster_secret_file: None,
             raft: RaftSettings::default(),
             tls: ferry_http::tls::TlsSettings::default(),
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -189,6 +192,54 @@ impl ControllerConfig {
     }
 }
 
+/// `[security]`: how clients authenticate, and the first user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
+    /// (HTTP Basic against the users in the metadata log).
+    pub client_auth: ferry_http::client_auth::ClientAuthMode,
+    /// A user the active controller creates while the cluster has no user at
+    /// all, so that an operator can log in and create the others (Kafka's
+    /// `kafka-storage format --add-scram`). Needs `bootstrap_password_file`.
+    pub bootstrap_user: Option<String>,
+    /// File holding the bootstrap user's password (one line; a trailing
+    /// newline is not part of it). Read and hashed at start; keep it 0600.
+    pub bootstrap_password_file: Option<PathBuf>,
+}
+
+impl SecuritySettings {
+    /// The bootstrap user's name and a fresh credential for its password,
+    /// if one is configured.
+    pub fn bootstrap_credential(
+        &self,
+    ) -> Result<Option<(String, ferry_common::security::ScramCredential)>, ConfigInvalid> {
+        use ferry_http::client_auth::scram;
+        let (user, file) = match (&self.bootstrap_user, &self.bootstrap_password_file) {
+            (None, None) => return Ok(None),
+            (Some(u), Some(f)) => (u, f),
+            _ => {
+                return Err(ConfigInvalid(
+                    "security.bootstrap_user and security.bootstrap_password_file go together"
+                        .into(),
+                ))
+            }
+        };
+        scram::check_user_name(user)
+            .map_err(|e| ConfigInvalid(format!("security.bootstrap_user: {e}")))?;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            ConfigInvalid(format!(
+                "reading security.bootstrap_password_file {}: {e}",
+                file.display()
+            ))
+        })?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        let credential = scram::new_credential(password, scram::DEFAULT_ITERATIONS as u64)
+            .map_err(|e| ConfigInvalid(format!("{}: {e}", file.display())))?;
+        Ok(Some((user.clone(), credential)))
+    }
+}
+
 fn parse_voters(s: &str) -> Result<Vec<Voter>, ConfigInvalid> {
     let mut out: Vec<Voter> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -275,6 +326,37 @@ mod tests {
             serde_json::json!({ "tls": { "cert": "c.pem" } }),
         );
         assert!(typo.is_err());
+    }
+
+    #[test]
+    fn the_bootstrap_user_needs_both_keys_and_a_good_password_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin.password");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let mut s = SecuritySettings::default();
+        assert!(s.bootstrap_credential().unwrap().is_none());
+        s.bootstrap_user = Some("admin".into());
+        assert!(s.bootstrap_credential().is_err());
+        s.bootstrap_password_file = Some(file.clone());
+        let (user, cred) = s.bootstrap_credential().unwrap().unwrap();
+        assert_eq!(user, "admin");
+        let decoded = ferry_http::client_auth::scram::DecodedCredential::new(&cred).unwrap();
+        assert!(decoded.verify(b"s3cret"));
+        std::fs::write(&file, "\n").unwrap();
+        assert!(s.bootstrap_credential().is_err(), "empty password");
+        s.bootstrap_user = Some("bad:name".into());
+        assert!(s.bootstrap_credential().is_err());
+    }
+
+    #[test]
+    fn client_auth_parses_and_unknown_security_keys_are_refused() {
+        let s: SecuritySettings = serde_json::from_str(r#"{"client_auth":"basic"}"#).unwrap();
+        assert_eq!(
+            s.client_auth,
+            ferry_http::client_auth::ClientAuthMode::Basic
+        );
+        assert!(serde_json::from_str::<SecuritySettings>(r#"{"client_auth":"maybe"}"#).is_err());
+        assert!(serde_json::from_str::<SecuritySettings>(r#"{"clientauth":"basic"}"#).is_err());
     }
 
     #[test]

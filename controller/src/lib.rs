@@ -38,6 +38,7 @@ use crate::service::broker_sessions::SessionTable;
 use crate::service::brokers::BrokerRegistry;
 use crate::service::write_path::WritePath;
 use ferry_http::auth::{ClusterAuth, NodeIdentity, Signer};
+use ferry_http::client_auth::ClientAuth;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,7 @@ pub async fn run(
     let voters = cfg.validate()?;
     let key = cfg.cluster_key()?;
     let tls = cfg.load_tls()?;
+    let bootstrap_user = cfg.security.bootstrap_credential()?;
     let signer = Signer::fixed(key.clone(), NodeIdentity::Controller(cfg.node_id));
     let node = raft::start(&cfg, &voters, signer.clone(), tls.client.clone()).await?;
     let path = Arc::new(WritePath::new(
@@ -98,10 +100,11 @@ pub async fn run(
             rebalance_interval: cfg
                 .auto_leader_rebalance_enable
                 .then(|| Duration::from_millis(cfg.leader_rebalance_interval_ms.max(100))),
+            bootstrap_user,
         },
         tasks::metadata_push::Pusher {
             path,
-            view: node.view,
+            view: node.view.clone(),
             sessions,
         },
         Arc::new(peers::broker_client::HttpDeltaSink::with_tls(
@@ -109,6 +112,11 @@ pub async fn run(
             &tls.client,
         )),
     );
+    let client_auth = ClientAuth::new(
+        cfg.security.client_auth,
+        Arc::new(service::users::AppliedUsers(node.view.clone())),
+    );
+    ferry_http::client_auth::warn_at_start(cfg.security.client_auth, cfg.tls.enabled());
     let app = api::router(
         api::AppState {
             admin,
@@ -120,6 +128,7 @@ pub async fn run(
         cfg.max_request_bytes,
         cfg.server.body_read_timeout(),
         ClusterAuth::new(key),
+        client_auth,
     );
     tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), tls = cfg.tls.enabled(), "controller listening");
     let served =

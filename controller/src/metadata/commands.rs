@@ -6,6 +6,7 @@
 //! cluster id) is chosen by the proposer and carried in the command.
 
 use ferry_common::internal::RegisterBrokerRequest;
+use ferry_common::security::ScramCredential;
 use ferry_common::types::{BrokerEpoch, BrokerId, LeaderEpoch, PartitionEpoch, PartitionId};
 use ferry_common::{ErrorCode, TopicName};
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,21 @@ pub enum Command {
         leader_epoch: LeaderEpoch,
         partition_epoch: PartitionEpoch,
         new_isr: Vec<BrokerId>,
+    },
+    /// Creates a client user or replaces its credential (hashed by the
+    /// proposer; the password is never in the log).
+    UpsertUser {
+        user: String,
+        credential: ScramCredential,
+    },
+    /// Removes a client user.
+    DeleteUser {
+        user: String,
+    },
+    /// The configured bootstrap user, created only while no user exists.
+    BootstrapUser {
+        user: String,
+        credential: ScramCredential,
     },
 }
 

@@ -8,6 +8,7 @@ use super::client_sessions::{self, ClientSession};
 use super::commands::{Command, CommandRequest, CommandResult, Outcome, Rejection};
 use super::partition_change::{alter_isr, Rules};
 use super::placement::{self, Candidate, PlacementStart};
+use super::users;
 use ferry_common::internal::{PreviousShutdown, RegisterBrokerRequest};
 use ferry_common::metadata::{
     BrokerRegistration, MetadataDelta, MetadataImage, MetadataRecord, PartitionState,
@@ -182,6 +183,11 @@ impl ControllerState {
                     )),
                     None => Ok((vec![], outcome)),
                 }
+            }
+            Command::UpsertUser { user, credential } => users::upsert(user, credential),
+            Command::DeleteUser { user } => users::delete(&self.image, user),
+            Command::BootstrapUser { user, credential } => {
+                users::bootstrap(&self.image, user, credential)
             }
         }
     }

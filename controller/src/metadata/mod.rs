@@ -11,6 +11,7 @@
 //! - [`placement`]: replica placement for new topics and partitions.
 //! - [`partition_change`]: leader elections, the ELR and AlterPartition checks.
 //! - [`membership_changes`]: fencing, unfencing and re-registration applied to every partition.
+//! - [`users`]: client users' SCRAM credentials.
 //! - [`state_view`]: the applied state shared by the service, tasks and Raft.
 
 pub mod client_sessions;
@@ -20,5 +21,6 @@ pub mod membership_changes;
 pub mod partition_change;
 pub mod placement;
 pub mod state_view;
+pub mod users;
 
 pub use controller_state::ControllerState;

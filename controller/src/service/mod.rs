@@ -4,6 +4,7 @@
 //! - [`write_path`]: the one write path (leadership check, propose through Raft,
 //!   wait for apply, map errors), shared by everything that writes.
 //! - [`admin`]: the client admin API: topics, producer ids, cluster and broker views.
+//! - [`users`]: client users (password in, SCRAM credential through Raft).
 //! - [`brokers`]: registration, heartbeats, controlled shutdown, AlterPartition, snapshots.
 //! - [`broker_sessions`]: heartbeat bookkeeping (pure, time passed in).
 //! - [`suspicion`]: fencing on a confirmed refused connection (pure).
@@ -14,4 +15,5 @@ pub mod admin;
 pub mod broker_sessions;
 pub mod brokers;
 pub mod suspicion;
+pub mod users;
 pub mod write_path;

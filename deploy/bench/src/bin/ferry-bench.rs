@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferry_bench::pool::{self, Outcome};
 use ferry_bench::stats::percentile;
-use ferry_client::{AdminClient, FetchLimits, PartitionClient};
+use ferry_client::{AdminClient, Credentials, FetchLimits, PartitionClient};
 use ferry_common::records::{ProduceRecord, ProduceRequest};
 use ferry_common::ErrorCode;
 use serde_json::Value;
@@ -36,6 +36,11 @@ struct Cli {
     /// CA of a TLS cluster's certificates (`ferry-local up --tls` prints it).
     #[arg(long, global = true, env = "FERRY_CA_FILE")]
     ca_file: Option<std::path::PathBuf>,
+    /// User for a cluster with client authentication on (HTTP Basic on every request).
+    #[arg(long, global = true, env = "FERRY_USER")]
+    user: Option<String>,
+    #[arg(long, global = true, env = "FERRY_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -95,9 +100,15 @@ async fn main() -> Result<()> {
     if let Some(ca) = &cli.ca_file {
         ferry_client::trust_ca_file(ca)?;
     }
-    let client = Arc::new(PartitionClient::new(
+    let credentials = match (&cli.user, &cli.password) {
+        (Some(u), Some(p)) => Some(Credentials::new(u, p)),
+        (None, None) => None,
+        _ => bail!("--user and --password go together"),
+    };
+    let client = Arc::new(PartitionClient::with_credentials(
         vec![cli.broker.clone()],
         Duration::from_secs(60),
+        credentials.as_ref(),
     ));
     match cli.cmd {
         Cmd::Produce {
@@ -115,7 +126,7 @@ async fn main() -> Result<()> {
             let max_message_bytes = (batch * (record_size + 64) + 4096).max(1_048_588);
             let rf = u16::try_from(replication_factor).context("--replication-factor")?;
             ensure_topic(
-                &cli.controller,
+                AdminClient::new(vec![cli.controller.clone()]).with_credentials_opt(credentials),
                 &cli.topic,
                 partitions,
                 rf,
@@ -142,7 +153,7 @@ async fn main() -> Result<()> {
 }
 
 async fn ensure_topic(
-    controller: &str,
+    admin: AdminClient,
     topic: &str,
     partitions: u32,
     rf: u16,
@@ -152,10 +163,7 @@ async fn ensure_topic(
     let max = max_message_bytes.to_string();
     let mut configs = vec![("max.message.bytes", max.as_str())];
     configs.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    match AdminClient::new(vec![controller.to_string()])
-        .create_topic(topic, partitions, rf, configs)
-        .await
-    {
+    match admin.create_topic(topic, partitions, rf, configs).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => Ok(()),
         Err(e) => bail!("creating topic {topic}: {e}"),
