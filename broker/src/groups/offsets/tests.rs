@@ -78,7 +78,7 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
             member_id: None,
             member_epoch: None,
         };
-        async move { offsets.commit("g", req, |_| Ok(())).await }
+        async move { offsets.commit("g", req, |_, _| Ok(())).await }
     });
     while part.hw_waiters() < 1 {
         assert!(!commit.is_finished(), "the commit finished before waiting");
