@@ -404,13 +404,18 @@ fn check_commit(
 }
 
 impl GroupCoordinator {
-
     /// Members, assignment and committed offsets (with lag) of `group`.
     pub async fn describe(&self, group: &str) -> Result<GroupDescription, BrokerError> {
         check_group(group)?;
         let part = match self.local(group).await? {
             Ok(part) => part,
-            Err(url) => return self.peers.describe_group(&url, group).await.map_err(relayed),
+            Err(url) => {
+                return self
+                    .peers
+                    .describe_group(&url, group)
+                    .await
+                    .map_err(relayed)
+            }
         };
         let offsets = self.offsets.fetch(group, None).await?.offsets;
         let now = Instant::now();

@@ -18,7 +18,6 @@
 
 use super::membership::Group;
 use super::records::{self, Replay};
-use state::state_record;
 use super::routing::{check_group, relayed, CoordinatorRouter, Route};
 use crate::clock::now_ms;
 use crate::error::BrokerError;
@@ -33,6 +32,7 @@ use crate::storage::RecordIn;
 use ferry_common::records::{Acks, CommittedOffset, GroupOffsetsResponse, OffsetCommitRequest};
 use ferry_common::TopicName;
 use serde::{Deserialize, Serialize};
+use state::state_record;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

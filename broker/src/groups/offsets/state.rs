@@ -2,11 +2,11 @@
 //! records and installing the new state, and the partitions led here.
 
 use super::GroupOffsets;
-use crate::groups::routing::OFFSETS_TOPIC;
 use crate::clock::now_ms;
 use crate::error::BrokerError;
 use crate::groups::membership::Group;
 use crate::groups::records::StateRecord;
+use crate::groups::routing::OFFSETS_TOPIC;
 use crate::partition::Partition;
 use crate::storage::RecordIn;
 use ferry_common::records::Acks;
@@ -97,4 +97,3 @@ impl GroupOffsets {
             .collect()
     }
 }
-

@@ -43,7 +43,14 @@ fn a_group_replayed_from_its_records_equals_the_group() {
     let t0 = Instant::now();
     let mut g = Group::new(Assignor::RoundRobin, t0, Duration::ZERO);
     for id in ["a", "b\0odd", "c"] {
-        g.join(id, Some("cli".into()), vec!["t".into()], SESSION, t0, &parts(7));
+        g.join(
+            id,
+            Some("cli".into()),
+            vec!["t".into()],
+            SESSION,
+            t0,
+            &parts(7),
+        );
     }
     // Mid-reconciliation: some partitions pending revocation, some unowned.
     assert!(g.members.values().any(|m| !m.revoking.is_empty()));
@@ -85,7 +92,10 @@ fn every_step_of_a_groups_life_replays_to_its_state_and_a_deleted_group_stays_de
     assert!(g.leave("b", t1, &parts(6)));
     check(&mut log, &mut before, &g, t1);
     let loaded = log.groups(t1, Duration::ZERO);
-    assert!(!loaded["g"].members.contains_key("b"), "a left member came back");
+    assert!(
+        !loaded["g"].members.contains_key("b"),
+        "a left member came back"
+    );
     // The last members go: the group's records are all tombstoned.
     let t2 = t1 + SESSION;
     g.tick(t2, &parts(6));
