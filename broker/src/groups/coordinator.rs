@@ -130,16 +130,41 @@ impl GroupCoordinator {
     }
 
     /// Runs `f` on a copy of `group`'s state (None: no such group) on its
-    /// coordinator partition `part`, under the group's lock; appends the
-    /// records the change implies (nothing if only liveness changed), and
-    /// only then makes the copy the group's state. A group left without
-    /// members is deleted (tombstoned).
+    /// coordinator partition `part`; appends the records the change implies
+    /// under the group's lock, and only then makes the copy the group's
+    /// state. A change of liveness only (most heartbeats) writes nothing and
+    /// takes effect at once, without waiting for the lock behind commits.
+    /// A group left without members is deleted (tombstoned). `f` may run
+    /// twice: once to see whether anything is to be stored, and again under
+    /// the lock.
     async fn update<R>(
         &self,
         group: &str,
         part: &Arc<Partition>,
-        f: impl FnOnce(&mut Option<Group>, Instant) -> Result<R, BrokerError>,
+        mut f: impl FnMut(&mut Option<Group>, Instant) -> Result<R, BrokerError>,
     ) -> Result<R, BrokerError> {
+        let quick = self
+            .offsets
+            .with_loaded(part, |l| {
+                let before = l.members.get(group);
+                let mut after = before.cloned();
+                let out = match f(&mut after, Instant::now()) {
+                    Ok(out) => out,
+                    Err(e) => return Some(Err(e)),
+                };
+                let after = after.filter(|g| !g.members.is_empty());
+                if !records::changes(group, before, after.as_ref()).is_empty() {
+                    return None;
+                }
+                if let Some(g) = after {
+                    l.members.insert(group.to_string(), g);
+                }
+                Some(Ok(out))
+            })
+            .await?;
+        if let Some(answer) = quick {
+            return answer;
+        }
         let _guard = self.offsets.lock_group(group).await;
         let before = self
             .offsets
@@ -331,7 +356,7 @@ impl GroupCoordinator {
         group: &str,
         member: &str,
         part: &Arc<Partition>,
-        f: impl FnOnce(&mut Group, Instant, &BTreeMap<String, u32>) -> Result<Option<R>, BrokerError>,
+        mut f: impl FnMut(&mut Group, Instant, &BTreeMap<String, u32>) -> Result<Option<R>, BrokerError>,
     ) -> Result<Option<R>, BrokerError> {
         self.update(group, part, |g, now| {
             let g = g.as_mut().ok_or_else(|| unknown_member(group, member))?;

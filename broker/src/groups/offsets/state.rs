@@ -58,9 +58,22 @@ impl GroupOffsets {
                 return Err(e);
             }
         }
-        self.with_loaded(part, |l| match after {
-            Some(g) => l.members.insert(group.to_string(), g),
-            None => l.members.remove(group),
+        self.with_loaded(part, |l| match (after, l.members.get(group)) {
+            (Some(mut g), Some(now)) => {
+                // Heartbeats answered meanwhile (they need no lock) still count.
+                for (id, m) in g.members.iter_mut() {
+                    if let Some(seen) = now.members.get(id) {
+                        m.last_heartbeat = m.last_heartbeat.max(seen.last_heartbeat);
+                    }
+                }
+                l.members.insert(group.to_string(), g);
+            }
+            (Some(g), None) => {
+                l.members.insert(group.to_string(), g);
+            }
+            (None, _) => {
+                l.members.remove(group);
+            }
         })
         .await?;
         Ok(())
