@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     pub epoch: u32,
     pub last_poll: Instant,
     pub gone: Option<Gone>,
+    /// When the coordinator last answered a heartbeat.
+    pub last_heartbeat: Option<Instant>,
 }
 
 /// One membership: the member's id, its shared state, and its heartbeat task.
@@ -154,6 +156,7 @@ impl Member {
             epoch: 0,
             last_poll: Instant::now(),
             gone: None,
+            last_heartbeat: None,
         }));
         let wake = Arc::new(Notify::new());
         let brokers = hb.brokers.clone();
@@ -250,7 +253,11 @@ async fn heartbeat_loop(
             return;
         }
         match heartbeat(&hb.http, &hb.brokers, &path, owned, epoch).await {
-            Ok(a) => lock().latest = Some(a),
+            Ok(a) => {
+                let mut s = lock();
+                s.latest = Some(a);
+                s.last_heartbeat = Some(Instant::now());
+            }
             Err(FerryError::Api {
                 code: ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch,
                 ..

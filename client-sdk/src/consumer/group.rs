@@ -88,6 +88,11 @@ impl Consumer {
         }
     }
 
+    /// When the coordinator last answered this member's heartbeat.
+    pub fn last_heartbeat(&self) -> Option<Instant> {
+        self.group.as_ref()?.member.lock().last_heartbeat
+    }
+
     /// The group's committed offsets.
     pub async fn committed(&self, group: &str) -> Result<GroupOffsetsResponse, FerryError> {
         let (brokers, path) = (self.group_brokers(), format!("/v1/groups/{group}/offsets"));
