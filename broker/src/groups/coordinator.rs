@@ -131,9 +131,9 @@ impl GroupCoordinator {
 
     /// Runs `f` on a copy of `group`'s state (None: no such group) on its
     /// coordinator partition `part`; appends the records the change implies
-    /// under the group's lock, and only then makes the copy the group's
-    /// state. A change of liveness only (most heartbeats) writes nothing and
-    /// takes effect at once, without waiting for the lock behind commits.
+    /// under the group's state lock, and only then makes the copy the
+    /// group's state. A change of liveness only (most heartbeats) writes
+    /// nothing and takes effect at once, without waiting for the lock.
     /// A group left without members is deleted (tombstoned). `f` may run
     /// twice: once to see whether anything is to be stored, and again under
     /// the lock.
@@ -165,7 +165,7 @@ impl GroupCoordinator {
         if let Some(answer) = quick {
             return answer;
         }
-        let _guard = self.offsets.lock_group(group).await;
+        let _guard = self.offsets.lock_group_state(group).await;
         let before = self
             .offsets
             .with_loaded(part, |l| l.members.get(group).cloned())

@@ -74,7 +74,25 @@ pub struct GroupOffsets {
     compaction: tokio::sync::RwLock<()>,
     /// One lock per group: a group's commit check, append and cache update
     /// happen in order, while other groups' commits proceed in parallel.
-    group_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    group_locks: KeyedLocks,
+    /// One lock per group for changes of its membership state, apart from
+    /// the commit lock so rebalances do not queue behind acks=all commits.
+    /// A commit is checked against the state installed when it is checked.
+    state_locks: KeyedLocks,
+}
+
+type KeyedLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+async fn lock_in(locks: &KeyedLocks, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    let lock = {
+        let mut locks = locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget idle groups' locks now and then so the map stays small.
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key.to_string()).or_default().clone()
+    };
+    lock.lock_owned().await
 }
 
 fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
@@ -111,21 +129,19 @@ impl GroupOffsets {
             loaded: Mutex::new(HashMap::new()),
             compaction: tokio::sync::RwLock::new(()),
             group_locks: Mutex::new(HashMap::new()),
+            state_locks: Mutex::new(HashMap::new()),
         }
     }
 
     /// Locks `group`'s commits (and reads, so a fetch never sees a state
     /// older than a commit already checked).
-    pub(super) async fn lock_group(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.group_locks.lock().unwrap_or_else(|p| p.into_inner());
-            // Forget idle groups' locks now and then so the map stays small.
-            if locks.len() > 10_000 {
-                locks.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            locks.entry(group.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+    async fn lock_group(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.group_locks, group).await
+    }
+
+    /// Locks changes of `group`'s membership state (see [`Self::apply_state`]).
+    pub(super) async fn lock_group_state(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.state_locks, group).await
     }
 
     /// Runs `f` on the loaded state of `part`, (re)loading it from the log first

@@ -27,7 +27,7 @@ pub(super) fn state_record(now: i64, (key, value): StateRecord) -> RecordIn {
 impl GroupOffsets {
     /// Appends `records` (the state change of `group` to `after`, see
     /// [`crate::groups::records::changes`]) with acks=all, then makes `after` the group's
-    /// state here (None: the group is gone). Call with the group's lock held.
+    /// state here (None: the group is gone). Call with the group's state lock held.
     /// On a failed append the state here is left as it was and the
     /// partition is reloaded on next use, since the records may be in the
     /// log after all.
