@@ -153,7 +153,7 @@ impl GroupCoordinator {
                     Err(e) => return Some(Err(e)),
                 };
                 let after = after.filter(|g| !g.members.is_empty());
-                if !records::changes(group, before, after.as_ref()).is_empty() {
+                if !records::unchanged(before, after.as_ref()) {
                     return None;
                 }
                 if let Some(g) = after {

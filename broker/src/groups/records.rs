@@ -144,6 +144,35 @@ pub fn changes(group: &str, before: Option<&Group>, after: Option<&Group>) -> Ve
     out
 }
 
+/// Whether `before` and `after` store the same records, i.e.
+/// [`changes`] is empty, without building them: the check every heartbeat
+/// makes, so it compares fields and allocates nothing.
+pub fn unchanged(before: Option<&Group>, after: Option<&Group>) -> bool {
+    let (a, b) = match (before, after) {
+        (None, None) => return true,
+        (Some(a), Some(b)) => (a, b),
+        _ => return false,
+    };
+    let same_member = |(ia, ma): (&String, &Member), (ib, mb): (&String, &Member)| {
+        ia == ib
+            && ma.client_id == mb.client_id
+            && ma.topics == mb.topics
+            && ma.session_timeout.as_millis() == mb.session_timeout.as_millis()
+            && ma.epoch == mb.epoch
+            && ma.owned == mb.owned
+            && ma.revoking == mb.revoking
+    };
+    a.epoch == b.epoch
+        && a.assignor == b.assignor
+        && a.partitions == b.partitions
+        && a.target == b.target
+        && a.members.len() == b.members.len()
+        && a.members
+            .iter()
+            .zip(&b.members)
+            .all(|(x, y)| same_member(x, y))
+}
+
 /// Folds state records, in log order, into the latest value per key.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Replay {

@@ -27,7 +27,9 @@ fn as_loaded(g: &Group, now: Instant) -> Group {
 /// Appends `changes(before -> after)` to `log` and checks a replay of the
 /// whole log equals `after`.
 fn step(log: &mut Replay, before: Option<&Group>, after: Option<&Group>, now: Instant) {
-    for (k, v) in changes("g", before, after) {
+    let changes = changes("g", before, after);
+    assert_eq!(unchanged(before, after), changes.is_empty());
+    for (k, v) in changes {
         assert!(is_state_key(&k));
         log.apply(&k, v.as_deref());
     }
@@ -116,9 +118,11 @@ fn a_heartbeat_that_changes_nothing_writes_nothing() {
     assert!(g.heartbeat("a", None, None, later, &parts(6)));
     assert!(!g.tick(later, &parts(6)));
     assert!(changes("g", Some(&before), Some(&g)).is_empty());
+    assert!(unchanged(Some(&before), Some(&g)));
     // A rejoin with the same subscription changes nothing stored either.
     g.join("a", None, vec!["t".into()], SESSION, later, &parts(6));
     assert!(changes("g", Some(&before), Some(&g)).is_empty());
+    assert!(unchanged(Some(&before), Some(&g)));
 }
 
 #[test]

@@ -362,11 +362,13 @@ async fn failover(dir: &std::path::Path, n: usize, partitions: u32, trials: usiz
     let admin = AdminClient::new(controllers.clone());
     admin.create_topic(&topic, partitions, 3, []).await?;
     let producer = Producer::connect(ProducerConfig::new(brokers.clone(), controllers)).await?;
+    let mut sent = Vec::new();
     for i in 0..1000 {
-        producer
-            .send(&topic, Some(format!("k{i}").into_bytes()), vec![b'x'; 100])
-            .await?
-            .await??;
+        let key = Some(format!("k{i}").into_bytes());
+        sent.push(producer.send(&topic, key, vec![b'x'; 100]).await?);
+    }
+    for d in sent {
+        d.await??;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let beats: Vec<SharedBeats> = (0..n).map(|_| SharedBeats::default()).collect();
