@@ -79,6 +79,8 @@ pub struct GroupOffsets {
     /// the commit lock so rebalances do not queue behind acks=all commits.
     /// A commit is checked against the state installed when it is checked.
     state_locks: KeyedLocks,
+    /// Held while a partition is (re)loaded.
+    loading: tokio::sync::Mutex<()>,
 }
 
 type KeyedLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -130,6 +132,7 @@ impl GroupOffsets {
             compaction: tokio::sync::RwLock::new(()),
             group_locks: Mutex::new(HashMap::new()),
             state_locks: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -152,13 +155,20 @@ impl GroupOffsets {
         f: impl FnOnce(&mut Loaded) -> R,
     ) -> Result<R, BrokerError> {
         let epoch = part.state().leader_epoch;
-        let fresh = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&part.partition)
-            .is_some_and(|l| l.leader_epoch == epoch);
-        if !fresh {
+        let fresh = || {
+            self.loaded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&part.partition)
+                .is_some_and(|l| l.leader_epoch == epoch)
+        };
+        // One load at a time: a second concurrent load would replace the
+        // state with one read before changes the first has seen installed.
+        let _loading = match fresh() {
+            true => None,
+            false => Some(self.loading.lock().await),
+        };
+        if !fresh() {
             // A new leader's HW trails its log until the followers fetch from it:
             // load only once everything it holds is committed, never a prefix.
             // It must still lead `epoch` then, or the log may be cut below what it loads.

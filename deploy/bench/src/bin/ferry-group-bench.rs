@@ -326,9 +326,11 @@ fn beating_member(
         c.subscribe(&group, &[topic.as_str()], Duration::from_secs(10))
             .await?;
         while !stop.load(Ordering::SeqCst) {
+            // Commits in the background: a commit retrying through the
+            // failover must not hold up noting the heartbeats.
             if let Ok(records) = c.poll(Duration::from_millis(50)).await {
                 if !records.is_empty() {
-                    let _ = c.commit().await;
+                    drop(c.commit_async());
                 }
             }
             let mut b = beats.lock().unwrap_or_else(|p| p.into_inner());
