@@ -81,6 +81,8 @@ pub struct GroupOffsets {
     state_locks: KeyedLocks,
     /// Held while a partition is (re)loaded.
     loading: tokio::sync::Mutex<()>,
+    /// Loads done, for tests.
+    loads: std::sync::atomic::AtomicU64,
 }
 
 type KeyedLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
@@ -133,6 +135,7 @@ impl GroupOffsets {
             group_locks: Mutex::new(HashMap::new()),
             state_locks: Mutex::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
+            loads: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -187,6 +190,8 @@ impl GroupOffsets {
             let (groups, state) = tokio::task::spawn_blocking(move || load(&p2, hw))
                 .await
                 .map_err(|e| BrokerError::Internal(e.to_string()))??;
+            self.loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let delay = Duration::from_millis(self.node.config.group_initial_rebalance_delay_ms);
             let members = state.groups(Instant::now(), delay);
             tracing::info!(
