@@ -154,14 +154,6 @@ impl Consumer {
         Some(hw.saturating_sub(self.positions.get(&key).copied().flatten()?))
     }
 
-    fn broker(&self) -> Result<&str, FerryError> {
-        self.metadata
-            .brokers()
-            .first()
-            .map(String::as_str)
-            .ok_or_else(|| FerryError::Config("no broker URL configured".into()))
-    }
-
     /// Adds a partition; reading starts per `reset` unless sought.
     pub fn assign(&mut self, topic: &str, partition: u32) {
         self.positions

@@ -9,14 +9,89 @@
 //! application does not poll for `max_poll_interval`, the task leaves the
 //! group so a stuck consumer's partitions move on (Kafka's
 //! `max.poll.interval.ms`); the next poll joins again.
+//!
+//! Group calls may go to any broker (each relays to the coordinator): they
+//! go to one ([`Brokers`]) and move to the next when it cannot be reached,
+//! so losing the broker a member talks to (say, the coordinator's) does
+//! not cost it its session.
 
 use crate::error::FerryError;
 use crate::http;
 use ferry_common::groups::{HeartbeatRequest, MemberAssignment, TopicPartition};
 use ferry_common::ErrorCode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// The brokers group calls go to: the current one, then the next.
+#[derive(Debug)]
+pub(crate) struct Brokers {
+    list: Vec<String>,
+    current: AtomicUsize,
+}
+
+impl Brokers {
+    pub fn new(list: Vec<String>) -> Arc<Brokers> {
+        Arc::new(Brokers {
+            list,
+            current: AtomicUsize::new(0),
+        })
+    }
+
+    fn current(&self) -> (usize, Option<&String>) {
+        let i = self.current.load(Ordering::Relaxed);
+        (i, self.list.get(i % self.list.len().max(1)))
+    }
+
+    /// Calls `f` with the current broker's URL; when that broker cannot be
+    /// reached (or went away mid-call), moves on to the next and tries again,
+    /// each broker once.
+    pub async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, FerryError>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: Future<Output = Result<T, FerryError>>,
+    {
+        let mut last = FerryError::Config("no broker URL configured".into());
+        for _ in 0..self.list.len() {
+            let (i, Some(url)) = self.current() else {
+                break;
+            };
+            match f(url.clone()).await {
+                Err(e @ (FerryError::Transport(_) | FerryError::OutcomeUnknown(_))) => {
+                    // Only the first caller to see this broker fail moves on.
+                    let _ = self.current.compare_exchange(
+                        i,
+                        i + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                    last = e;
+                }
+                r => return r,
+            }
+        }
+        Err(last)
+    }
+
+    /// `method` on `path` with `body`, through [`Brokers::call`].
+    pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Req>,
+    ) -> Result<Resp, FerryError> {
+        self.call(|b| {
+            let (url, method) = (format!("{b}{path}"), method.clone());
+            async move { http::call(http, method, &url, body).await }
+        })
+        .await
+    }
+}
 
 /// Why the member is no longer in the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +112,14 @@ pub(crate) struct Shared {
     pub epoch: u32,
     pub last_poll: Instant,
     pub gone: Option<Gone>,
+    /// When the coordinator last answered a heartbeat.
+    pub last_heartbeat: Option<Instant>,
 }
 
 /// One membership: the member's id, its shared state, and its heartbeat task.
 pub(crate) struct Member {
     pub group: String,
+    pub brokers: Arc<Brokers>,
     pub topics: Vec<String>,
     pub member_id: String,
     pub session_timeout: Duration,
@@ -59,7 +137,7 @@ impl Drop for Member {
 /// Where the task sends heartbeats, and how often.
 pub(crate) struct Heartbeats {
     pub http: reqwest::Client,
-    pub broker: String,
+    pub brokers: Arc<Brokers>,
     pub interval: Duration,
     pub max_poll_interval: Duration,
 }
@@ -78,8 +156,10 @@ impl Member {
             epoch: 0,
             last_poll: Instant::now(),
             gone: None,
+            last_heartbeat: None,
         }));
         let wake = Arc::new(Notify::new());
+        let brokers = hb.brokers.clone();
         let task = tokio::spawn(heartbeat_loop(
             hb,
             joined.group.clone(),
@@ -89,6 +169,7 @@ impl Member {
         ));
         Member {
             group: joined.group.clone(),
+            brokers,
             topics,
             member_id: joined.member_id.clone(),
             session_timeout,
@@ -109,20 +190,21 @@ impl Member {
         s.epoch = epoch;
     }
 
-    /// The heartbeat URL of this member.
-    pub fn heartbeat_url(&self, broker: &str) -> String {
-        heartbeat_url(broker, &self.group, &self.member_id)
+    /// The path of this member's heartbeat URL.
+    pub fn heartbeat_path(&self) -> String {
+        heartbeat_path(&self.group, &self.member_id)
     }
 }
 
-fn heartbeat_url(broker: &str, group: &str, member: &str) -> String {
-    format!("{broker}/v1/groups/{group}/members/{member}/heartbeat")
+fn heartbeat_path(group: &str, member: &str) -> String {
+    format!("/v1/groups/{group}/members/{member}/heartbeat")
 }
 
 /// One heartbeat reporting what the consumer holds.
 pub(crate) async fn heartbeat(
     http: &reqwest::Client,
-    url: &str,
+    brokers: &Brokers,
+    path: &str,
     owned: Vec<TopicPartition>,
     epoch: u32,
 ) -> Result<MemberAssignment, FerryError> {
@@ -130,7 +212,9 @@ pub(crate) async fn heartbeat(
         member_epoch: Some(epoch),
         owned: Some(owned),
     };
-    http::call(http, reqwest::Method::POST, url, Some(&req)).await
+    brokers
+        .request(http, reqwest::Method::POST, path, Some(&req))
+        .await
 }
 
 async fn heartbeat_loop(
@@ -140,7 +224,7 @@ async fn heartbeat_loop(
     shared: Arc<Mutex<Shared>>,
     wake: Arc<Notify>,
 ) {
-    let url = heartbeat_url(&hb.broker, &group, &member);
+    let path = heartbeat_path(&group, &member);
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         tokio::select! {
@@ -157,22 +241,23 @@ async fn heartbeat_loop(
                 member,
                 "no poll within max_poll_interval; leaving the group"
             );
-            let leave = format!("{}/v1/groups/{group}/members/{member}", hb.broker);
-            let r = http::call::<(), serde_json::Value>(
-                &hb.http,
-                reqwest::Method::DELETE,
-                &leave,
-                None,
-            )
-            .await;
+            let leave = format!("/v1/groups/{group}/members/{member}");
+            let r = hb
+                .brokers
+                .request::<(), serde_json::Value>(&hb.http, reqwest::Method::DELETE, &leave, None)
+                .await;
             if let Err(e) = r {
                 tracing::warn!(group, member, error = %e, "leaving the group failed");
             }
             lock().gone = Some(Gone::PollTimeout);
             return;
         }
-        match heartbeat(&hb.http, &url, owned, epoch).await {
-            Ok(a) => lock().latest = Some(a),
+        match heartbeat(&hb.http, &hb.brokers, &path, owned, epoch).await {
+            Ok(a) => {
+                let mut s = lock();
+                s.latest = Some(a);
+                s.last_heartbeat = Some(Instant::now());
+            }
             Err(FerryError::Api {
                 code: ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch,
                 ..

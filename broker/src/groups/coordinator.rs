@@ -1,16 +1,21 @@
 //! The group coordinator's service: join, heartbeat, leave, commit checks,
 //! describe, list; plus the tick loop (session expiry, the initial delay).
 //! The decisions are [`Group`]'s; this drives it with the clock and metadata.
+//! Every change of a group's stored state is appended (acks=all) to its
+//! `__consumer_offsets` partition before it takes effect (see
+//! [`super::records`]), so the next coordinator replays it after a failover.
 //! Requests for a group this broker does not coordinate are relayed (see
 //! [`super::routing`]); the relay calls are the `self.peers.*` ones.
 
 use super::assignor::Assignor;
 use super::membership::{CommitRefusal, Group, MemberView};
 use super::offsets::GroupOffsets;
+use super::records;
 use super::routing::{check_group, relayed, CoordinatorRouter, Route};
 use crate::error::BrokerError;
 use crate::metadata::{topic_name, MetadataCache};
 use crate::node::Node;
+use crate::partition::Partition;
 use crate::peer_client::PeerClient;
 use ferry_common::groups::{
     GroupDescription, GroupListing, HeartbeatRequest, JoinGroupRequest, MemberAssignment,
@@ -18,8 +23,8 @@ use ferry_common::groups::{
 };
 use ferry_common::records::{GroupOffsetsResponse, OffsetCommitRequest};
 use ferry_common::TopicName;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +36,6 @@ pub struct GroupCoordinator {
     router: Arc<CoordinatorRouter>,
     offsets: Arc<GroupOffsets>,
     peers: Arc<PeerClient>,
-    groups: Mutex<HashMap<String, Group>>,
 }
 
 fn unknown_member(group: &str, member: &str) -> BrokerError {
@@ -117,7 +121,6 @@ impl GroupCoordinator {
             router,
             offsets,
             peers,
-            groups: Mutex::new(HashMap::new()),
         }
     }
 
@@ -126,40 +129,125 @@ impl GroupCoordinator {
         &self.offsets
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Group>) -> R) -> R {
-        f(&mut self.groups.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Runs `f` on a copy of `group`'s state (None: no such group) on its
+    /// coordinator partition `part`; appends the records the change implies
+    /// under the group's state lock, and only then makes the copy the
+    /// group's state. A change of liveness only (most heartbeats) writes
+    /// nothing and takes effect at once, without waiting for the lock.
+    /// A group left without members is deleted (tombstoned). `f` may run
+    /// twice: once to see whether anything is to be stored, and again under
+    /// the lock.
+    async fn update<R>(
+        &self,
+        group: &str,
+        part: &Arc<Partition>,
+        mut f: impl FnMut(&mut Option<Group>, Instant) -> Result<R, BrokerError>,
+    ) -> Result<R, BrokerError> {
+        let quick = self
+            .offsets
+            .with_loaded(part, |l| {
+                let before = l.members.get(group);
+                let mut after = before.cloned();
+                let out = match f(&mut after, Instant::now()) {
+                    Ok(out) => out,
+                    Err(e) => return Some(Err(e)),
+                };
+                let after = after.filter(|g| !g.members.is_empty());
+                if !records::unchanged(before, after.as_ref()) {
+                    return None;
+                }
+                if let Some(g) = after {
+                    l.members.insert(group.to_string(), g);
+                }
+                Some(Ok(out))
+            })
+            .await?;
+        if let Some(answer) = quick {
+            return answer;
+        }
+        let _guard = self.offsets.lock_group_state(group).await;
+        let before = self
+            .offsets
+            .with_loaded(part, |l| l.members.get(group).cloned())
+            .await?;
+        let mut after = before.clone();
+        let out = f(&mut after, Instant::now())?;
+        if after.as_ref().is_some_and(|g| g.members.is_empty()) {
+            after = None;
+        }
+        let changes = records::changes(group, before.as_ref(), after.as_ref());
+        self.offsets
+            .apply_state(part, group, changes, after)
+            .await?;
+        Ok(out)
+    }
+
+    /// The group's coordinator partition if this broker coordinates it,
+    /// else the coordinator's URL.
+    async fn local(&self, group: &str) -> Result<Result<Arc<Partition>, String>, BrokerError> {
+        Ok(match self.router.route(group).await? {
+            Route::Local(part) => Ok(part),
+            Route::Remote(url) => Err(url),
+        })
     }
 
     fn initial_delay(&self) -> Duration {
         Duration::from_millis(self.node.config.group_initial_rebalance_delay_ms)
     }
 
-    /// Expires members and makes first assignments once their delay passed.
-    pub fn tick(&self, now: Instant) {
-        self.with(|groups| {
-            for (name, g) in groups.iter_mut() {
-                let before = g.members.len();
-                let counts = partition_counts(&self.metadata, g);
-                if g.tick(now, &counts) {
-                    let expired = before - g.members.len();
-                    tracing::info!(group = %name, generation = g.epoch, expired, "group assignment moved");
+    /// Loads the `__consumer_offsets` partitions led here that are not
+    /// loaded yet, expires members and makes first assignments once their
+    /// delay passed.
+    pub async fn tick(&self, now: Instant) {
+        for part in self.offsets.led_partitions() {
+            if let Err(e) = self.offsets.with_loaded(&part, |_| ()).await {
+                tracing::debug!(partition = part.partition, error = %e, "loading group state");
+            }
+        }
+        // Only groups whose tick would change something take their lock.
+        let due = self.offsets.with_led_members(|part, groups| {
+            let names: Vec<String> = groups
+                .iter()
+                .filter(|(_, g)| Group::clone(g).tick(now, &partition_counts(&self.metadata, g)))
+                .map(|(n, _)| n.clone())
+                .collect();
+            (part.clone(), names)
+        });
+        for (part, names) in due {
+            for name in names {
+                let ticked = self
+                    .update(&name, &part, |g, now| {
+                        let Some(g) = g else { return Ok(()) };
+                        let (before, counts) = (g.members.len(), partition_counts(&self.metadata, g));
+                        if g.tick(now, &counts) {
+                            let expired = before - g.members.len();
+                            tracing::info!(group = %name, generation = g.epoch, expired, "group assignment moved");
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = ticked {
+                    tracing::warn!(group = %name, error = %e, "storing the group's state failed");
                 }
             }
-            groups.retain(|_, g| !g.members.is_empty());
-        });
+        }
     }
 
     pub fn list_local(&self) -> Vec<GroupListing> {
-        self.with(|groups| {
-            groups
-                .iter()
-                .map(|(n, g)| GroupListing {
-                    group: n.clone(),
-                    members: g.members.len(),
-                    generation: g.epoch,
-                })
-                .collect()
-        })
+        self.offsets
+            .with_led_members(|_, groups| {
+                groups
+                    .iter()
+                    .map(|(n, g)| GroupListing {
+                        group: n.clone(),
+                        members: g.members.len(),
+                        generation: g.epoch,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Joins (or rejoins) `group`; answers the member's id, generation and partitions.
@@ -190,19 +278,16 @@ impl GroupCoordinator {
                 "session_timeout_ms must be between 500 and 300000".into(),
             ));
         }
-        if let Route::Remote(url) = self.router.route(group).await? {
-            return self
-                .peers
-                .join_group(&url, group, &req)
-                .await
-                .map_err(relayed);
-        }
-        let now = Instant::now();
+        let part = match self.local(group).await? {
+            Ok(part) => part,
+            Err(url) => {
+                let relay = self.peers.join_group(&url, group, &req).await;
+                return relay.map_err(relayed);
+            }
+        };
         let delay = self.initial_delay();
-        self.with(|groups| {
-            let g = groups
-                .entry(group.to_string())
-                .or_insert_with(|| Group::new(assignor, now, delay));
+        self.update(group, &part, |g, now| {
+            let g = g.get_or_insert_with(|| Group::new(assignor, now, delay));
             let id = match &req.member_id {
                 Some(id) if !g.members.contains_key(id) => return Err(unknown_member(group, id)),
                 Some(id) => id.clone(),
@@ -236,6 +321,7 @@ impl GroupCoordinator {
             }
             view(group, &id, g)
         })
+        .await
     }
 
     /// Keeps `member` alive and takes its report of what it still holds;
@@ -247,50 +333,56 @@ impl GroupCoordinator {
         req: HeartbeatRequest,
     ) -> Result<MemberAssignment, BrokerError> {
         check_group(group)?;
-        if let Route::Remote(url) = self.router.route(group).await? {
-            let relay = self.peers.group_heartbeat(&url, group, member, &req).await;
-            return relay.map_err(relayed);
-        }
-        self.with_member(group, member, |g, now, counts| {
+        let part = match self.local(group).await? {
+            Ok(part) => part,
+            Err(url) => {
+                let relay = self.peers.group_heartbeat(&url, group, member, &req).await;
+                return relay.map_err(relayed);
+            }
+        };
+        self.with_member(group, member, &part, |g, now, counts| {
             g.heartbeat(member, req.owned.as_deref(), req.member_epoch, now, counts)
-        })?;
-        self.with(|groups| match groups.get(group) {
-            Some(g) => view(group, member, g),
-            None => Err(unknown_member(group, member)),
+                .then(|| view(group, member, g))
+                .transpose()
         })
+        .await?
+        .ok_or_else(|| unknown_member(group, member))
     }
 
-    /// Runs `f` (true: `member` was known) on `group` with the clock and
-    /// partition counts; UNKNOWN_MEMBER_ID otherwise.
-    fn with_member(
+    /// Runs `f` (None: `member` was unknown) on `group` with the clock and
+    /// partition counts; UNKNOWN_MEMBER_ID if there is no such group.
+    async fn with_member<R>(
         &self,
         group: &str,
         member: &str,
-        f: impl FnOnce(&mut Group, Instant, &BTreeMap<String, u32>) -> bool,
-    ) -> Result<u32, BrokerError> {
-        let now = Instant::now();
-        self.with(|groups| {
-            let g = groups
-                .get_mut(group)
-                .ok_or_else(|| unknown_member(group, member))?;
+        part: &Arc<Partition>,
+        mut f: impl FnMut(&mut Group, Instant, &BTreeMap<String, u32>) -> Result<Option<R>, BrokerError>,
+    ) -> Result<Option<R>, BrokerError> {
+        self.update(group, part, |g, now| {
+            let g = g.as_mut().ok_or_else(|| unknown_member(group, member))?;
             let counts = partition_counts(&self.metadata, g);
-            match f(g, now, &counts) {
-                true => Ok(g.epoch),
-                false => Err(unknown_member(group, member)),
-            }
+            f(g, now, &counts)
         })
+        .await
     }
 
     /// Leaves `group` at once (a clean shutdown, after committing): the
     /// member's partitions go to the others without waiting for its session.
     pub async fn leave(&self, group: &str, member: &str) -> Result<(), BrokerError> {
         check_group(group)?;
-        if let Route::Remote(url) = self.router.route(group).await? {
-            let relay = self.peers.leave_group(&url, group, member).await;
-            return relay.map_err(relayed);
-        }
-        let generation =
-            self.with_member(group, member, |g, now, counts| g.leave(member, now, counts))?;
+        let part = match self.local(group).await? {
+            Ok(part) => part,
+            Err(url) => {
+                let relay = self.peers.leave_group(&url, group, member).await;
+                return relay.map_err(relayed);
+            }
+        };
+        let generation = self
+            .with_member(group, member, &part, |g, now, counts| {
+                Ok(g.leave(member, now, counts).then_some(g.epoch))
+            })
+            .await?
+            .ok_or_else(|| unknown_member(group, member))?;
         tracing::info!(group, member, generation, "member left");
         Ok(())
     }
@@ -304,11 +396,18 @@ impl GroupCoordinator {
         req: OffsetCommitRequest,
     ) -> Result<GroupOffsetsResponse, BrokerError> {
         self.offsets
-            .commit(group, req, |req| self.check_commit(group, req))
+            .commit(group, req, |req, g| check_commit(group, req, g))
             .await
     }
+}
 
-    fn check_commit(&self, group: &str, req: &OffsetCommitRequest) -> Result<(), BrokerError> {
+/// Whether `req` may commit, given `group`'s membership `g` (None: no members).
+fn check_commit(
+    group: &str,
+    req: &OffsetCommitRequest,
+    g: Option<&Group>,
+) -> Result<(), BrokerError> {
+    {
         let tps: Vec<TopicPartition> = req
             .offsets
             .iter()
@@ -317,7 +416,7 @@ impl GroupCoordinator {
                 partition: o.partition,
             })
             .collect();
-        self.with(|groups| match groups.get(group) {
+        match g {
             Some(g) => g
                 .check_commit(req.member_id.as_deref(), req.member_epoch, &tps)
                 .map_err(|r| refused(group, req, r)),
@@ -325,26 +424,34 @@ impl GroupCoordinator {
                 Some(m) => Err(unknown_member(group, m)),
                 None => Ok(()),
             },
-        })
+        }
     }
+}
 
+impl GroupCoordinator {
     /// Members, assignment and committed offsets (with lag) of `group`.
     pub async fn describe(&self, group: &str) -> Result<GroupDescription, BrokerError> {
         check_group(group)?;
-        if let Route::Remote(url) = self.router.route(group).await? {
-            return self
-                .peers
-                .describe_group(&url, group)
-                .await
-                .map_err(relayed);
-        }
+        let part = match self.local(group).await? {
+            Ok(part) => part,
+            Err(url) => {
+                return self
+                    .peers
+                    .describe_group(&url, group)
+                    .await
+                    .map_err(relayed)
+            }
+        };
         let offsets = self.offsets.fetch(group, None).await?.offsets;
         let now = Instant::now();
-        let members = self.with(|groups| {
-            groups
-                .get(group)
-                .map(|g| (g.epoch, g.assignor, g.state(now), g.describe_members(now)))
-        });
+        let members = self
+            .offsets
+            .with_loaded(&part, |l| {
+                l.members
+                    .get(group)
+                    .map(|g| (g.epoch, g.assignor, g.state(now), g.describe_members(now)))
+            })
+            .await?;
         let (generation, assignor, state, members) =
             members.unwrap_or((0, Assignor::Range, "Empty", Vec::new()));
         Ok(GroupDescription {
@@ -384,7 +491,7 @@ impl GroupCoordinator {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = shutdown.changed() => return,
             }
-            self.tick(Instant::now());
+            self.tick(Instant::now()).await;
         }
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// One member.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub client_id: Option<String>,
     pub topics: Vec<String>,
@@ -31,7 +31,7 @@ pub struct Member {
 }
 
 /// One group's membership.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     /// Bumped whenever membership or subscriptions change (the generation).
     pub epoch: u32,
@@ -42,7 +42,7 @@ pub struct Group {
     /// No assignment before this instant (the initial rebalance delay).
     pub assign_after: Instant,
     /// Partition counts the target was computed from.
-    partitions: BTreeMap<String, u32>,
+    pub partitions: BTreeMap<String, u32>,
 }
 
 /// Why a commit is refused.

@@ -6,12 +6,15 @@
 //! - [`coordinator`]: [`GroupCoordinator`]: join, heartbeat, leave, commit checks, describe, list, ticks.
 //! - [`membership`]: pure group state machine: members, epochs, revoke-then-assign.
 //! - [`assignor`]: target assignments (range, round robin).
-//! - [`offsets`]: [`GroupOffsets`]: commits, fetches, compaction by key.
+//! - [`offsets`]: [`GroupOffsets`]: commits, fetches, compaction by key, and
+//!   the loaded state (offsets and membership) of each coordinator partition.
+//! - [`records`]: group state as `__consumer_offsets` records, and their replay.
 
 pub mod assignor;
 pub mod coordinator;
 pub mod membership;
 pub mod offsets;
+pub mod records;
 pub mod routing;
 
 pub use coordinator::GroupCoordinator;

@@ -1,12 +1,14 @@
-//! Consumer-group committed offsets, stored in the internal, replicated
-//! `__consumer_offsets` topic so they survive coordinator failover.
+//! Consumer-group committed offsets and group state, stored in the
+//! internal, replicated `__consumer_offsets` topic so they survive
+//! coordinator failover.
 //!
-//! A group's coordinator (see [`super::routing`]) appends commits to its
-//! `__consumer_offsets` partition with
-//! acks=all semantics; the coordinator keeps the latest value per
-//! (group, topic, partition) in memory, rebuilt from the partition (up to its
-//! high watermark) whenever it starts leading it in a new leader epoch.
-//! Requests reaching another broker are forwarded to the coordinator.
+//! A group's coordinator (see [`super::routing`]) appends commits and group
+//! state records (see [`super::records`]) to its `__consumer_offsets`
+//! partition with acks=all semantics; it keeps the latest commit per
+//! (group, topic, partition) and each group's membership in memory, rebuilt
+//! from the partition (up to its high watermark) whenever it starts leading
+//! it in a new leader epoch. Requests reaching another broker are forwarded
+//! to the coordinator.
 //!
 //! Compaction by key: when a coordinator partition holds many more records
 //! than live keys, the coordinator appends the latest commit of every key (a
@@ -14,6 +16,8 @@
 //! it, so the log stays proportional to the live keys. Followers follow the
 //! leader's log start.
 
+use super::membership::Group;
+use super::records::{self, Replay};
 use super::routing::{check_group, relayed, CoordinatorRouter, Route};
 use crate::clock::now_ms;
 use crate::error::BrokerError;
@@ -28,9 +32,10 @@ use crate::storage::RecordIn;
 use ferry_common::records::{Acks, CommittedOffset, GroupOffsetsResponse, OffsetCommitRequest};
 use ferry_common::TopicName;
 use serde::{Deserialize, Serialize};
+use state::state_record;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Records beyond twice the live keys before a partition is compacted.
 const COMPACTION_SLACK: u64 = 1000;
@@ -47,9 +52,11 @@ struct StoredCommit {
 type GroupTable = BTreeMap<(String, u32), StoredCommit>;
 
 /// Loaded state of one coordinator partition.
-struct Loaded {
+pub(super) struct Loaded {
     leader_epoch: u32,
     groups: HashMap<String, GroupTable>,
+    /// Membership of the groups coordinated through this partition.
+    pub members: HashMap<String, Group>,
 }
 
 /// The coordinator's committed offsets: an in-memory view per
@@ -67,7 +74,29 @@ pub struct GroupOffsets {
     compaction: tokio::sync::RwLock<()>,
     /// One lock per group: a group's commit check, append and cache update
     /// happen in order, while other groups' commits proceed in parallel.
-    group_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    group_locks: KeyedLocks,
+    /// One lock per group for changes of its membership state, apart from
+    /// the commit lock so rebalances do not queue behind acks=all commits.
+    /// A commit is checked against the state installed when it is checked.
+    state_locks: KeyedLocks,
+    /// Held while a partition is (re)loaded.
+    loading: tokio::sync::Mutex<()>,
+    /// Loads done, for tests.
+    loads: std::sync::atomic::AtomicU64,
+}
+
+type KeyedLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+async fn lock_in(locks: &KeyedLocks, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    let lock = {
+        let mut locks = locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget idle groups' locks now and then so the map stays small.
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key.to_string()).or_default().clone()
+    };
+    lock.lock_owned().await
 }
 
 fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
@@ -75,6 +104,9 @@ fn record_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
 }
 
 fn parse_key(key: &[u8]) -> Option<(String, String, u32)> {
+    if records::is_state_key(key) {
+        return None;
+    }
     let s = std::str::from_utf8(key).ok()?;
     let mut it = s.split('\u{0}');
     let (g, t, p) = (it.next()?, it.next()?, it.next()?.parse().ok()?);
@@ -101,38 +133,45 @@ impl GroupOffsets {
             loaded: Mutex::new(HashMap::new()),
             compaction: tokio::sync::RwLock::new(()),
             group_locks: Mutex::new(HashMap::new()),
+            state_locks: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+            loads: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// Locks `group`'s commits (and reads, so a fetch never sees a state
     /// older than a commit already checked).
     async fn lock_group(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.group_locks.lock().unwrap_or_else(|p| p.into_inner());
-            // Forget idle groups' locks now and then so the map stays small.
-            if locks.len() > 10_000 {
-                locks.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            locks.entry(group.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+        lock_in(&self.group_locks, group).await
+    }
+
+    /// Locks changes of `group`'s membership state (see [`Self::apply_state`]).
+    pub(super) async fn lock_group_state(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.state_locks, group).await
     }
 
     /// Runs `f` on the loaded state of `part`, (re)loading it from the log first
     /// when this leader epoch has not loaded it yet.
-    async fn with_loaded<R>(
+    pub(super) async fn with_loaded<R>(
         &self,
         part: &Arc<Partition>,
         f: impl FnOnce(&mut Loaded) -> R,
     ) -> Result<R, BrokerError> {
         let epoch = part.state().leader_epoch;
-        let fresh = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&part.partition)
-            .is_some_and(|l| l.leader_epoch == epoch);
-        if !fresh {
+        let fresh = || {
+            self.loaded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&part.partition)
+                .is_some_and(|l| l.leader_epoch == epoch)
+        };
+        // One load at a time: a second concurrent load would replace the
+        // state with one read before changes the first has seen installed.
+        let _loading = match fresh() {
+            true => None,
+            false => Some(self.loading.lock().await),
+        };
+        if !fresh() {
             // A new leader's HW trails its log until the followers fetch from it:
             // load only once everything it holds is committed, never a prefix.
             // It must still lead `epoch` then, or the log may be cut below what it loads.
@@ -148,9 +187,19 @@ impl GroupOffsets {
                 ));
             }
             let (p2, hw) = (part.clone(), part.high_watermark());
-            let groups = tokio::task::spawn_blocking(move || load(&p2, hw))
+            let (groups, state) = tokio::task::spawn_blocking(move || load(&p2, hw))
                 .await
                 .map_err(|e| BrokerError::Internal(e.to_string()))??;
+            self.loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let delay = Duration::from_millis(self.node.config.group_initial_rebalance_delay_ms);
+            let members = state.groups(Instant::now(), delay);
+            tracing::info!(
+                partition = part.partition,
+                leader_epoch = epoch,
+                groups = members.len(),
+                "loaded __consumer_offsets partition"
+            );
             self.loaded
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -159,6 +208,7 @@ impl GroupOffsets {
                     Loaded {
                         leader_epoch: epoch,
                         groups,
+                        members,
                     },
                 );
         }
@@ -170,15 +220,21 @@ impl GroupOffsets {
     }
 }
 
-/// Replays a coordinator partition up to `hw`: the last commit per key wins.
-fn load(part: &Partition, hw: u64) -> Result<HashMap<String, GroupTable>, BrokerError> {
+/// Replays a coordinator partition up to `hw`: the last commit and the
+/// last state record per key win.
+fn load(part: &Partition, hw: u64) -> Result<(HashMap<String, GroupTable>, Replay), BrokerError> {
     let mut groups: HashMap<String, GroupTable> = HashMap::new();
+    let mut state = Replay::default();
     let mut offset = part.log.log_start_offset();
     while offset < hw {
         let records = part.log.read(offset, hw, 10_000, 8 * 1024 * 1024)?;
         let Some(last) = records.last() else { break };
         offset = last.offset + 1;
         for r in records {
+            if let Some(k) = r.key.as_deref().filter(|k| records::is_state_key(k)) {
+                state.apply(k, r.value.as_deref());
+                continue;
+            }
             let (Some(key), Some(value)) = (r.key.as_deref().and_then(parse_key), r.value) else {
                 continue;
             };
@@ -191,7 +247,7 @@ fn load(part: &Partition, hw: u64) -> Result<HashMap<String, GroupTable>, Broker
                 .insert((key.1, key.2), commit);
         }
     }
-    Ok(groups)
+    Ok((groups, state))
 }
 
 impl GroupOffsets {
@@ -201,7 +257,7 @@ impl GroupOffsets {
         &self,
         group: &str,
         req: OffsetCommitRequest,
-        check: impl FnOnce(&OffsetCommitRequest) -> Result<(), BrokerError>,
+        check: impl FnOnce(&OffsetCommitRequest, Option<&Group>) -> Result<(), BrokerError>,
     ) -> Result<GroupOffsetsResponse, BrokerError> {
         check_group(group)?;
         if req.offsets.is_empty() {
@@ -224,7 +280,10 @@ impl GroupOffsets {
             }
         };
         let guard = self.lock_group(group).await;
-        check(&req)?;
+        let members = self
+            .with_loaded(&part, |l| l.members.get(group).cloned())
+            .await?;
+        check(&req, members.as_ref())?;
         let now = now_ms();
         let records: Vec<RecordIn> = req
             .offsets
@@ -276,14 +335,26 @@ impl GroupOffsets {
     }
 
     /// Compacts `part` by key when it holds far more records than live keys
-    /// (called with the compaction lock held exclusively).
+    /// (called with the compaction lock held exclusively). The copy holds
+    /// the latest commit per key and every group's current state records.
     async fn maybe_compact(&self, part: &Arc<Partition>) {
+        let now = now_ms();
         let Ok(latest) = self
             .with_loaded(part, |l| {
-                let mut all: Vec<(String, String, u32, StoredCommit)> = Vec::new();
+                let mut all: Vec<RecordIn> = Vec::new();
                 for (g, table) in &l.groups {
                     for ((t, p), c) in table {
-                        all.push((g.clone(), t.clone(), *p, c.clone()));
+                        all.push(RecordIn {
+                            timestamp: c.commit_timestamp,
+                            key: Some(record_key(g, t, *p)),
+                            value: serde_json::to_vec(c).ok(),
+                            headers: Vec::new(),
+                        });
+                    }
+                }
+                for (g, group) in &l.members {
+                    for (k, v) in records::snapshot(g, group) {
+                        all.push(state_record(now, (k, Some(v))));
                     }
                 }
                 all
@@ -301,15 +372,7 @@ impl GroupOffsets {
         }
         let copy_start = part.log.log_end_offset();
         for chunk in latest.chunks(COPY_BATCH) {
-            let records: Vec<RecordIn> = chunk
-                .iter()
-                .map(|(g, t, p, c)| RecordIn {
-                    timestamp: c.commit_timestamp,
-                    key: Some(record_key(g, t, *p)),
-                    value: serde_json::to_vec(c).ok(),
-                    headers: Vec::new(),
-                })
-                .collect();
+            let records = chunk.to_vec();
             let timeout = Duration::from_millis(self.node.config.produce_timeout_ms);
             if let Err(e) = self
                 .appender
@@ -420,5 +483,6 @@ impl GroupOffsets {
     }
 }
 
+mod state;
 #[cfg(test)]
 mod tests;

@@ -8,12 +8,13 @@
 
 use super::Consumer;
 use crate::error::FerryError;
-use crate::group_member::{heartbeat, Gone, Heartbeats, Member};
+use crate::group_member::{heartbeat, Brokers, Gone, Heartbeats, Member};
 use crate::http;
 use ferry_common::groups::{JoinGroupRequest, MemberAssignment, TopicPartition};
 use ferry_common::records::{GroupOffsetsResponse, OffsetCommit, OffsetCommitRequest};
 use ferry_common::ErrorCode;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The consumer's membership.
@@ -48,13 +49,14 @@ impl Consumer {
             session_timeout_ms: Some(session_timeout.as_millis() as u64),
             assignor: None,
         };
-        let broker = self.broker()?.to_string();
-        let url = format!("{broker}/v1/groups/{group}/members");
+        let brokers = self.group_brokers();
+        let path = format!("/v1/groups/{group}/members");
+        let post = reqwest::Method::POST;
         let a: MemberAssignment =
-            http::retry(|| http::call(&self.http, reqwest::Method::POST, &url, Some(&req))).await?;
+            http::retry(|| brokers.request(&self.http, post.clone(), &path, Some(&req))).await?;
         let hb = Heartbeats {
             http: http::client_with(session_timeout, self.credentials.as_ref()),
-            broker,
+            brokers,
             interval: self.heartbeat_interval.min(session_timeout / 3),
             max_poll_interval: self.max_poll_interval,
         };
@@ -78,10 +80,24 @@ impl Consumer {
         Some((g.member.member_id.clone(), g.member_epoch, g.generation))
     }
 
+    /// The brokers group calls go to: the member's, or all configured ones.
+    fn group_brokers(&self) -> Arc<Brokers> {
+        match &self.group {
+            Some(g) => g.member.brokers.clone(),
+            None => Brokers::new(self.metadata.brokers().to_vec()),
+        }
+    }
+
+    /// When the coordinator last answered this member's heartbeat.
+    pub fn last_heartbeat(&self) -> Option<Instant> {
+        self.group.as_ref()?.member.lock().last_heartbeat
+    }
+
     /// The group's committed offsets.
     pub async fn committed(&self, group: &str) -> Result<GroupOffsetsResponse, FerryError> {
-        let url = format!("{}/v1/groups/{group}/offsets", self.broker()?);
-        http::retry(|| http::call::<(), _>(&self.http, reqwest::Method::GET, &url, None)).await
+        let (brokers, path) = (self.group_brokers(), format!("/v1/groups/{group}/offsets"));
+        let get = reqwest::Method::GET;
+        http::retry(|| brokers.request::<(), _>(&self.http, get.clone(), &path, None)).await
     }
 
     fn positions_to_commit(&self) -> Vec<OffsetCommit> {
@@ -98,20 +114,21 @@ impl Consumer {
             .collect()
     }
 
+    /// Where a commit goes (brokers, path) and what it says.
     fn commit_request(
         &self,
         offsets: Vec<OffsetCommit>,
-    ) -> Result<(String, OffsetCommitRequest), FerryError> {
+    ) -> Result<(Arc<Brokers>, String, OffsetCommitRequest), FerryError> {
         let Some(g) = &self.group else {
             return Err(FerryError::Config("commit needs subscribe(group)".into()));
         };
-        let url = format!("{}/v1/groups/{}/offsets", self.broker()?, g.member.group);
+        let path = format!("/v1/groups/{}/offsets", g.member.group);
         let req = OffsetCommitRequest {
             offsets,
             member_id: Some(g.member.member_id.clone()),
             member_epoch: Some(g.member_epoch),
         };
-        Ok((url, req))
+        Ok((g.member.brokers.clone(), path, req))
     }
 
     /// Commits in the background; the handle reports the outcome.
@@ -120,11 +137,13 @@ impl Consumer {
         let request = self.commit_request(offsets);
         let http = self.http.clone();
         tokio::spawn(async move {
-            let (url, req) = request?;
+            let (brokers, path, req) = request?;
             if req.offsets.is_empty() {
                 return Ok(());
             }
-            http::call::<_, GroupOffsetsResponse>(&http, reqwest::Method::POST, &url, Some(&req))
+            let post = reqwest::Method::POST;
+            brokers
+                .request::<_, GroupOffsetsResponse>(&http, post, &path, Some(&req))
                 .await
                 .map(|_| ())
         })
@@ -140,16 +159,17 @@ impl Consumer {
     /// coordinator for its current epoch and retries once with the
     /// partitions it still owns.
     async fn commit_offsets(&self, offsets: Vec<OffsetCommit>) -> Result<(), FerryError> {
-        let (url, mut req) = self.commit_request(offsets)?;
+        let (brokers, path, mut req) = self.commit_request(offsets)?;
         for attempt in 0..2 {
             if req.offsets.is_empty() {
                 return Ok(());
             }
+            let post = reqwest::Method::POST;
             let r = http::retry(|| {
-                http::call::<_, GroupOffsetsResponse>(
+                brokers.request::<_, GroupOffsetsResponse>(
                     &self.http,
-                    reqwest::Method::POST,
-                    &url,
+                    post.clone(),
+                    &path,
                     Some(&req),
                 )
             })
@@ -165,8 +185,8 @@ impl Consumer {
                         let s = g.member.lock();
                         (s.owned.clone(), s.epoch)
                     };
-                    let hb = g.member.heartbeat_url(self.broker()?);
-                    let a = heartbeat(&self.http, &hb, owned, epoch).await?;
+                    let hb = g.member.heartbeat_path();
+                    let a = heartbeat(&self.http, &brokers, &hb, owned, epoch).await?;
                     let mine: BTreeSet<&TopicPartition> =
                         a.assignment.iter().chain(&a.pending_revocation).collect();
                     req.member_epoch = Some(a.member_epoch);
@@ -193,13 +213,14 @@ impl Consumer {
             }
         }
         if let Some(g) = self.group.take() {
-            let url = format!(
-                "{}/v1/groups/{}/members/{}",
-                self.broker()?,
-                g.member.group,
-                g.member.member_id
+            let path = format!(
+                "/v1/groups/{}/members/{}",
+                g.member.group, g.member.member_id
             );
-            http::call::<(), serde_json::Value>(&self.http, reqwest::Method::DELETE, &url, None)
+            let delete = reqwest::Method::DELETE;
+            g.member
+                .brokers
+                .request::<(), serde_json::Value>(&self.http, delete, &path, None)
                 .await?;
         }
         Ok(())

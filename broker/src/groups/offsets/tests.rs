@@ -28,9 +28,8 @@ fn topic(name: &str, id: &str) -> TopicImage {
     }
 }
 
-#[tokio::test]
-async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_commit() {
-    let data = tempfile::tempdir().unwrap();
+/// Offsets coordinated by broker 1, leader of `__consumer_offsets`-0 (ISR 1, 2, 3).
+fn coordinator(data: &std::path::Path) -> (Arc<GroupOffsets>, Arc<crate::partition::Partition>) {
     let node = Arc::new(Node::new(BrokerConfig::default(), "http://b1".into()));
     node.registered(b(1), 1, "cluster".into());
     let mut image = MetadataImage::default();
@@ -39,7 +38,7 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
     }
     let metadata = Arc::new(MetadataCache::default());
     metadata.install_snapshot(image.clone());
-    let replicas = Arc::new(ReplicaManager::new(data.path(), false));
+    let replicas = Arc::new(ReplicaManager::new(data, false));
     replicas.reconcile(&image, b(1), 0);
     let router = Arc::new(CoordinatorRouter {
         metadata: metadata.clone(),
@@ -65,7 +64,30 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
     let part = replicas
         .get(&TopicName::new(OFFSETS_TOPIC).unwrap(), 0)
         .unwrap();
+    (offsets, part)
+}
 
+#[tokio::test]
+async fn concurrent_first_uses_of_a_coordinator_partition_load_it_once() {
+    let data = tempfile::tempdir().unwrap();
+    let (offsets, part) = coordinator(data.path());
+    let uses: Vec<_> = (0..10)
+        .map(|_| {
+            let (offsets, part) = (offsets.clone(), part.clone());
+            tokio::spawn(async move { offsets.with_loaded(&part, |_| ()).await })
+        })
+        .collect();
+    for u in uses {
+        u.await.unwrap().unwrap();
+    }
+    // A second load could replace state installed after it read the log.
+    assert_eq!(offsets.loads.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_commit() {
+    let data = tempfile::tempdir().unwrap();
+    let (offsets, part) = coordinator(data.path());
     let commit = tokio::spawn({
         let offsets = offsets.clone();
         let req = OffsetCommitRequest {
@@ -78,7 +100,7 @@ async fn scenario_1_an_offset_commit_fails_when_the_coordinator_moves_before_com
             member_id: None,
             member_epoch: None,
         };
-        async move { offsets.commit("g", req, |_| Ok(())).await }
+        async move { offsets.commit("g", req, |_, _| Ok(())).await }
     });
     while part.hw_waiters() < 1 {
         assert!(!commit.is_finished(), "the commit finished before waiting");

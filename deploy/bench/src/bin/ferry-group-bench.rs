@@ -4,13 +4,17 @@
 //! ```text
 //! ferry-group-bench rebalance --brokers http://127.0.0.1:7201 --controllers http://127.0.0.1:7101 --members 30 --partitions 60
 //! ferry-group-bench commits   --brokers http://127.0.0.1:7201 --groups 100 --seconds 10
+//! ferry-group-bench failover  --dir .ferry-local --members 3 --partitions 6 --trials 5
 //! ```
 //! Rebalance: N SDK consumers share a topic with records in it, commit after
 //! every poll (as `ferry consume` does), then one more member joins and one
 //! leaves cleanly; each is timed from the join (or leave) until the group is
 //! `Stable` again with every partition owned. Duplicates are records
 //! delivered to more than one member. Commits: one standalone commit at a
-//! time per group, all groups at once.
+//! time per group, all groups at once. Failover (a `ferry-local` cluster):
+//! SIGKILL the broker coordinating a group of committing members, timed
+//! until every member's heartbeat is answered again; whether the members
+//! kept their ids, epochs and partitions; then restart it and repeat.
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -18,6 +22,8 @@ use ferry_bench::stats::percentile;
 use ferry_client::{
     AdminClient, Consumer, GroupAdminClient, OffsetReset, Producer, ProducerConfig,
 };
+use ferry_common::groups::GroupDescription;
+use ferry_local_cluster::LocalCluster;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +61,17 @@ enum Cmd {
         groups: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// SIGKILL the coordinator of a group of `members`; time until every member heartbeats again.
+    Failover {
+        #[arg(long, default_value = ".ferry-local")]
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 3)]
+        members: usize,
+        #[arg(long, default_value_t = 6)]
+        partitions: u32,
+        #[arg(long, default_value_t = 5)]
+        trials: usize,
     },
 }
 
@@ -277,5 +294,157 @@ async fn main() -> Result<()> {
             groups,
             seconds,
         } => commits(split(&brokers), split(&controllers), groups, seconds).await,
+        Cmd::Failover {
+            dir,
+            members,
+            partitions,
+            trials,
+        } => failover(&dir, members, partitions, trials).await,
     }
+}
+
+/// Every heartbeat answer a failover-bench member saw, and its membership.
+#[derive(Default)]
+struct Beats {
+    answered: Vec<Instant>,
+    membership: Option<(String, u32, u32)>,
+}
+
+type SharedBeats = Arc<Mutex<Beats>>;
+
+/// A member polling and committing until `stop`, noting its heartbeats.
+fn beating_member(
+    brokers: Vec<String>,
+    group: String,
+    topic: String,
+    beats: SharedBeats,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = Consumer::new(brokers, OffsetReset::Earliest);
+        c.heartbeat_interval = Duration::from_millis(200);
+        c.subscribe(&group, &[topic.as_str()], Duration::from_secs(10))
+            .await?;
+        while !stop.load(Ordering::SeqCst) {
+            // Commits in the background: a commit retrying through the
+            // failover must not hold up noting the heartbeats.
+            if let Ok(records) = c.poll(Duration::from_millis(50)).await {
+                if !records.is_empty() {
+                    drop(c.commit_async());
+                }
+            }
+            let mut b = beats.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = c.last_heartbeat() {
+                if b.answered.last() != Some(&t) {
+                    b.answered.push(t);
+                }
+            }
+            b.membership = c.membership();
+        }
+        c.close().await?;
+        Ok(())
+    })
+}
+
+fn member_map(d: &GroupDescription) -> BTreeMap<String, (u32, Vec<u32>)> {
+    d.members
+        .iter()
+        .map(|m| {
+            let parts = m.assignment.iter().map(|tp| tp.partition).collect();
+            (m.member_id.clone(), (m.member_epoch, parts))
+        })
+        .collect()
+}
+
+async fn failover(dir: &std::path::Path, n: usize, partitions: u32, trials: usize) -> Result<()> {
+    let cluster = LocalCluster::open(dir)?;
+    let (brokers, controllers) = (cluster.broker_urls(), cluster.controller_urls());
+    let tag = std::process::id();
+    let (topic, group) = (format!("fo-{tag}"), format!("fog-{tag}"));
+    let admin = AdminClient::new(controllers.clone());
+    admin.create_topic(&topic, partitions, 3, []).await?;
+    let producer = Producer::connect(ProducerConfig::new(brokers.clone(), controllers)).await?;
+    let mut sent = Vec::new();
+    for i in 0..1000 {
+        let key = Some(format!("k{i}").into_bytes());
+        sent.push(producer.send(&topic, key, vec![b'x'; 100]).await?);
+    }
+    for d in sent {
+        d.await??;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let beats: Vec<SharedBeats> = (0..n).map(|_| SharedBeats::default()).collect();
+    let tasks: Vec<_> = beats
+        .iter()
+        .map(|b| {
+            beating_member(
+                brokers.clone(),
+                group.clone(),
+                topic.clone(),
+                b.clone(),
+                stop.clone(),
+            )
+        })
+        .collect();
+    let groups = GroupAdminClient::new(brokers.clone());
+    settle(&groups, &group, n, partitions).await?;
+    let mut times = Vec::new();
+    for trial in 0..trials {
+        let offsets = admin.describe_topic("__consumer_offsets").await?;
+        let p = ferry_common::partitioner::partition_for_key(
+            group.as_bytes(),
+            offsets.partitions.len() as u32,
+        );
+        let leader = offsets.partitions.get(p as usize).and_then(|p| p.leader);
+        let Some(node) = cluster
+            .brokers()
+            .find(|b| leader.is_some_and(|l| b.id == u64::from(l.0)))
+        else {
+            bail!("the coordinator of {group} is not part of this cluster");
+        };
+        let (name, url) = (node.name.clone(), node.url());
+        let survivors =
+            GroupAdminClient::new(brokers.iter().filter(|b| **b != url).cloned().collect());
+        let before = member_map(&survivors.describe_group(&group).await?);
+        cluster.kill(&name)?;
+        let killed = Instant::now();
+        let deadline = killed + Duration::from_secs(60);
+        let first_after = |b: &SharedBeats| {
+            let b = b.lock().unwrap_or_else(|p| p.into_inner());
+            b.answered.iter().find(|t| **t > killed).copied()
+        };
+        let back = loop {
+            let firsts: Vec<Option<Instant>> = beats.iter().map(first_after).collect();
+            if firsts.iter().all(Option::is_some) {
+                break firsts.into_iter().flatten().max().unwrap_or(killed);
+            }
+            if Instant::now() > deadline {
+                bail!("members did not heartbeat within 60 s of killing {name}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let elapsed = back.saturating_duration_since(killed);
+        let after = member_map(&survivors.describe_group(&group).await?);
+        println!(
+            "trial {trial}: killed {name} (coordinator), every member heartbeating again after {elapsed:?}; ids, epochs and partitions {}",
+            if after == before { "kept" } else { "CHANGED" }
+        );
+        times.push(elapsed);
+        cluster.start(&name)?;
+        cluster.wait_ready(&name, Duration::from_secs(60)).await?;
+        // Let the restarted broker catch up (and leadership settle) before the next kill.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        settle(&survivors, &group, n, partitions).await?;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await??;
+    }
+    times.sort();
+    println!(
+        "coordinator failover, {n} members, {trials} trials: median {:?}, max {:?}",
+        percentile(&times, 50.0),
+        times.last().copied().unwrap_or_default()
+    );
+    Ok(())
 }
