@@ -61,6 +61,8 @@ pub struct BrokerConfig {
     /// File holding the secret every member of this cluster shares (at least
     /// 32 bytes); internal calls are signed with it. Required.
     pub cluster_secret_file: Option<PathBuf>,
+    /// Client authorization (and, with it, authentication): `[security]`.
+    pub security: SecurityConfig,
     /// Replication factor `__consumer_offsets` is created with (Kafka's
     /// `offsets.topic.replication.factor`); groups are unavailable until that
     /// many brokers are registered.
@@ -97,9 +99,35 @@ impl Default for BrokerConfig {
             fetch_memory_bytes: 256 * 1024 * 1024,
             server: ferry_http::ServerSettings::default(),
             cluster_secret_file: None,
+            security: SecurityConfig::default(),
             offsets_topic_replication_factor: 3,
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
+        }
+    }
+}
+
+/// The `[security]` section: who may do what (README, "Security").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// `none` (default: every client may do everything, logged at start-up)
+    /// or `acl` (the ACLs in the metadata log decide).
+    pub authorizer: ferry_authz::AuthorizerKind,
+    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
+    pub super_users: Vec<String>,
+    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
+    /// is open to every client (true) or to super users only (false, default).
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl SecurityConfig {
+    /// The authorizer's settings (checked by `validate`).
+    pub fn authorizer(&self) -> ferry_authz::AuthorizerSettings {
+        ferry_authz::AuthorizerSettings {
+            kind: self.authorizer,
+            super_users: self.super_users.clone(),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
         }
     }
 }
@@ -121,6 +149,10 @@ impl BrokerConfig {
 
     /// Checks the config; answers the controller URLs.
     pub fn validate(&self) -> Result<Vec<String>, ConfigInvalid> {
+        self.security
+            .authorizer()
+            .validate()
+            .map_err(ConfigInvalid)?;
         let controllers: Vec<String> = self
             .controllers
             .split(',')

@@ -39,6 +39,8 @@ pub struct ControllerConfig {
     /// File holding the secret every member of this cluster shares (at least
     /// 32 bytes); internal calls are signed with it. Required.
     pub cluster_secret_file: Option<PathBuf>,
+    /// Client authorization (and, with it, authentication): `[security]`.
+    pub security: SecurityConfig,
     pub raft: RaftSettings,
 }
 
@@ -71,6 +73,7 @@ impl Default for ControllerConfig {
             max_replicas_per_broker: 4_000,
             server: ferry_http::ServerSettings::default(),
             cluster_secret_file: None,
+            security: SecurityConfig::default(),
             raft: RaftSettings::default(),
         }
     }
@@ -98,6 +101,31 @@ pub struct Voter {
     pub url: String,
 }
 
+/// The `[security]` section: who may do what (README, "Security").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// `none` (default: every client may do everything, logged at start-up)
+    /// or `acl` (the ACLs in the metadata log decide).
+    pub authorizer: ferry_authz::AuthorizerKind,
+    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
+    pub super_users: Vec<String>,
+    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
+    /// is open to every client (true) or to super users only (false, default).
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl SecurityConfig {
+    /// The authorizer's settings (checked by `validate`).
+    pub fn authorizer(&self) -> ferry_authz::AuthorizerSettings {
+        ferry_authz::AuthorizerSettings {
+            kind: self.authorizer,
+            super_users: self.super_users.clone(),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
+        }
+    }
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid controller config: {0}")]
@@ -115,6 +143,10 @@ impl ControllerConfig {
 
     /// Parses `voters` and checks cross-field rules.
     pub fn validate(&self) -> Result<Vec<Voter>, ConfigInvalid> {
+        self.security
+            .authorizer()
+            .validate()
+            .map_err(ConfigInvalid)?;
         let voters = parse_voters(&self.voters)?;
         if !matches!(voters.len(), 1 | 3 | 5 | 7) {
             return Err(ConfigInvalid(format!(

@@ -13,6 +13,7 @@
 //!   `Location` of a redirect ([`Observe`], [`RequestMetrics`]).
 //! - [`serve`]: serving under per-server bounds (open connections, header
 //!   read timeout, requests in flight), [`ServerLimits`].
+//! - [`caller`]: [`Caller`], the principal, address and signing member of a request.
 //! - [`document`]: a fixed JSON document (`/openapi.json`).
 //! - [`ops`]: `/healthz`, the "not ready" answer for `/readyz`, the Prometheus
 //!   text response, and the route / method fallbacks.
@@ -21,6 +22,7 @@
 //! [`ApiError`] and [`ExtractError`] for it and nothing else.
 
 pub mod auth;
+pub mod caller;
 pub mod document;
 pub mod error;
 pub mod extract;
@@ -29,6 +31,7 @@ pub mod observe;
 pub mod ops;
 pub mod serve;
 
+pub use caller::Caller;
 pub use error::{error_body, error_response, ApiError};
 pub use extract::ExtractError;
 pub use limit::{with_body_limit, with_body_limits, BodyLimit};

@@ -5,7 +5,9 @@
 //! one topic cannot both succeed. Anything non-deterministic (topic ids, the
 //! cluster id) is chosen by the proposer and carried in the command.
 
+use ferry_common::acls::AclBindingFilter;
 use ferry_common::internal::RegisterBrokerRequest;
+use ferry_common::security::AclBinding;
 use ferry_common::types::{BrokerEpoch, BrokerId, LeaderEpoch, PartitionEpoch, PartitionId};
 use ferry_common::{ErrorCode, TopicName};
 use serde::{Deserialize, Serialize};
@@ -86,6 +88,14 @@ pub enum Command {
         partition_epoch: PartitionEpoch,
         new_isr: Vec<BrokerId>,
     },
+    /// Adds ACL bindings (Kafka's CreateAcls); ones that exist are kept.
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// Removes every binding any filter selects (Kafka's DeleteAcls).
+    DeleteAcls {
+        filters: Vec<AclBindingFilter>,
+    },
 }
 
 /// What a successfully applied command produced. Kept small: it is stored in
@@ -108,6 +118,10 @@ pub enum Outcome {
     },
     ProducerId {
         producer_id: u64,
+    },
+    /// The bindings a [`Command::DeleteAcls`] removed.
+    AclsDeleted {
+        acls: Vec<AclBinding>,
     },
 }
 

@@ -10,8 +10,10 @@
 //! - [`client_sessions`]: the idempotent-retry table inside the state.
 //! - [`placement`]: replica placement for new topics and partitions.
 //! - [`partition_change`]: leader elections and AlterPartition checks.
+//! - [`acl_change`]: ACL creation and deletion by filter.
 //! - [`state_view`]: the applied state shared by the service, tasks and Raft.
 
+pub mod acl_change;
 pub mod client_sessions;
 pub mod commands;
 pub mod controller_state;
