@@ -61,12 +61,12 @@ pub struct BrokerConfig {
     /// File holding the secret every member of this cluster shares (at least
     /// 32 bytes); internal calls are signed with it. Required.
     pub cluster_secret_file: Option<PathBuf>,
-    /// Client authorization (and, with it, authentication): `[security]`.
-    pub security: SecurityConfig,
     /// Replication factor `__consumer_offsets` is created with (Kafka's
     /// `offsets.topic.replication.factor`); groups are unavailable until that
     /// many brokers are registered.
     pub offsets_topic_replication_factor: u16,
+    /// Client authentication (`[security]`).
+    pub security: SecuritySettings,
     /// Fault injection for tests (feature `fault-injection` only; without it
     /// the key is refused): every Nth produce request is appended but
     /// answered `REQUEST_TIMED_OUT`, like an acknowledgement lost on the way
@@ -99,29 +99,15 @@ impl Default for BrokerConfig {
             fetch_memory_bytes: 256 * 1024 * 1024,
             server: ferry_http::ServerSettings::default(),
             cluster_secret_file: None,
-            security: SecurityConfig::default(),
             offsets_topic_replication_factor: 3,
+            security: SecuritySettings::default(),
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
         }
     }
 }
 
-/// The `[security]` section: who may do what (README, "Security").
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecurityConfig {
-    /// `none` (default: every client may do everything, logged at start-up)
-    /// or `acl` (the ACLs in the metadata log decide).
-    pub authorizer: ferry_authz::AuthorizerKind,
-    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
-    pub super_users: Vec<String>,
-    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
-    /// is open to every client (true) or to super users only (false, default).
-    pub allow_everyone_if_no_acl_found: bool,
-}
-
-impl SecurityConfig {
+impl SecuritySettings {
     /// The authorizer's settings (checked by `validate`).
     pub fn authorizer(&self) -> ferry_authz::AuthorizerSettings {
         ferry_authz::AuthorizerSettings {
@@ -205,6 +191,23 @@ impl BrokerConfig {
             None => format!("http://{bound}"),
         }
     }
+}
+
+/// `[security]`: how clients authenticate, and what they may do.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
+    /// (HTTP Basic against the users in the metadata the controller pushes).
+    pub client_auth: ferry_http::client_auth::ClientAuthMode,
+    /// `none` (default: every client may do everything, logged at start-up)
+    /// or `acl` (the ACLs in the metadata log decide).
+    pub authorizer: ferry_authz::AuthorizerKind,
+    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
+    pub super_users: Vec<String>,
+    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
+    /// is open to every client (true) or to super users only (false, default).
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 /// This machine's host name (a container's is its id or compose-given name).

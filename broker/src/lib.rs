@@ -62,6 +62,7 @@ use crate::replication::fetcher::ReplicaFetchers;
 use crate::replication::isr::IsrDriver;
 use crate::replication::leader::ReplicaFetchServer;
 use ferry_http::auth::{ClusterAuth, NodeIdentity, Signer};
+use ferry_http::client_auth::ClientAuth;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,7 +132,13 @@ pub async fn run(
         signer,
         Arc::new(metrics::Metrics::new()?),
     );
-    let app = api::router(app, ClusterAuth::new(key));
+    let client_auth = ClientAuth::new(
+        node.config.security.client_auth,
+        Arc::new(metadata::PushedUsers(app.metadata.clone())),
+    );
+    // The [tls] section decides the second argument once the listener can be TLS.
+    ferry_http::client_auth::warn_at_start(node.config.security.client_auth, false);
+    let app = api::router(app, ClusterAuth::new(key), client_auth);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
     // Serve first: the controller pushes metadata to this URL right after registration.

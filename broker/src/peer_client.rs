@@ -150,6 +150,8 @@ impl PeerClient {
         req: &ProduceRequest,
     ) -> Result<ProduceResponse, ForwardError> {
         let url = format!("{leader_url}/v1/topics/{topic}/partitions/{partition}/records");
+        // Signed: with client authentication on, the leader takes a forward
+        // from a cluster member, which authenticated the client itself.
         let res = self
             .signed(reqwest::Method::POST, &url, Some(req))
             .map_err(|e| ForwardError::NotSent(e.to_string()))?

@@ -12,7 +12,7 @@
 mod common;
 
 use common::TestCluster;
-use ferry_test_cluster::NodeIdentity;
+use ferry_test_cluster::{NodeIdentity, ADMIN_USER};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -281,4 +281,133 @@ async fn acls_decide_like_kafka_on_every_broker_once_pushed() {
         let (s, v) = produce(&tc, &b, "orders-secret").await;
         assert_eq!(s, 200, "{b} after the deny went: {v}");
     }
+}
+
+/// `method url` as `user` (HTTP Basic).
+async fn as_user(
+    tc: &TestCluster,
+    (user, password): (&str, &str),
+    method: Method,
+    url: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = tc
+        .http()
+        .request(method, url)
+        .basic_auth(user, Some(password));
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req.send().await.expect("an answer");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// With client authentication on: a super user needs no ACL (also on the
+/// brokers), a user with Read but no Write on a topic is refused the produce
+/// and may fetch, and sees only the topics it may Describe.
+#[tokio::test(flavor = "multi_thread")]
+async fn authenticated_users_get_what_their_acls_and_super_users_allow() {
+    let tc = TestCluster::builder(1, 2)
+        .client_auth_basic()
+        .acl_authorizer(&[&format!("User:{ADMIN_USER}")], false)
+        .start()
+        .await;
+    let password = tc.admin_password().expect("admin password").to_string();
+    let admin_who = (ADMIN_USER, password.as_str());
+    let alice = ("alice", "alice-secret-1");
+    let controller = tc.url("controller-1");
+    // The active controller creates the bootstrap user once it leads.
+    let users = format!("{controller}/v1/users");
+    let ready = ferry_test_cluster::wait_for(PUSH_WAIT, || async {
+        let (s, v) = as_user(&tc, admin_who, Method::GET, &users, None).await;
+        (s == 200 && !v["users"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "the bootstrap user was not created");
+
+    // The super user creates a user, topics and an ACL without any ACL of its own.
+    let (s, v) = as_user(
+        &tc,
+        admin_who,
+        Method::PUT,
+        &format!("{users}/alice"),
+        Some(&json!({"password": alice.1})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    for name in ["readable", "hidden"] {
+        let body = json!({"name": name, "partitions": 1, "replication_factor": 2});
+        let (s, v) = as_user(
+            &tc,
+            admin_who,
+            Method::POST,
+            &format!("{controller}/v1/topics"),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let read = json!({"acls": [{"resource_type": "Topic", "resource_name": "readable", "pattern_type": "LITERAL",
+        "principal": "User:alice", "host": "*", "operation": "Read", "permission": "Allow"}]});
+    let (s, v) = as_user(
+        &tc,
+        admin_who,
+        Method::POST,
+        &format!("{controller}/v1/acls"),
+        Some(&read),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    tc.wait_brokers_metadata_offset(v["metadata_offset"].as_u64().unwrap(), PUSH_WAIT)
+        .await;
+    // Alice may not manage ACLs or users.
+    let (s, v) = as_user(
+        &tc,
+        alice,
+        Method::GET,
+        &format!("{controller}/v1/acls"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error_code"].clone()),
+        (403, json!("CLUSTER_AUTHORIZATION_FAILED")),
+        "{v}"
+    );
+
+    let records = json!({"records": [{"value": "from-admin"}], "acks": "1"});
+    for b in tc.broker_urls() {
+        let url = format!("{b}/v1/topics/readable/records");
+        let (s, v) = as_user(&tc, alice, Method::POST, &url, Some(&records)).await;
+        assert_eq!(s, 403, "alice produces on {b}: {v}");
+        assert_eq!(v["error_code"], "TOPIC_AUTHORIZATION_FAILED", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("User:alice"), "{v}");
+        let (s, v) = as_user(&tc, admin_who, Method::POST, &url, Some(&records)).await;
+        assert_eq!(s, 200, "the super user produces on {b}: {v}");
+        let (s, m) = as_user(&tc, alice, Method::GET, &format!("{b}/v1/metadata"), None).await;
+        assert_eq!(s, 200, "{m}");
+        let names: Vec<&str> = m["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["topic"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["readable"], "{b} hides what alice may not Describe");
+    }
+    let leader = m_leader(&tc, admin_who, "readable").await;
+    let fetch = format!("{leader}/v1/topics/readable/partitions/0/records?offset=0");
+    let (s, v) = as_user(&tc, alice, Method::GET, &fetch, None).await;
+    assert_eq!(s, 200, "alice fetches with Read: {v}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 2, "{v}");
+}
+
+/// The leader URL of partition 0 of `topic`, from broker-1's metadata as `who`.
+async fn m_leader(tc: &TestCluster, who: (&str, &str), topic: &str) -> String {
+    let url = format!("{}/v1/metadata?topics={topic}", tc.url("broker-1"));
+    let (_, m) = as_user(tc, who, Method::GET, &url, None).await;
+    m["topics"][0]["partitions"][0]["leader_url"]
+        .as_str()
+        .expect("a leader")
+        .to_string()
 }

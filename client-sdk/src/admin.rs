@@ -1,11 +1,13 @@
 //! Topic and cluster administration against the controller quorum.
 
+use crate::credentials::Credentials;
 use crate::error::FerryError;
 use crate::http;
 use ferry_common::api::{
     BrokerInfo, BrokerList, ClusterInfo, CreateTopicRequest, TopicDescription, TopicList,
     TopicListing,
 };
+use ferry_common::users::{UpsertUserRequest, UserDeleted, UserDescription, UserList};
 use ferry_common::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -31,6 +33,8 @@ pub struct AdminClient {
     leader: Mutex<Option<String>>,
     http: reqwest::Client,
     attempts: u32,
+    timeout: Duration,
+    credentials: Option<Credentials>,
 }
 
 impl AdminClient {
@@ -44,7 +48,21 @@ impl AdminClient {
             leader: Mutex::new(None),
             http: http::client(Duration::from_secs(15)),
             attempts: 10,
+            timeout: Duration::from_secs(15),
+            credentials: None,
         }
+    }
+
+    /// Sends `credentials` (HTTP Basic) with every request.
+    pub fn with_credentials(self, credentials: Credentials) -> Self {
+        self.with_credentials_opt(Some(credentials))
+    }
+
+    /// As [`AdminClient::with_credentials`], when there may be none.
+    pub fn with_credentials_opt(mut self, credentials: Option<Credentials>) -> Self {
+        self.credentials = credentials;
+        self.http = http::client_with(self.timeout, self.credentials.as_ref());
+        self
     }
 
     /// Rounds over the controllers before a retriable error is returned (default 10).
@@ -55,7 +73,8 @@ impl AdminClient {
 
     /// Timeout of each request (default 15 s).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.http = http::client(timeout);
+        self.timeout = timeout;
+        self.http = http::client_with(timeout, self.credentials.as_ref());
         self
     }
 
@@ -195,6 +214,54 @@ impl AdminClient {
         let epoch = v["producer_epoch"].as_i64().unwrap_or(0) as i16;
         Ok((id, epoch))
     }
+}
+
+impl AdminClient {
+    /// Creates `name` or replaces its password (the controller hashes it;
+    /// `iterations` defaults to 4096).
+    pub async fn upsert_user(
+        &self,
+        name: &str,
+        password: &str,
+        iterations: Option<u32>,
+    ) -> Result<UserDescription, FerryError> {
+        let req = UpsertUserRequest {
+            password: password.to_string(),
+            iterations: iterations.map(u64::from),
+        };
+        let path = format!("/v1/users/{}", path_segment(name));
+        self.request(reqwest::Method::PUT, &path, Some(&req)).await
+    }
+
+    /// Deletes `name` (`RESOURCE_NOT_FOUND` if there is no such user).
+    pub async fn delete_user(&self, name: &str) -> Result<(), FerryError> {
+        let path = format!("/v1/users/{}", path_segment(name));
+        self.request::<(), UserDeleted>(reqwest::Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Every user: name, mechanism and iterations (never keys).
+    pub async fn list_users(&self) -> Result<Vec<UserDescription>, FerryError> {
+        let l: UserList = self
+            .request::<(), _>(reqwest::Method::GET, "/v1/users", None)
+            .await?;
+        Ok(l.users)
+    }
+}
+
+/// `s` percent-encoded for one path segment, so that a name holding `/`
+/// or `?` reaches the server as a name (which it then refuses).
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn last_hint_known(e: &FerryError) -> bool {

@@ -6,6 +6,7 @@
 //! and drops revoked partitions before the coordinator hands them on, and
 //! starts newly assigned ones at their committed offsets.
 
+use crate::credentials::Credentials;
 use crate::error::FerryError;
 use crate::http;
 use crate::metadata::MetadataCache;
@@ -51,6 +52,7 @@ pub struct ConsumerRecord {
 pub struct Consumer {
     metadata: MetadataCache,
     http: reqwest::Client,
+    credentials: Option<Credentials>,
     reset: OffsetReset,
     /// (topic, partition) -> next offset to read (None: apply `reset`).
     positions: BTreeMap<(String, u32), Option<u64>>,
@@ -74,12 +76,16 @@ pub struct Consumer {
 mod group;
 use group::GroupState;
 
+/// Request timeout: above the longest fetch long-poll.
+const CONSUMER_TIMEOUT: Duration = Duration::from_secs(40);
+
 impl Consumer {
     pub fn new(brokers: Vec<String>, reset: OffsetReset) -> Self {
-        let http = http::client(Duration::from_secs(40));
+        let http = http::client(CONSUMER_TIMEOUT);
         Consumer {
             metadata: MetadataCache::new(brokers, http.clone()),
             http,
+            credentials: None,
             reset,
             positions: BTreeMap::new(),
             max_records: 500,
@@ -90,6 +96,16 @@ impl Consumer {
             high_watermarks: BTreeMap::new(),
             last_auto_commit: Instant::now(),
         }
+    }
+
+    /// Sends `credentials` (HTTP Basic) with every request, the group
+    /// heartbeats included.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        let http = http::client_with(CONSUMER_TIMEOUT, Some(&credentials));
+        self.metadata = MetadataCache::new(self.metadata.brokers().to_vec(), http.clone());
+        self.http = http;
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Reads `topic`/`partition` from its first retained record.

@@ -24,8 +24,23 @@ impl Endpoints {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let client = http::client(Duration::from_secs(3));
+        Self::discover_with(bootstrap, None).await
+    }
+
+    /// As [`Endpoints::discover`], with `credentials` for a cluster with
+    /// client authentication on (without them every node answers 401 and
+    /// looks like a broker).
+    pub async fn discover_with<I, S>(
+        bootstrap: I,
+        credentials: Option<&crate::Credentials>,
+    ) -> Result<Endpoints, FerryError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let client = http::client_with(Duration::from_secs(3), credentials);
         let mut found = Endpoints::default();
+        let mut refused = None;
         for url in bootstrap {
             let url = url.as_ref().trim().trim_end_matches('/');
             if url.is_empty() {
@@ -38,12 +53,21 @@ impl Endpoints {
             };
             match client.get(format!("{url}/v1/cluster")).send().await {
                 Ok(r) if r.status().is_success() => found.controllers.push(url),
+                // Controllers and brokers alike refuse without credentials:
+                // nothing can be told apart, and every later call would fail.
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    refused = r.json::<ferry_common::ErrorBody>().await.ok();
+                }
                 Ok(_) => found.brokers.push(url),
                 Err(_) => {}
             }
         }
+        if let Some(body) = refused.filter(|_| found.controllers.is_empty()) {
+            return Err(body.into());
+        }
         if found.brokers.is_empty() && !found.controllers.is_empty() {
             found.brokers = AdminClient::new(found.controllers.clone())
+                .with_credentials_opt(credentials.cloned())
                 .describe_brokers()
                 .await?
                 .into_iter()

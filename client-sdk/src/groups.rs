@@ -33,6 +33,12 @@ impl GroupAdminClient {
         }
     }
 
+    /// Sends `credentials` (HTTP Basic) with every request.
+    pub fn with_credentials(mut self, credentials: crate::Credentials) -> Self {
+        self.http = http::client_with(Duration::from_secs(15), Some(&credentials));
+        self
+    }
+
     fn broker(&self) -> Result<&str, FerryError> {
         self.brokers
             .first()

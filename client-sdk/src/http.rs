@@ -1,6 +1,7 @@
 //! One HTTP call with the cluster's error body decoded, and the retry loop
 //! for calls whose failures are retriable.
 
+use crate::credentials::Credentials;
 use crate::error::FerryError;
 use ferry_common::ErrorBody;
 use serde::de::DeserializeOwned;
@@ -9,7 +10,17 @@ use std::time::Duration;
 
 /// A reqwest client that does not follow redirects (we follow leader hints ourselves).
 pub fn client(timeout: Duration) -> reqwest::Client {
+    client_with(timeout, None)
+}
+
+/// As [`client`], sending `credentials` (HTTP Basic) on every request.
+pub fn client_with(timeout: Duration, credentials: Option<&Credentials>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(v) = credentials.and_then(Credentials::header) {
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(2))
         .timeout(timeout)

@@ -6,6 +6,8 @@
 //! - [`Consumer`]: assigned partitions or a group subscription, seek, fetch
 //!   loop following leaders, committed offsets.
 //! - [`GroupAdminClient`]: list and describe consumer groups.
+//! - [`Credentials`]: user and password (HTTP Basic) for a cluster with
+//!   client authentication on; every client takes them (`with_credentials`).
 //! - [`Endpoints`]: sorting a bootstrap list into controllers and brokers.
 //! - [`PartitionClient`]: single produce / fetch / offsets requests to
 //!   partition leaders, for tools that measure requests.
@@ -16,6 +18,7 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod credentials;
 pub mod discovery;
 pub mod error;
 mod group_member;
@@ -28,6 +31,7 @@ mod sequence;
 
 pub use admin::AdminClient;
 pub use consumer::{Consumer, ConsumerRecord, OffsetReset};
+pub use credentials::Credentials;
 pub use discovery::Endpoints;
 pub use error::FerryError;
 pub use ferry_common::records::Acks;

@@ -38,6 +38,19 @@ impl PartitionClient {
         }
     }
 
+    /// As [`PartitionClient::new`], sending `credentials` (HTTP Basic) with every request.
+    pub fn with_credentials(
+        brokers: Vec<String>,
+        timeout: Duration,
+        credentials: Option<&crate::Credentials>,
+    ) -> Self {
+        let http = http::client_with(timeout, credentials);
+        PartitionClient {
+            metadata: MetadataCache::new(brokers, http.clone()),
+            http,
+        }
+    }
+
     /// Partition -> leader URL, freshly read; `None` until every partition has a leader.
     pub async fn leaders(&self, topic: &str) -> Result<Option<BTreeMap<u32, String>>, FerryError> {
         self.metadata.refresh(topic).await?;

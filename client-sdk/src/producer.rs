@@ -11,6 +11,7 @@
 //! batch never blocks the ones after it.
 
 use crate::admin::AdminClient;
+use crate::credentials::Credentials;
 use crate::error::FerryError;
 use crate::http;
 use crate::metadata::MetadataCache;
@@ -45,6 +46,8 @@ pub struct ProducerConfig {
     pub request_timeout_ms: u64,
     /// Idempotence: on by default with acks=all, as in Kafka.
     pub idempotence: bool,
+    /// User and password for a cluster with client authentication on.
+    pub credentials: Option<Credentials>,
 }
 
 impl ProducerConfig {
@@ -60,6 +63,7 @@ impl ProducerConfig {
             retry_backoff_ms: 100,
             request_timeout_ms: 30_000,
             idempotence: true,
+            credentials: None,
         }
     }
 }
@@ -119,13 +123,17 @@ impl Producer {
         let producer = if idempotent {
             Some(
                 AdminClient::new(config.controllers.clone())
+                    .with_credentials_opt(config.credentials.clone())
                     .allocate_producer_id()
                     .await?,
             )
         } else {
             None
         };
-        let http = http::client(Duration::from_millis(config.request_timeout_ms + 5_000));
+        let http = http::client_with(
+            Duration::from_millis(config.request_timeout_ms + 5_000),
+            config.credentials.as_ref(),
+        );
         let buffer = Arc::new(Semaphore::new(config.buffer_records.max(1)));
         let shared = Arc::new(Shared {
             metadata: MetadataCache::new(config.brokers.clone(), http.clone()),

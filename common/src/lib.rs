@@ -13,6 +13,7 @@
 //! - [`body`]: JSON body rules (content types, parse errors).
 //! - [`security`]: principals, SCRAM credentials and ACL bindings.
 //! - [`acls`]: the `/v1/acls` bodies and the ACL binding filter.
+//! - [`users`]: the controller's user API bodies (passwords in, never out).
 //! - [`openapi`]: error answers and the checked-in-file check shared by both OpenAPI documents.
 //! - [`topic_config`]: topic configs (Kafka names, defaults, validation).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
@@ -32,6 +33,7 @@ pub mod settings;
 pub mod telemetry;
 pub mod topic_config;
 pub mod types;
+pub mod users;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use types::{BrokerId, TopicName};

@@ -79,7 +79,7 @@ pub enum ScramMechanism {
 
 /// A stored SCRAM credential (RFC 5802, as Kafka's `UserScramCredentialRecord`):
 /// the password itself is never stored, only what verifies it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScramCredential {
     pub mechanism: ScramMechanism,
     /// Base64 of the random salt.
@@ -89,6 +89,16 @@ pub struct ScramCredential {
     /// Base64 of `HMAC(SaltedPassword, "Server Key")`.
     pub server_key: String,
     pub iterations: u32,
+}
+
+impl fmt::Debug for ScramCredential {
+    /// Salt and keys stay out of logs: with them a password can be attacked offline.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramCredential")
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Kafka's ACL resource types.

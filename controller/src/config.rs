@@ -39,9 +39,9 @@ pub struct ControllerConfig {
     /// File holding the secret every member of this cluster shares (at least
     /// 32 bytes); internal calls are signed with it. Required.
     pub cluster_secret_file: Option<PathBuf>,
-    /// Client authorization (and, with it, authentication): `[security]`.
-    pub security: SecurityConfig,
     pub raft: RaftSettings,
+    /// Client authentication (`[security]`).
+    pub security: SecuritySettings,
 }
 
 /// Raft timing and log-compaction knobs.
@@ -73,8 +73,8 @@ impl Default for ControllerConfig {
             max_replicas_per_broker: 4_000,
             server: ferry_http::ServerSettings::default(),
             cluster_secret_file: None,
-            security: SecurityConfig::default(),
             raft: RaftSettings::default(),
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -101,21 +101,7 @@ pub struct Voter {
     pub url: String,
 }
 
-/// The `[security]` section: who may do what (README, "Security").
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecurityConfig {
-    /// `none` (default: every client may do everything, logged at start-up)
-    /// or `acl` (the ACLs in the metadata log decide).
-    pub authorizer: ferry_authz::AuthorizerKind,
-    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
-    pub super_users: Vec<String>,
-    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
-    /// is open to every client (true) or to super users only (false, default).
-    pub allow_everyone_if_no_acl_found: bool,
-}
-
-impl SecurityConfig {
+impl SecuritySettings {
     /// The authorizer's settings (checked by `validate`).
     pub fn authorizer(&self) -> ferry_authz::AuthorizerSettings {
         ferry_authz::AuthorizerSettings {
@@ -205,6 +191,63 @@ impl ControllerConfig {
     }
 }
 
+/// `[security]`: how clients authenticate, the first user, and what
+/// clients may do.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
+    /// (HTTP Basic against the users in the metadata log).
+    pub client_auth: ferry_http::client_auth::ClientAuthMode,
+    /// `none` (default: every client may do everything, logged at start-up)
+    /// or `acl` (the ACLs in the metadata log decide).
+    pub authorizer: ferry_authz::AuthorizerKind,
+    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
+    pub super_users: Vec<String>,
+    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
+    /// is open to every client (true) or to super users only (false, default).
+    pub allow_everyone_if_no_acl_found: bool,
+    /// A user the active controller creates while the cluster has no user at
+    /// all, so that an operator can log in and create the others (Kafka's
+    /// `kafka-storage format --add-scram`). Needs `bootstrap_password_file`.
+    pub bootstrap_user: Option<String>,
+    /// File holding the bootstrap user's password (one line; a trailing
+    /// newline is not part of it). Read and hashed at start; keep it 0600.
+    pub bootstrap_password_file: Option<PathBuf>,
+}
+
+impl SecuritySettings {
+    /// The bootstrap user's name and a fresh credential for its password,
+    /// if one is configured.
+    pub fn bootstrap_credential(
+        &self,
+    ) -> Result<Option<(String, ferry_common::security::ScramCredential)>, ConfigInvalid> {
+        use ferry_http::client_auth::scram;
+        let (user, file) = match (&self.bootstrap_user, &self.bootstrap_password_file) {
+            (None, None) => return Ok(None),
+            (Some(u), Some(f)) => (u, f),
+            _ => {
+                return Err(ConfigInvalid(
+                    "security.bootstrap_user and security.bootstrap_password_file go together"
+                        .into(),
+                ))
+            }
+        };
+        scram::check_user_name(user)
+            .map_err(|e| ConfigInvalid(format!("security.bootstrap_user: {e}")))?;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            ConfigInvalid(format!(
+                "reading security.bootstrap_password_file {}: {e}",
+                file.display()
+            ))
+        })?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        let credential = scram::new_credential(password, scram::DEFAULT_ITERATIONS as u64)
+            .map_err(|e| ConfigInvalid(format!("{}: {e}", file.display())))?;
+        Ok(Some((user.clone(), credential)))
+    }
+}
+
 fn parse_voters(s: &str) -> Result<Vec<Voter>, ConfigInvalid> {
     let mut out: Vec<Voter> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -254,6 +297,37 @@ mod tests {
         assert!(c.cluster_key().unwrap_err().0.contains("at least 32"));
         std::fs::write(&path, ferry_http::auth::random_secret()).unwrap();
         assert!(c.cluster_key().is_ok());
+    }
+
+    #[test]
+    fn the_bootstrap_user_needs_both_keys_and_a_good_password_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin.password");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let mut s = SecuritySettings::default();
+        assert!(s.bootstrap_credential().unwrap().is_none());
+        s.bootstrap_user = Some("admin".into());
+        assert!(s.bootstrap_credential().is_err());
+        s.bootstrap_password_file = Some(file.clone());
+        let (user, cred) = s.bootstrap_credential().unwrap().unwrap();
+        assert_eq!(user, "admin");
+        let decoded = ferry_http::client_auth::scram::DecodedCredential::new(&cred).unwrap();
+        assert!(decoded.verify(b"s3cret"));
+        std::fs::write(&file, "\n").unwrap();
+        assert!(s.bootstrap_credential().is_err(), "empty password");
+        s.bootstrap_user = Some("bad:name".into());
+        assert!(s.bootstrap_credential().is_err());
+    }
+
+    #[test]
+    fn client_auth_parses_and_unknown_security_keys_are_refused() {
+        let s: SecuritySettings = serde_json::from_str(r#"{"client_auth":"basic"}"#).unwrap();
+        assert_eq!(
+            s.client_auth,
+            ferry_http::client_auth::ClientAuthMode::Basic
+        );
+        assert!(serde_json::from_str::<SecuritySettings>(r#"{"client_auth":"maybe"}"#).is_err());
+        assert!(serde_json::from_str::<SecuritySettings>(r#"{"clientauth":"basic"}"#).is_err());
     }
 
     #[test]

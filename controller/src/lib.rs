@@ -38,6 +38,7 @@ use crate::service::broker_sessions::SessionTable;
 use crate::service::brokers::BrokerRegistry;
 use crate::service::write_path::WritePath;
 use ferry_http::auth::{ClusterAuth, NodeIdentity, Signer};
+use ferry_http::client_auth::ClientAuth;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let voters = cfg.validate()?;
     let key = cfg.cluster_key()?;
+    let bootstrap_user = cfg.security.bootstrap_credential()?;
     let signer = Signer::fixed(key.clone(), NodeIdentity::Controller(cfg.node_id));
     let node = raft::start(&cfg, &voters, signer.clone()).await?;
     let path = Arc::new(WritePath::new(
@@ -104,14 +106,21 @@ pub async fn run(
             rebalance_interval: cfg
                 .auto_leader_rebalance_enable
                 .then(|| Duration::from_millis(cfg.leader_rebalance_interval_ms.max(100))),
+            bootstrap_user,
         },
         tasks::metadata_push::Pusher {
             path,
-            view: node.view,
+            view: node.view.clone(),
             sessions,
         },
         Arc::new(peers::broker_client::HttpDeltaSink::new(signer)),
     );
+    let client_auth = ClientAuth::new(
+        cfg.security.client_auth,
+        Arc::new(service::users::AppliedUsers(node.view.clone())),
+    );
+    // The [tls] section decides the second argument once the listener can be TLS.
+    ferry_http::client_auth::warn_at_start(cfg.security.client_auth, false);
     let app = api::router(
         api::AppState {
             admin,
@@ -125,6 +134,7 @@ pub async fn run(
         cfg.max_request_bytes,
         cfg.server.body_read_timeout(),
         ClusterAuth::new(key),
+        client_auth,
     );
     tracing::info!(node_id = cfg.node_id, addr = ?listener.local_addr().ok(), "controller listening");
     let served = ferry_http::serve(listener, app, cfg.server.limits(), shutdown).await;

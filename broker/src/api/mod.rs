@@ -33,6 +33,7 @@ use crate::replicas::ReplicaManager;
 use crate::replication::leader::ReplicaFetchServer;
 use axum::Router;
 use ferry_http::auth::ClusterAuth;
+use ferry_http::client_auth::ClientAuth;
 use ferry_http::Observe;
 use std::sync::Arc;
 
@@ -65,8 +66,9 @@ impl AppState {
     }
 }
 
-/// The broker's complete router; `auth` guards every `/internal/` route.
-pub fn router(state: AppState, auth: ClusterAuth) -> Router {
+/// The broker's complete router; `auth` guards every `/internal/` route,
+/// `client_auth` every `/v1/` route.
+pub fn router(state: AppState, auth: ClusterAuth, client_auth: ClientAuth) -> Router {
     let cfg = &state.node.config;
     let limit = ferry_http::BodyLimit::max(cfg.max_request_bytes)
         .read_timeout(cfg.server.body_read_timeout());
@@ -81,6 +83,8 @@ pub fn router(state: AppState, auth: ClusterAuth) -> Router {
         .merge(ops::routes())
         .merge(openapi::routes());
     let routes = ferry_http::with_body_limits(ferry_http::ops::with_fallbacks(routes), limit);
+    // Cluster auth runs first, so client auth knows signed requests.
+    let routes = ferry_http::client_auth::with_client_auth(routes, client_auth);
     ferry_http::auth::with_cluster_auth(routes, auth)
         .layer(observe.layer())
         .with_state(state)

@@ -64,6 +64,9 @@ pub async fn run(ctx: &Ctx, args: ConsumeArgs) -> Result<()> {
         OffsetReset::Latest
     };
     let mut consumer = Consumer::new(ctx.ep.brokers.clone(), reset);
+    if let Some(c) = &ctx.credentials {
+        consumer = consumer.with_credentials(c.clone());
+    }
     match &group {
         Some(g) => {
             consumer

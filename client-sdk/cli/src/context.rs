@@ -1,12 +1,14 @@
-//! What every command gets: the cluster's endpoints and the output mode.
+//! What every command gets: the cluster's endpoints, the output mode and
+//! the credentials.
 
 use anyhow::{bail, Result};
-use ferry_client::{AdminClient, Endpoints};
+use ferry_client::{AdminClient, Credentials, Endpoints};
 
-/// The discovered cluster and whether to print JSON.
+/// The discovered cluster, whether to print JSON, and who to authenticate as.
 pub struct Ctx {
     pub ep: Endpoints,
     pub json: bool,
+    pub credentials: Option<Credentials>,
 }
 
 impl Ctx {
@@ -15,6 +17,7 @@ impl Ctx {
         if self.ep.controllers.is_empty() {
             bail!("this command needs a controller URL in --bootstrap");
         }
-        Ok(AdminClient::new(self.ep.controllers.clone()))
+        Ok(AdminClient::new(self.ep.controllers.clone())
+            .with_credentials_opt(self.credentials.clone()))
     }
 }

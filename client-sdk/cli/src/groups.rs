@@ -14,7 +14,10 @@ pub enum GroupsCmd {
 }
 
 pub async fn run(ctx: &Ctx, cmd: GroupsCmd) -> Result<()> {
-    let client = GroupAdminClient::new(ctx.ep.brokers.clone());
+    let mut client = GroupAdminClient::new(ctx.ep.brokers.clone());
+    if let Some(c) = &ctx.credentials {
+        client = client.with_credentials(c.clone());
+    }
     match cmd {
         GroupsCmd::List => {
             let groups = client.list_groups().await?;

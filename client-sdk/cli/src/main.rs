@@ -3,7 +3,8 @@
 //! (controller and/or broker URLs), defaulting to the local cluster's ports.
 //!
 //! Everything goes through the client SDK (`ferry-client`). One module per
-//! command group: [`cluster`], [`topics`], [`produce`], [`consume`], [`groups`];
+//! command group: [`cluster`], [`topics`], [`produce`], [`consume`], [`groups`],
+//! [`users`];
 //! [`context`] holds what they share, [`output`] the printing helpers.
 
 mod cluster;
@@ -13,11 +14,12 @@ mod groups;
 mod output;
 mod produce;
 mod topics;
+mod users;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use context::Ctx;
-use ferry_client::{Endpoints, FerryError};
+use ferry_client::{Credentials, Endpoints, FerryError};
 
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "Work with a Ferry cluster")]
@@ -33,6 +35,14 @@ struct Cli {
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
+    /// User to authenticate as (HTTP Basic), for a cluster with
+    /// `security.client_auth = "basic"`.
+    #[arg(long, global = true, env = "FERRY_USER")]
+    user: Option<String>,
+    /// That user's password; prefer FERRY_PASSWORD (a flag is visible in
+    /// the process list). Without TLS it crosses the network in the clear.
+    #[arg(long, global = true, env = "FERRY_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -58,6 +68,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: groups::GroupsCmd,
     },
+    /// Create, delete and list client users (client authentication).
+    Users {
+        #[command(subcommand)]
+        cmd: users::UsersCmd,
+    },
 }
 
 #[tokio::main]
@@ -73,19 +88,29 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let ep = Endpoints::discover(cli.bootstrap.split(',')).await?;
+    let credentials = match (cli.user, cli.password) {
+        (Some(u), Some(p)) => Some(Credentials::new(u, p)),
+        (None, None) => None,
+        _ => bail!("--user and --password (FERRY_USER, FERRY_PASSWORD) go together"),
+    };
+    let ep = Endpoints::discover_with(cli.bootstrap.split(','), credentials.as_ref()).await?;
     if ep.is_empty() {
         bail!(
             "no Ferry node answers at {}; start one with `deploy/ferry-local up` or pass --bootstrap URL,...",
             cli.bootstrap
         );
     }
-    let ctx = Ctx { ep, json: cli.json };
+    let ctx = Ctx {
+        ep,
+        json: cli.json,
+        credentials,
+    };
     match cli.cmd {
         Cmd::Cluster { cmd } => cluster::run(&ctx, cmd).await,
         Cmd::Topics { cmd } => topics::run(&ctx, cmd).await,
         Cmd::Produce(args) => produce::run(&ctx, args).await,
         Cmd::Consume(args) => consume::run(&ctx, args).await,
         Cmd::Groups { cmd } => groups::run(&ctx, cmd).await,
+        Cmd::Users { cmd } => users::run(&ctx, cmd).await,
     }
 }

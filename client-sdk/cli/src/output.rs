@@ -16,6 +16,9 @@ pub fn hint(e: &FerryError) -> &'static str {
         Some("TOPIC_ALREADY_EXISTS") => " (choose another name or delete it first)",
         Some("INVALID_REPLICATION_FACTOR") => " (lower --replication-factor or start more brokers)",
         Some("UNKNOWN_TOPIC_OR_PARTITION") => " (check the name with `ferry topics list`)",
+        Some("SASL_AUTHENTICATION_FAILED") => {
+            " (the cluster authenticates clients: pass --user and --password, or set FERRY_USER and FERRY_PASSWORD)"
+        }
         Some("NOT_ENOUGH_REPLICAS") => " (too few in-sync replicas: check `ferry cluster status`)",
         _ => "",
     }

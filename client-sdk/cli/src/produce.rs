@@ -30,6 +30,7 @@ pub async fn run(ctx: &Ctx, args: ProduceArgs) -> Result<()> {
     let mut cfg = ProducerConfig::new(ep.brokers.clone(), ep.controllers.clone());
     cfg.acks = Acks::parse(Some(&serde_json::Value::String(acks))).map_err(anyhow::Error::msg)?;
     cfg.idempotence = cfg.acks == Acks::All && !ep.controllers.is_empty();
+    cfg.credentials = ctx.credentials.clone();
     let producer = Producer::connect(cfg).await?;
     let mut pending = Vec::new();
     for line in std::io::stdin().lock().lines() {

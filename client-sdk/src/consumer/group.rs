@@ -53,7 +53,7 @@ impl Consumer {
         let a: MemberAssignment =
             http::retry(|| http::call(&self.http, reqwest::Method::POST, &url, Some(&req))).await?;
         let hb = Heartbeats {
-            http: http::client(session_timeout),
+            http: http::client_with(session_timeout, self.credentials.as_ref()),
             broker,
             interval: self.heartbeat_interval.min(session_timeout / 3),
             max_poll_interval: self.max_poll_interval,

@@ -3,6 +3,9 @@
 //!
 //! - [`auth`]: cluster-internal authentication: the [`auth::Signer`] of
 //!   internal clients and the layer that verifies it ([`auth::with_cluster_auth`]).
+//! - [`client_auth`]: client authentication on the public API: SCRAM-SHA-256
+//!   credentials, HTTP Basic, the verification cache, the layer
+//!   ([`client_auth::with_client_auth`]) that gives each request its principal.
 //! - [`error`]: [`ApiError`], the one function that turns a service error into
 //!   the JSON error response (status, hints, `Retry-After`, redirect, ERROR log).
 //! - [`extract`]: JSON-body and query-string extractors over the service's error
@@ -23,6 +26,7 @@
 
 pub mod auth;
 pub mod caller;
+pub mod client_auth;
 pub mod document;
 pub mod error;
 pub mod extract;

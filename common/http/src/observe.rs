@@ -1,4 +1,5 @@
-//! The per-request layer: a span with a request id, method and route; the
+//! The per-request layer: a span with a request id, method, route and (once
+//! authenticated) principal; the
 //! request count and latency by route, method and status code; and the
 //! `Location` of a redirect, which needs the request's path.
 
@@ -119,6 +120,8 @@ fn observe(
             request_id = %uuid::Uuid::new_v4().simple(),
             method = %method,
             route = %route,
+            // Filled in by the client-auth layer (`User:alice`, `Node:broker:3`).
+            principal = tracing::field::Empty,
         );
         let started = Instant::now();
         let mut res = next.run(req).instrument(span).await;

@@ -4,6 +4,7 @@
 //!
 //! - [`clients`]: the public admin API (`/v1/...`).
 //! - [`acls`]: ACL administration (`/v1/acls`).
+//! - [`users`]: client users (`/v1/users`).
 //! - [`brokers`]: broker registration, heartbeats, AlterPartition, snapshots (`/internal/v1/...`).
 //! - [`raft_peers`]: Raft RPCs between controllers (`/raft/v1/...`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
@@ -19,6 +20,7 @@ pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod raft_peers;
+pub mod users;
 
 use crate::metrics::Metrics;
 use crate::raft::peer_contacts::PeerContacts;
@@ -29,6 +31,7 @@ use crate::service::authz::Authz;
 use crate::service::brokers::BrokerRegistry;
 use axum::Router;
 use ferry_http::auth::ClusterAuth;
+use ferry_http::client_auth::ClientAuth;
 use ferry_http::Observe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,16 +57,18 @@ pub struct AppState {
 }
 
 /// The controller's complete router; `auth` guards every `/internal/` and
-/// `/raft/` route.
+/// `/raft/` route, `client_auth` every `/v1/` route.
 pub fn router(
     state: AppState,
     max_request_bytes: usize,
     body_read_timeout: Duration,
     auth: ClusterAuth,
+    client_auth: ClientAuth,
 ) -> Router {
     let public = Router::new()
         .merge(clients::routes())
         .merge(acls::routes())
+        .merge(users::routes())
         .merge(brokers::routes())
         .merge(ops::routes())
         .merge(openapi::routes());
@@ -73,6 +78,8 @@ pub fn router(
     // Raft heartbeats would swamp the request metrics; they stay spanned.
     let observe = Observe::new(state.metrics.http().clone()).without_metrics_under("/raft/");
     let routes = ferry_http::ops::with_fallbacks(Router::new().merge(public).merge(raft));
+    // Cluster auth runs first, so client auth knows signed requests.
+    let routes = ferry_http::client_auth::with_client_auth(routes, client_auth);
     ferry_http::auth::with_cluster_auth(routes, auth)
         .layer(observe.layer())
         .with_state(state)

@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "Ferry controller",
-        description = "Cluster metadata: brokers and topics."
+        description = "Cluster metadata: brokers, topics and users."
     ),
     paths(
         super::clients::cluster,
@@ -28,6 +28,9 @@ use utoipa::OpenApi;
         super::acls::create,
         super::acls::list,
         super::acls::delete,
+        super::users::list_users,
+        super::users::upsert_user,
+        super::users::delete_user,
         ferry_common::openapi::healthz,
         super::ops::readyz,
         super::ops::metrics,

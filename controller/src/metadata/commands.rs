@@ -8,6 +8,7 @@
 use ferry_common::acls::AclBindingFilter;
 use ferry_common::internal::RegisterBrokerRequest;
 use ferry_common::security::AclBinding;
+use ferry_common::security::ScramCredential;
 use ferry_common::types::{BrokerEpoch, BrokerId, LeaderEpoch, PartitionEpoch, PartitionId};
 use ferry_common::{ErrorCode, TopicName};
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,21 @@ pub enum Command {
     /// Removes every binding any filter selects (Kafka's DeleteAcls).
     DeleteAcls {
         filters: Vec<AclBindingFilter>,
+    },
+    /// Creates a client user or replaces its credential (hashed by the
+    /// proposer; the password is never in the log).
+    UpsertUser {
+        user: String,
+        credential: ScramCredential,
+    },
+    /// Removes a client user.
+    DeleteUser {
+        user: String,
+    },
+    /// The configured bootstrap user, created only while no user exists.
+    BootstrapUser {
+        user: String,
+        credential: ScramCredential,
     },
 }
 

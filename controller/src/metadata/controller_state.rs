@@ -9,6 +9,7 @@ use super::client_sessions::{self, ClientSession};
 use super::commands::{Command, CommandRequest, CommandResult, Outcome, Rejection};
 use super::partition_change::{alter_isr, elect_preferred, on_broker_fenced, on_broker_unfenced};
 use super::placement::{self, Candidate, PlacementStart};
+use super::users;
 use ferry_common::internal::RegisterBrokerRequest;
 use ferry_common::metadata::{
     BrokerRegistration, MetadataDelta, MetadataImage, MetadataRecord, PartitionState,
@@ -189,6 +190,11 @@ impl ControllerState {
                     )),
                     None => Ok((vec![], outcome)),
                 }
+            }
+            Command::UpsertUser { user, credential } => users::upsert(user, credential),
+            Command::DeleteUser { user } => users::delete(&self.image, user),
+            Command::BootstrapUser { user, credential } => {
+                users::bootstrap(&self.image, user, credential)
             }
         }
     }

@@ -11,6 +11,7 @@
 //! - [`placement`]: replica placement for new topics and partitions.
 //! - [`partition_change`]: leader elections and AlterPartition checks.
 //! - [`acl_change`]: ACL creation and deletion by filter.
+//! - [`users`]: client users' SCRAM credentials.
 //! - [`state_view`]: the applied state shared by the service, tasks and Raft.
 
 pub mod acl_change;
@@ -20,5 +21,6 @@ pub mod controller_state;
 pub mod partition_change;
 pub mod placement;
 pub mod state_view;
+pub mod users;
 
 pub use controller_state::ControllerState;

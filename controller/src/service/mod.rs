@@ -6,6 +6,7 @@
 //! - [`admin`]: the client admin API: topics, producer ids, cluster and broker views.
 //! - [`authz`]: the one authorization point of the public API (ACLs).
 //! - [`acls`]: creating, listing and deleting ACLs.
+//! - [`users`]: client users (password in, SCRAM credential through Raft).
 //! - [`brokers`]: registration, heartbeats, controlled shutdown, AlterPartition, snapshots.
 //! - [`broker_sessions`]: heartbeat bookkeeping (pure, time passed in).
 //! - [`suspicion`]: fencing on a confirmed refused connection (pure).
@@ -18,4 +19,5 @@ pub mod authz;
 pub mod broker_sessions;
 pub mod brokers;
 pub mod suspicion;
+pub mod users;
 pub mod write_path;

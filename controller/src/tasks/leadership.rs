@@ -1,5 +1,5 @@
 //! Duties of the active controller that run in the background: initialising the
-//! cluster id once, fencing brokers whose sessions expired, and moving
+//! cluster id once, creating the bootstrap user while there is no user, fencing brokers whose sessions expired, and moving
 //! leadership back to preferred replicas.
 
 use crate::error::ControllerError;
@@ -7,6 +7,7 @@ use crate::metadata::commands::Command;
 use crate::metadata::state_view::StateView;
 use crate::service::broker_sessions::SessionTable;
 use crate::service::write_path::WritePath;
+use ferry_common::security::ScramCredential;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ pub struct Leadership {
     pub session_timeout: Duration,
     /// `None` disables preferred-leader rebalancing.
     pub rebalance_interval: Option<Duration>,
+    /// The configured bootstrap user and its credential, created while the
+    /// cluster has no user.
+    pub bootstrap_user: Option<(String, ScramCredential)>,
 }
 
 /// Runs until `shutdown` fires.
@@ -49,6 +53,7 @@ pub async fn run(duties: Leadership, mut shutdown: tokio::sync::watch::Receiver<
             tracing::warn!(error = %e, "could not initialise the cluster id yet");
             continue;
         }
+        duties.ensure_bootstrap_user().await;
         duties.fence_expired().await;
         if let Some(every) = duties.rebalance_interval {
             if last_rebalance.elapsed() >= every {
@@ -67,6 +72,27 @@ pub async fn run(duties: Leadership, mut shutdown: tokio::sync::watch::Receiver<
 }
 
 impl Leadership {
+    /// Proposes the bootstrap user while no user exists (applied only then,
+    /// so a racing proposal from another controller changes nothing).
+    async fn ensure_bootstrap_user(&self) {
+        let Some((user, credential)) = &self.bootstrap_user else {
+            return;
+        };
+        if !self.view.read(|s| s.image.users.is_empty()) {
+            return;
+        }
+        let command = Command::BootstrapUser {
+            user: user.clone(),
+            credential: credential.clone(),
+        };
+        match self.path.write(None, command).await {
+            Ok(_) => {
+                tracing::info!(user = %user, "created the bootstrap user (the cluster had no user)")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not create the bootstrap user yet"),
+        }
+    }
+
     /// Proposes the cluster id if none is set yet (first leader after bootstrap).
     async fn ensure_cluster_id(&self) -> Result<(), ControllerError> {
         if self.view.read(|s| s.image.cluster_id.is_some()) {

@@ -23,6 +23,7 @@ pub struct TestClusterBuilder {
     broker_settings: Vec<(String, String)>,
     http_timeout: Duration,
     data_roots: DataRoots,
+    client_auth: bool,
 }
 
 /// A running cluster of local processes on reserved ports in a temp dir;
@@ -35,7 +36,11 @@ pub struct TestCluster {
     _ports: PortBlock,
     http: reqwest::Client,
     http_direct: reqwest::Client,
+    admin_password: Option<String>,
 }
+
+/// The user [`TestClusterBuilder::client_auth_basic`] creates first.
+pub const ADMIN_USER: &str = "admin";
 
 impl Drop for TestCluster {
     /// A failed test keeps its cluster's configs, data and logs for a post-mortem.
@@ -109,6 +114,14 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Starts every node with `security.client_auth = "basic"` and the
+    /// controllers with a bootstrap user [`ADMIN_USER`], whose password is
+    /// [`TestCluster::admin_password`].
+    pub fn client_auth_basic(mut self) -> Self {
+        self.client_auth = true;
+        self
+    }
+
     /// Reserves ports, lays the cluster out in a temp dir, starts every node
     /// (controllers first) and waits until all are ready.
     pub async fn start(self) -> TestCluster {
@@ -124,13 +137,32 @@ impl TestClusterBuilder {
         let ports =
             PortBlock::reserve(&offsets).unwrap_or_else(|e| panic!("reserving test ports: {e:#}"));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("creating a temp dir: {e}"));
+        let mut controller_settings = self.controller_settings;
+        let mut broker_settings = self.broker_settings;
+        let admin_password = self.client_auth.then(|| {
+            let password = ferry_http::auth::random_secret();
+            let file = dir.path().join("admin.password");
+            std::fs::write(&file, &password)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+            let basic = ("security.client_auth".to_string(), "\"basic\"".to_string());
+            controller_settings.extend([
+                basic.clone(),
+                ("security.bootstrap_user".into(), format!("{ADMIN_USER:?}")),
+                (
+                    "security.bootstrap_password_file".into(),
+                    format!("{:?}", file.display().to_string()),
+                ),
+            ]);
+            broker_settings.push(basic);
+            password
+        });
         let spec = ClusterSpec {
             controllers: self.controllers,
             brokers: self.brokers,
             base_port: ports.base(),
             bin_dir,
-            controller_settings: self.controller_settings,
-            broker_settings: self.broker_settings,
+            controller_settings,
+            broker_settings,
             data_roots: self.data_roots,
         };
         let cluster = match LocalCluster::create(dir.path(), spec) {
@@ -159,6 +191,7 @@ impl TestClusterBuilder {
             _ports: ports,
             http: client(reqwest::redirect::Policy::default()),
             http_direct: client(reqwest::redirect::Policy::none()),
+            admin_password,
         }
     }
 }
@@ -173,7 +206,14 @@ impl TestCluster {
             broker_settings: Vec::new(),
             http_timeout: Duration::from_secs(30),
             data_roots: DataRoots::default(),
+            client_auth: false,
         }
+    }
+
+    /// The password of [`ADMIN_USER`] when started with
+    /// [`TestClusterBuilder::client_auth_basic`].
+    pub fn admin_password(&self) -> Option<&str> {
+        self.admin_password.as_deref()
     }
 
     fn node(&self, name: &str) -> &NodeSpec {

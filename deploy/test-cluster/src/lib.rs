@@ -19,7 +19,7 @@ pub mod cluster;
 pub mod inspect;
 pub mod ports;
 
-pub use cluster::{TestCluster, TestClusterBuilder};
+pub use cluster::{TestCluster, TestClusterBuilder, ADMIN_USER};
 pub use ferry_http::auth::NodeIdentity;
 pub use ferry_local_cluster::http::wait_ready;
 pub use ferry_local_cluster::wait::wait_for;
