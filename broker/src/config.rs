@@ -111,6 +111,17 @@ impl Default for BrokerConfig {
     }
 }
 
+impl SecuritySettings {
+    /// The authorizer's settings (checked by `validate`).
+    pub fn authorizer(&self) -> ferry_authz::AuthorizerSettings {
+        ferry_authz::AuthorizerSettings {
+            kind: self.authorizer,
+            super_users: self.super_users.clone(),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
+        }
+    }
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid broker config: {0}")]
@@ -128,6 +139,10 @@ impl BrokerConfig {
 
     /// Checks the config; answers the controller URLs.
     pub fn validate(&self) -> Result<Vec<String>, ConfigInvalid> {
+        self.security
+            .authorizer()
+            .validate()
+            .map_err(ConfigInvalid)?;
         let controllers: Vec<String> = self
             .controllers
             .split(',')
@@ -198,16 +213,24 @@ impl BrokerConfig {
     }
 }
 
-/// This machine's host name (a container's is its id or compose-given name).
-/// `[security]`: how clients authenticate.
+/// `[security]`: how clients authenticate, and what they may do.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecuritySettings {
     /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
     /// (HTTP Basic against the users in the metadata the controller pushes).
     pub client_auth: ferry_http::client_auth::ClientAuthMode,
+    /// `none` (default: every client may do everything, logged at start-up)
+    /// or `acl` (the ACLs in the metadata log decide).
+    pub authorizer: ferry_authz::AuthorizerKind,
+    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
+    pub super_users: Vec<String>,
+    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
+    /// is open to every client (true) or to super users only (false, default).
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
+/// This machine's host name (a container's is its id or compose-given name).
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))

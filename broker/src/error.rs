@@ -37,6 +37,9 @@ pub enum BrokerError {
     /// (fetch as another replica, push metadata without being a controller).
     #[error("{0}")]
     ClusterAuthorizationFailed(String),
+    /// The ACLs do not allow the caller this operation on this resource.
+    #[error("{0}")]
+    Unauthorized(ferry_authz::Denied),
     /// Clients may not write to an internal topic.
     #[error("topic '{topic}' is internal: only the cluster writes to it")]
     InternalTopic { topic: String },
@@ -151,6 +154,7 @@ impl BrokerError {
             BrokerError::MessageTooLarge(_) => ErrorCode::MessageTooLarge,
             BrokerError::CoordinatorNotAvailable(_) => ErrorCode::CoordinatorNotAvailable,
             BrokerError::ClusterAuthorizationFailed(_) => ErrorCode::ClusterAuthorizationFailed,
+            BrokerError::Unauthorized(d) => d.code,
             BrokerError::InternalTopic { .. } => ErrorCode::InvalidTopicException,
             BrokerError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             BrokerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,

@@ -4,6 +4,7 @@
 //! replicas -> partition -> storage; everything may read `node`, `config`,
 //! `error`, `metrics`, `clock`):
 //! - [`api`]: axum only: routes, extractors, the one error mapping.
+//! - [`authz`]: the one authorization point of the public API (ACLs).
 //! - [`produce`]: the produce path (routing, forwarding, the local append).
 //! - [`fetch`]: the fetch and offsets paths (reads below the HW).
 //! - [`groups`]: consumer-group coordination and committed offsets.
@@ -26,6 +27,7 @@
 //! -> `metadata/reconcile.rs` -> `replicas/manager.rs` -> `replication/fetcher.rs`.
 
 pub mod api;
+pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -267,7 +269,10 @@ fn wire(
         metadata: metadata.clone(),
         controller,
     };
+    let authorizer = node.config.security.authorizer();
+    log_authorizer(&authorizer);
     let app = api::AppState {
+        authz: Arc::new(authz::Authz::new(authorizer, metadata.clone())),
         node: node.clone(),
         metadata: metadata.clone(),
         replicas: replicas.clone(),
@@ -310,4 +315,18 @@ fn wire(
         isr,
     };
     (app, background, fetchers, replicas)
+}
+
+/// Says loudly when nothing is authorized, so it is not left off by mistake.
+fn log_authorizer(s: &ferry_authz::AuthorizerSettings) {
+    match s.kind {
+        ferry_authz::AuthorizerKind::None => tracing::warn!(
+            "security.authorizer = \"none\": ACLs are NOT enforced, every client may do everything (set authorizer = \"acl\" to enforce them)"
+        ),
+        ferry_authz::AuthorizerKind::Acl => tracing::info!(
+            super_users = ?s.super_users,
+            allow_everyone_if_no_acl_found = s.allow_everyone_if_no_acl_found,
+            "ACLs enforced"
+        ),
+    }
 }

@@ -144,7 +144,8 @@ impl PeerClient {
 
     /// Sends records to the leader's strict partition endpoint (a partial
     /// failure answers 207, which is a success here: the body has per-record
-    /// results). Waits as long as the leader may take to answer (see
+    /// results), signed as this broker: the client was authorized here, and
+    /// the leader does not authorize a signing member again. Waits as long as the leader may take to answer (see
     /// [`forward_timeout`]); a failure after the request went out is
     /// [`ForwardError::OutcomeUnknown`], never a refusal.
     pub async fn produce(

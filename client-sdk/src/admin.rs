@@ -1,4 +1,7 @@
-//! Topic and cluster administration against the controller quorum.
+//! Topic and cluster administration against the controller quorum; ACLs in
+//! `admin/acls.rs`.
+
+mod acls;
 
 use crate::credentials::Credentials;
 use crate::error::FerryError;

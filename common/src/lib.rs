@@ -12,11 +12,13 @@
 //! - [`internal`]: controller <-> broker bodies (registration, heartbeats, pushes).
 //! - [`body`]: JSON body rules (content types, parse errors).
 //! - [`security`]: principals, SCRAM credentials and ACL bindings.
+//! - [`acls`]: the `/v1/acls` bodies and the ACL binding filter.
 //! - [`users`]: the controller's user API bodies (passwords in, never out).
 //! - [`openapi`]: error answers and the checked-in-file check shared by both OpenAPI documents.
 //! - [`topic_config`]: topic configs (Kafka names, defaults, validation).
 //! - [`telemetry`], [`settings`]: logging and config-loading helpers.
 
+pub mod acls;
 pub mod api;
 pub mod body;
 pub mod error;

@@ -105,6 +105,17 @@ pub struct Voter {
     pub url: String,
 }
 
+impl SecuritySettings {
+    /// The authorizer's settings (checked by `validate`).
+    pub fn authorizer(&self) -> ferry_authz::AuthorizerSettings {
+        ferry_authz::AuthorizerSettings {
+            kind: self.authorizer,
+            super_users: self.super_users.clone(),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
+        }
+    }
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid controller config: {0}")]
@@ -122,6 +133,10 @@ impl ControllerConfig {
 
     /// Parses `voters` and checks cross-field rules.
     pub fn validate(&self) -> Result<Vec<Voter>, ConfigInvalid> {
+        self.security
+            .authorizer()
+            .validate()
+            .map_err(ConfigInvalid)?;
         let voters = parse_voters(&self.voters)?;
         if !matches!(voters.len(), 1 | 3 | 5 | 7) {
             return Err(ConfigInvalid(format!(
@@ -192,13 +207,22 @@ impl ControllerConfig {
     }
 }
 
-/// `[security]`: how clients authenticate, and the first user.
+/// `[security]`: how clients authenticate, the first user, and what
+/// clients may do.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecuritySettings {
     /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
     /// (HTTP Basic against the users in the metadata log).
     pub client_auth: ferry_http::client_auth::ClientAuthMode,
+    /// `none` (default: every client may do everything, logged at start-up)
+    /// or `acl` (the ACLs in the metadata log decide).
+    pub authorizer: ferry_authz::AuthorizerKind,
+    /// Principals allowed everything whatever the ACLs say (`["User:admin"]`).
+    pub super_users: Vec<String>,
+    /// Kafka's `allow.everyone.if.no.acl.found`: a resource that no ACL names
+    /// is open to every client (true) or to super users only (false, default).
+    pub allow_everyone_if_no_acl_found: bool,
     /// A user the active controller creates while the cluster has no user at
     /// all, so that an operator can log in and create the others (Kafka's
     /// `kafka-storage format --add-scram`). Needs `bootstrap_password_file`.

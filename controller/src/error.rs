@@ -55,6 +55,9 @@ pub enum ControllerError {
     /// (heartbeat as another broker, a Raft RPC from a broker).
     #[error("{0}")]
     ClusterAuthorizationFailed(String),
+    /// The ACLs do not allow the caller this operation on this resource.
+    #[error("{0}")]
+    Unauthorized(ferry_authz::Denied),
     /// Clients may not delete, grow or create an internal topic.
     #[error("topic '{topic}' is internal: clients cannot {action} it")]
     InternalTopic { topic: String, action: &'static str },
@@ -108,6 +111,7 @@ impl ControllerError {
             ControllerError::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
             ControllerError::InvalidTopicConfig { .. } => ErrorCode::InvalidConfig,
             ControllerError::ClusterAuthorizationFailed(_) => ErrorCode::ClusterAuthorizationFailed,
+            ControllerError::Unauthorized(d) => d.code,
             ControllerError::InternalTopic { .. } => ErrorCode::InvalidTopicException,
             ControllerError::BrokerNotRegistered { .. } => ErrorCode::BrokerIdNotRegistered,
             ControllerError::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,

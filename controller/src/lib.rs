@@ -90,6 +90,13 @@ pub async fn run(
         sessions.clone(),
         session_timeout,
     ));
+    let authorizer = cfg.security.authorizer();
+    log_authorizer(&authorizer);
+    let authz = Arc::new(service::authz::Authz::new(authorizer, node.view.clone()));
+    let acls = Arc::new(service::acls::AclAdmin::new(
+        path.clone(),
+        node.view.clone(),
+    ));
     let metrics = Arc::new(metrics::Metrics::new()?);
     let background = tasks::spawn(
         tasks::leadership::Leadership {
@@ -120,6 +127,8 @@ pub async fn run(
     let app = api::router(
         api::AppState {
             admin,
+            acls,
+            authz,
             brokers,
             raft: node.raft.clone(),
             contacts: node.contacts,
@@ -139,4 +148,18 @@ pub async fn run(
     }
     served?;
     Ok(())
+}
+
+/// Says loudly when nothing is authorized, so it is not left off by mistake.
+fn log_authorizer(s: &ferry_authz::AuthorizerSettings) {
+    match s.kind {
+        ferry_authz::AuthorizerKind::None => tracing::warn!(
+            "security.authorizer = \"none\": ACLs are NOT enforced, every client may do everything (set authorizer = \"acl\" to enforce them)"
+        ),
+        ferry_authz::AuthorizerKind::Acl => tracing::info!(
+            super_users = ?s.super_users,
+            allow_everyone_if_no_acl_found = s.allow_everyone_if_no_acl_found,
+            "ACLs enforced"
+        ),
+    }
 }

@@ -1,5 +1,12 @@
 //! Consumer groups: committed offsets and membership (join, heartbeat, leave,
 //! describe, list). Any broker answers, forwarding to the group's coordinator.
+//!
+//! Authorization (Kafka's): join, heartbeat, leave and commit take Read on
+//! the group, a commit also Read on every topic it names; fetching offsets
+//! and describing take Describe on the group (offsets of topics the caller
+//! may not Describe are left out); listing shows the groups the caller may
+//! Describe. The relaying broker authorizes; the coordinator trusts its
+//! signature.
 
 use super::extract::{ApiJson, ApiQuery};
 use super::AppState;
@@ -12,7 +19,9 @@ use ferry_common::groups::{
     MemberAssignment, MemberLeft,
 };
 use ferry_common::records::{GroupOffsetsResponse, OffsetCommitRequest};
+use ferry_common::security::{AclOperation, ResourceType};
 use ferry_common::ErrorBody;
+use ferry_http::Caller;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -22,14 +31,21 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(post, path = "/v1/groups/{group}/offsets", tag = "groups",
     params(("group" = String, Path, description = "Group id")), request_body = OffsetCommitRequest,
     responses((status = 200, description = "The group's committed offsets after the commit", body = GroupOffsetsResponse),
+        (status = 403, description = "GROUP_AUTHORIZATION_FAILED (Read on the group) or TOPIC_AUTHORIZATION_FAILED (Read on a topic)", body = ErrorBody),
         (status = 404, description = "UNKNOWN_MEMBER_ID or UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
         (status = 409, description = "ILLEGAL_GENERATION, STALE_MEMBER_EPOCH or FENCED_MEMBER_EPOCH", body = ErrorBody),
         (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn commit(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
     ApiJson(req): ApiJson<OffsetCommitRequest>,
 ) -> Result<Json<GroupOffsetsResponse>, BrokerError> {
+    let may = state.authz.decisions(&caller);
+    may.group(&group, AclOperation::Read)?;
+    for o in &req.offsets {
+        may.topic(&o.topic, AclOperation::Read)?;
+    }
     Ok(Json(state.groups.commit(&group, req).await?))
 }
 
@@ -43,20 +59,25 @@ struct FetchQuery {
 
 #[utoipa::path(get, path = "/v1/groups/{group}/offsets", tag = "groups",
     params(("group" = String, Path, description = "Group id"), FetchQuery),
-    responses((status = 200, description = "The group's committed offsets and lag", body = GroupOffsetsResponse),
+    responses((status = 200, description = "The group's committed offsets and lag, for the topics the caller may Describe", body = GroupOffsetsResponse),
+        (status = 403, description = "GROUP_AUTHORIZATION_FAILED: Describe on the group is needed", body = ErrorBody),
         (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
     ApiQuery(q): ApiQuery<FetchQuery>,
 ) -> Result<Json<GroupOffsetsResponse>, BrokerError> {
-    Ok(Json(
-        state
-            .groups
-            .offsets()
-            .fetch(&group, q.topic.as_deref())
-            .await?,
-    ))
+    let may = state.authz.decisions(&caller);
+    may.group(&group, AclOperation::Describe)?;
+    let mut res = state
+        .groups
+        .offsets()
+        .fetch(&group, q.topic.as_deref())
+        .await?;
+    res.offsets
+        .retain(|o| may.allows(ResourceType::Topic, &o.topic, AclOperation::Describe));
+    Ok(Json(res))
 }
 
 pub fn membership_routes() -> Router<AppState> {
@@ -78,13 +99,19 @@ pub fn membership_routes() -> Router<AppState> {
 #[utoipa::path(post, path = "/v1/groups/{group}/members", tag = "groups",
     params(("group" = String, Path, description = "Group id")), request_body = JoinGroupRequest,
     responses((status = 200, description = "The new member and its assignment", body = MemberAssignment),
+        (status = 403, description = "GROUP_AUTHORIZATION_FAILED: Read on the group is needed", body = ErrorBody),
         (status = 404, description = "UNKNOWN_MEMBER_ID: a rejoin with a member id the group no longer has", body = ErrorBody),
         (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
     ApiJson(req): ApiJson<JoinGroupRequest>,
 ) -> Result<Json<MemberAssignment>, BrokerError> {
+    state
+        .authz
+        .decisions(&caller)
+        .group(&group, AclOperation::Read)?;
     Ok(Json(state.groups.join(&group, req).await?))
 }
 
@@ -92,14 +119,20 @@ async fn join(
 #[utoipa::path(post, path = "/v1/groups/{group}/members/{member}/heartbeat", tag = "groups",
     params(("group" = String, Path, description = "Group id"), ("member" = String, Path, description = "Member id from the join answer")), request_body(content = HeartbeatRequest, description = "Optional: an empty body keeps the member alive and reports nothing"),
     responses((status = 200, description = "The member's current assignment", body = MemberAssignment),
+        (status = 403, description = "GROUP_AUTHORIZATION_FAILED: Read on the group is needed", body = ErrorBody),
         (status = 404, description = "UNKNOWN_MEMBER_ID: rejoin", body = ErrorBody),
         (status = 409, description = "FENCED_MEMBER_EPOCH (rejoin) or STALE_MEMBER_EPOCH", body = ErrorBody),
         (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn heartbeat(
     State(state): State<AppState>,
+    caller: Caller,
     Path((group, member)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<MemberAssignment>, BrokerError> {
+    state
+        .authz
+        .decisions(&caller)
+        .group(&group, AclOperation::Read)?;
     let req: HeartbeatRequest = if body.iter().all(u8::is_ascii_whitespace) {
         HeartbeatRequest::default()
     } else {
@@ -112,12 +145,18 @@ async fn heartbeat(
 #[utoipa::path(delete, path = "/v1/groups/{group}/members/{member}", tag = "groups",
     params(("group" = String, Path, description = "Group id"), ("member" = String, Path, description = "Member id from the join answer")),
     responses((status = 200, description = "The member left", body = MemberLeft),
+        (status = 403, description = "GROUP_AUTHORIZATION_FAILED: Read on the group is needed", body = ErrorBody),
         (status = 404, description = "UNKNOWN_MEMBER_ID", body = ErrorBody),
         (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn leave(
     State(state): State<AppState>,
+    caller: Caller,
     Path((group, member)): Path<(String, String)>,
 ) -> Result<Json<MemberLeft>, BrokerError> {
+    state
+        .authz
+        .decisions(&caller)
+        .group(&group, AclOperation::Read)?;
     state.groups.leave(&group, &member).await?;
     Ok(Json(MemberLeft {
         group,
@@ -128,20 +167,31 @@ async fn leave(
 
 #[utoipa::path(get, path = "/v1/groups/{group}", tag = "groups", params(("group" = String, Path, description = "Group id")),
     responses((status = 200, description = "Members, assignments and committed offsets", body = GroupDescription),
+        (status = 403, description = "GROUP_AUTHORIZATION_FAILED: Describe on the group is needed", body = ErrorBody),
         (status = 503, description = "COORDINATOR_NOT_AVAILABLE, or the node is at its request bound", body = ErrorBody)))]
 async fn describe(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
 ) -> Result<Json<GroupDescription>, BrokerError> {
-    Ok(Json(state.groups.describe(&group).await?))
+    let may = state.authz.decisions(&caller);
+    may.group(&group, AclOperation::Describe)?;
+    let mut res = state.groups.describe(&group).await?;
+    res.offsets
+        .retain(|o| may.allows(ResourceType::Topic, &o.topic, AclOperation::Describe));
+    Ok(Json(res))
 }
 
 #[utoipa::path(get, path = "/v1/groups", tag = "groups",
-    responses((status = 200, description = "Every group, gathered from every broker", body = GroupList)))]
-async fn list(State(state): State<AppState>) -> Json<GroupList> {
-    Json(GroupList {
-        groups: state.groups.list().await,
-    })
+    responses((status = 200, description = "Every group the caller may Describe, gathered from every broker", body = GroupList)))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Json<GroupList> {
+    let mut groups = state.groups.list().await;
+    let may = state.authz.decisions(&caller);
+    // Kafka's ListGroups: Describe on the cluster shows all.
+    if may.cluster(AclOperation::Describe).is_err() {
+        groups.retain(|g| may.allows(ResourceType::Group, &g.group, AclOperation::Describe));
+    }
+    Json(GroupList { groups })
 }
 
 /// Groups coordinated by this broker (for `GET /v1/groups` on any broker).

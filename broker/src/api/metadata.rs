@@ -1,4 +1,5 @@
-//! `GET /v1/metadata`: this broker's cached view of the cluster.
+//! `GET /v1/metadata`: this broker's cached view of the cluster. As Kafka's
+//! Metadata, it lists only the topics the caller may Describe.
 
 use super::extract::ApiQuery;
 use super::AppState;
@@ -7,6 +8,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use ferry_common::records::{MetadataBroker, MetadataPartition, MetadataResponse, MetadataTopic};
+use ferry_common::security::{AclOperation, ResourceType};
+use ferry_http::Caller;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -22,11 +25,13 @@ struct MetadataQuery {
 }
 
 #[utoipa::path(get, path = "/v1/metadata", tag = "metadata", params(MetadataQuery),
-    responses((status = 200, description = "This broker's cached view of brokers and topics", body = MetadataResponse)))]
+    responses((status = 200, description = "This broker's cached view of brokers and the topics the caller may Describe", body = MetadataResponse)))]
 async fn metadata(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<MetadataQuery>,
 ) -> Result<Json<MetadataResponse>, BrokerError> {
+    let may = state.authz.decisions(&caller);
     let wanted: Option<Vec<String>> = q.topics.map(|t| {
         t.split(',')
             .map(|s| s.trim().to_string())
@@ -56,6 +61,9 @@ async fn metadata(
                     wanted
                         .as_ref()
                         .is_none_or(|w| w.iter().any(|n| n == t.name.as_str()))
+                })
+                .filter(|t| {
+                    may.allows(ResourceType::Topic, t.name.as_str(), AclOperation::Describe)
                 })
                 .map(|t| MetadataTopic {
                     topic: t.name.to_string(),

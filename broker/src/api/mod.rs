@@ -40,6 +40,8 @@ use std::sync::Arc;
 /// The subsystem handles the handlers call.
 #[derive(Clone)]
 pub struct AppState {
+    /// The one authorization point of every public handler.
+    pub authz: Arc<crate::authz::Authz>,
     pub node: Arc<Node>,
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,

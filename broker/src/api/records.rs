@@ -1,4 +1,6 @@
-//! Produce, fetch and offsets endpoints.
+//! Produce, fetch and offsets endpoints. Produce takes Write on the topic
+//! (idempotent producers too, as Kafka since KIP-679), fetch Read, offsets
+//! Describe.
 
 use super::extract::{partition_param, ApiJson, ApiQuery};
 use super::AppState;
@@ -12,7 +14,9 @@ use axum::{Json, Router};
 use ferry_common::records::{
     FetchResponse, OffsetsResponse, ProduceRequest, ProduceResponse, ProduceResult,
 };
+use ferry_common::security::AclOperation;
 use ferry_common::ErrorBody;
+use ferry_http::Caller;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -72,15 +76,21 @@ fn produce_answer(res: ProduceResponse) -> (StatusCode, Json<serde_json::Value>)
     responses((status = 200, description = "Every record was written", body = ProduceResponse),
         (status = 207, description = "Some records were written, some not: per-record results, plus the first failure's error fields", body = ProduceResponse),
         (status = 400, description = "INVALID_REQUEST: a record, acks or the producer fields are malformed (offsets with per-record results may accompany it)", body = ErrorBody),
+        (status = 403, description = "TOPIC_AUTHORIZATION_FAILED: Write on the topic is needed", body = ErrorBody),
         (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
         (status = 413, description = "REQUEST_TOO_LARGE (body) or MESSAGE_TOO_LARGE (a record exceeds max.message.bytes)", body = ErrorBody),
         (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody),
         (status = 504, description = "REQUEST_TIMED_OUT: acks=all did not complete within timeout_ms", body = ErrorBody)))]
 async fn produce_topic(
     State(state): State<AppState>,
+    caller: Caller,
     Path(topic): Path<String>,
     ApiJson(req): ApiJson<ProduceRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), BrokerError> {
+    state
+        .authz
+        .decisions(&caller)
+        .topic(&topic, AclOperation::Write)?;
     Ok(produce_answer(
         state.produce.produce(&topic, req, None).await?,
     ))
@@ -92,6 +102,7 @@ async fn produce_topic(
     responses((status = 200, description = "Every record was written", body = ProduceResponse),
         (status = 207, description = "Some records were written, some not: per-record results, plus the first failure's error fields", body = ProduceResponse),
         (status = 400, description = "INVALID_REQUEST: a record, acks or the producer fields are malformed (offsets with per-record results may accompany it)", body = ErrorBody),
+        (status = 403, description = "TOPIC_AUTHORIZATION_FAILED: Write on the topic is needed", body = ErrorBody),
         (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
         (status = 413, description = "REQUEST_TOO_LARGE (body) or MESSAGE_TOO_LARGE (a record exceeds max.message.bytes)", body = ErrorBody),
         (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody),
@@ -99,9 +110,14 @@ async fn produce_topic(
         (status = 409, description = "FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH", body = ErrorBody)))]
 async fn produce_partition(
     State(state): State<AppState>,
+    caller: Caller,
     Path((topic, partition)): Path<(String, String)>,
     ApiJson(req): ApiJson<ProduceRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), BrokerError> {
+    state
+        .authz
+        .decisions(&caller)
+        .topic(&topic, AclOperation::Write)?;
     let p = partition_param(&partition)?;
     Ok(produce_answer(
         state.produce.produce(&topic, req, Some(p)).await?,
@@ -127,15 +143,21 @@ struct FetchQuery {
 #[utoipa::path(get, path = "/v1/topics/{topic}/partitions/{partition}/records", tag = "records",
     params(("topic" = String, Path, description = "Topic name"), ("partition" = u32, Path, description = "Partition index"), FetchQuery),
     responses((status = 200, description = "Records from the offset, up to the high watermark", body = FetchResponse),
+        (status = 403, description = "TOPIC_AUTHORIZATION_FAILED: Read on the topic is needed", body = ErrorBody),
         (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
         (status = 409, description = "FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH", body = ErrorBody),
         (status = 416, description = "OFFSET_OUT_OF_RANGE, with log_start_offset, log_end_offset and high_watermark", body = ErrorBody),
         (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody)))]
 async fn fetch_records(
     State(state): State<AppState>,
+    caller: Caller,
     Path((topic, partition)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<FetchQuery>,
 ) -> Result<Response, BrokerError> {
+    state
+        .authz
+        .decisions(&caller)
+        .topic(&topic, AclOperation::Read)?;
     let p = partition_param(&partition)?;
     let params = FetchParams {
         offset: q.offset,
@@ -171,13 +193,19 @@ struct OffsetsQuery {
 #[utoipa::path(get, path = "/v1/topics/{topic}/partitions/{partition}/offsets", tag = "records",
     params(("topic" = String, Path, description = "Topic name"), ("partition" = u32, Path, description = "Partition index"), OffsetsQuery),
     responses((status = 200, description = "Log start, high watermark, log end", body = OffsetsResponse),
+        (status = 403, description = "TOPIC_AUTHORIZATION_FAILED: Describe on the topic is needed", body = ErrorBody),
         (status = 404, description = "UNKNOWN_TOPIC_OR_PARTITION", body = ErrorBody),
         (status = 503, description = "NOT_LEADER_OR_FOLLOWER (leader_id, leader_url hint the leader), LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, THROTTLING_QUOTA_EXCEEDED, or the node is at its request bound", body = ErrorBody)))]
 async fn offsets(
     State(state): State<AppState>,
+    caller: Caller,
     Path((topic, partition)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<OffsetsQuery>,
 ) -> Result<Json<OffsetsResponse>, BrokerError> {
+    state
+        .authz
+        .decisions(&caller)
+        .topic(&topic, AclOperation::Describe)?;
     let p = partition_param(&partition)?;
     Ok(Json(state.fetch.offsets(&topic, p, q.timestamp).await?))
 }

@@ -9,7 +9,10 @@ use crate::error::BrokerError;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use ferry_common::security::AclOperation;
 use ferry_common::BrokerId;
+use ferry_common::ErrorBody;
+use ferry_http::Caller;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -76,11 +79,18 @@ struct ReplicasResponse {
 }
 
 #[utoipa::path(get, path = "/v1/replicas", tag = "metadata", params(ReplicasQuery),
-    responses((status = 200, description = "Local replicas, followers' lag, offline replicas", body = ReplicasResponse)))]
+    responses((status = 200, description = "Local replicas, followers' lag, offline replicas", body = ReplicasResponse),
+        (status = 403, description = "CLUSTER_AUTHORIZATION_FAILED: Describe on the cluster is needed", body = ErrorBody)))]
 async fn replicas(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ReplicasQuery>,
 ) -> Result<Json<ReplicasResponse>, BrokerError> {
+    // An operator's view of the whole broker, as Kafka's DescribeLogDirs.
+    state
+        .authz
+        .decisions(&caller)
+        .cluster(AclOperation::Describe)?;
     let me = state.node.id();
     let now = Instant::now();
     let mut out: Vec<ReplicaStatus> = state

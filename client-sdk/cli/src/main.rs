@@ -4,9 +4,10 @@
 //!
 //! Everything goes through the client SDK (`ferry-client`). One module per
 //! command group: [`cluster`], [`topics`], [`produce`], [`consume`], [`groups`],
-//! [`users`];
+//! [`users`], [`acls`];
 //! [`context`] holds what they share, [`output`] the printing helpers.
 
+mod acls;
 mod cluster;
 mod consume;
 mod context;
@@ -72,6 +73,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: groups::GroupsCmd,
     },
+    /// Create, list and delete ACLs (authorizer = "acl").
+    Acls {
+        #[command(subcommand)]
+        cmd: acls::AclsCmd,
+    },
     /// Create, delete and list client users (client authentication).
     Users {
         #[command(subcommand)]
@@ -119,5 +125,6 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Consume(args) => consume::run(&ctx, args).await,
         Cmd::Groups { cmd } => groups::run(&ctx, cmd).await,
         Cmd::Users { cmd } => users::run(&ctx, cmd).await,
+        Cmd::Acls { cmd } => acls::run(&ctx, cmd).await,
     }
 }

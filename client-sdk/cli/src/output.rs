@@ -19,6 +19,9 @@ pub fn hint(e: &FerryError) -> &'static str {
         Some("SASL_AUTHENTICATION_FAILED") => {
             " (the cluster authenticates clients: pass --user and --password, or set FERRY_USER and FERRY_PASSWORD)"
         }
+        Some("TOPIC_AUTHORIZATION_FAILED" | "GROUP_AUTHORIZATION_FAILED" | "CLUSTER_AUTHORIZATION_FAILED") => {
+            " (the ACLs do not allow it: ask an administrator, see `ferry acls list`)"
+        }
         Some("NOT_ENOUGH_REPLICAS") => " (too few in-sync replicas: check `ferry cluster status`)",
         _ => "",
     }

@@ -18,6 +18,7 @@
 //!   read timeout, requests in flight), [`ServerLimits`]; over TLS with [`serve_tls`].
 //! - [`tls`]: the `[tls]` config section, the listener's rustls config from
 //!   PEM files, and the CA trust of internal clients ([`tls::ClientTls`]).
+//! - [`caller`]: [`Caller`], the principal, address and signing member of a request.
 //! - [`document`]: a fixed JSON document (`/openapi.json`).
 //! - [`ops`]: `/healthz`, the "not ready" answer for `/readyz`, the Prometheus
 //!   text response, and the route / method fallbacks.
@@ -26,6 +27,7 @@
 //! [`ApiError`] and [`ExtractError`] for it and nothing else.
 
 pub mod auth;
+pub mod caller;
 pub mod client_auth;
 pub mod document;
 pub mod error;
@@ -36,6 +38,7 @@ pub mod ops;
 pub mod serve;
 pub mod tls;
 
+pub use caller::Caller;
 pub use error::{error_body, error_response, ApiError};
 pub use extract::ExtractError;
 pub use limit::{with_body_limit, with_body_limits, BodyLimit};

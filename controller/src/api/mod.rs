@@ -3,6 +3,7 @@
 //! response and ops helpers are [`ferry_http`].
 //!
 //! - [`clients`]: the public admin API (`/v1/...`).
+//! - [`acls`]: ACL administration (`/v1/acls`).
 //! - [`users`]: client users (`/v1/users`).
 //! - [`brokers`]: broker registration, heartbeats, AlterPartition, snapshots (`/internal/v1/...`).
 //! - [`raft_peers`]: Raft RPCs between controllers (`/raft/v1/...`).
@@ -11,6 +12,7 @@
 //! - [`extract`]: JSON, query and idempotency-header extractors with our error body.
 //! - [`error`]: the one `IntoResponse` for [`crate::error::ControllerError`].
 
+pub mod acls;
 pub mod brokers;
 pub mod clients;
 pub mod error;
@@ -23,7 +25,9 @@ pub mod users;
 use crate::metrics::Metrics;
 use crate::raft::peer_contacts::PeerContacts;
 use crate::raft::types::MetadataRaft;
+use crate::service::acls::AclAdmin;
 use crate::service::admin::AdminService;
+use crate::service::authz::Authz;
 use crate::service::brokers::BrokerRegistry;
 use axum::Router;
 use ferry_http::auth::ClusterAuth;
@@ -40,6 +44,10 @@ const RAFT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub struct AppState {
     /// For clients (`/v1`).
     pub admin: Arc<AdminService>,
+    /// ACL administration (`/v1/acls`).
+    pub acls: Arc<AclAdmin>,
+    /// The one authorization point of every public handler.
+    pub authz: Arc<Authz>,
     /// For brokers (`/internal/v1`).
     pub brokers: Arc<BrokerRegistry>,
     /// For Raft peers (`/raft/v1`), handed straight to openraft.
@@ -59,6 +67,7 @@ pub fn router(
 ) -> Router {
     let public = Router::new()
         .merge(clients::routes())
+        .merge(acls::routes())
         .merge(users::routes())
         .merge(brokers::routes())
         .merge(ops::routes())

@@ -1,5 +1,6 @@
 //! Client users (`/v1/users`): create or change a password, delete, list.
-//! Answers never carry a password, salt or key.
+//! Answers never carry a password, salt or key. Listing takes Describe on
+//! the cluster, changes Alter (Kafka's Describe/AlterUserScramCredentials).
 
 use super::extract::{ApiJson, ApiQuery, ClientIdentity, IdempotencyHeaders, ReadOptions};
 use super::AppState;
@@ -8,8 +9,10 @@ use crate::service::users;
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use ferry_common::security::AclOperation;
 use ferry_common::users::{UpsertUserRequest, UserDeleted, UserDescription, UserList};
 use ferry_common::ErrorBody;
+use ferry_http::Caller;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -21,11 +24,14 @@ pub fn routes() -> Router<AppState> {
     responses((status = 200, description = "Every user: name, mechanism and iterations, never keys", body = UserList),
         (status = 307, description = "NOT_CONTROLLER: a consistent read goes to the active controller (Location)", body = ErrorBody),
         (status = 401, description = "SASL_AUTHENTICATION_FAILED: client authentication is on and the credentials are missing or wrong", body = ErrorBody),
+        (status = 403, description = "CLUSTER_AUTHORIZATION_FAILED: Describe on the cluster is needed", body = ErrorBody),
         (status = 504, description = "REQUEST_TIMED_OUT: the read point was not reached in time", body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(opts): ApiQuery<ReadOptions>,
 ) -> Result<Json<UserList>, ControllerError> {
+    state.authz.check_cluster(&caller, AclOperation::Describe)?;
     if opts.consistent {
         state.admin.linearizable().await?;
     }
@@ -41,13 +47,16 @@ async fn list_users(
         (status = 307, description = "NOT_CONTROLLER: writes go to the active controller (Location)", body = ErrorBody),
         (status = 400, description = "INVALID_REQUEST: bad name, password length or iterations", body = ErrorBody),
         (status = 401, description = "SASL_AUTHENTICATION_FAILED: client authentication is on and the credentials are missing or wrong", body = ErrorBody),
+        (status = 403, description = "CLUSTER_AUTHORIZATION_FAILED: Alter on the cluster is needed", body = ErrorBody),
         (status = 504, description = "REQUEST_TIMED_OUT: the outcome of the write is unknown", body = ErrorBody)))]
 async fn upsert_user(
     State(state): State<AppState>,
+    caller: Caller,
     ClientIdentity(client): ClientIdentity,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<UpsertUserRequest>,
 ) -> Result<Json<UserDescription>, ControllerError> {
+    state.authz.check_cluster(&caller, AclOperation::Alter)?;
     let admin = &state.admin;
     let user = users::upsert(admin.write_path(), admin.view(), &name, req, client).await?;
     tracing::info!(user = %user.name, iterations = user.iterations, "user credential set");
@@ -61,12 +70,15 @@ async fn upsert_user(
         (status = 400, description = "INVALID_REQUEST: bad name", body = ErrorBody),
         (status = 401, description = "SASL_AUTHENTICATION_FAILED: client authentication is on and the credentials are missing or wrong", body = ErrorBody),
         (status = 404, description = "RESOURCE_NOT_FOUND: no such user", body = ErrorBody),
+        (status = 403, description = "CLUSTER_AUTHORIZATION_FAILED: Alter on the cluster is needed", body = ErrorBody),
         (status = 504, description = "REQUEST_TIMED_OUT: the outcome of the write is unknown", body = ErrorBody)))]
 async fn delete_user(
     State(state): State<AppState>,
+    caller: Caller,
     ClientIdentity(client): ClientIdentity,
     Path(name): Path<String>,
 ) -> Result<Json<UserDeleted>, ControllerError> {
+    state.authz.check_cluster(&caller, AclOperation::Alter)?;
     users::delete(state.admin.write_path(), &name, client).await?;
     tracing::info!(user = %name, "user deleted");
     Ok(Json(UserDeleted {

@@ -5,7 +5,9 @@
 //! one topic cannot both succeed. Anything non-deterministic (topic ids, the
 //! cluster id) is chosen by the proposer and carried in the command.
 
+use ferry_common::acls::AclBindingFilter;
 use ferry_common::internal::RegisterBrokerRequest;
+use ferry_common::security::AclBinding;
 use ferry_common::security::ScramCredential;
 use ferry_common::types::{BrokerEpoch, BrokerId, LeaderEpoch, PartitionEpoch, PartitionId};
 use ferry_common::{ErrorCode, TopicName};
@@ -87,6 +89,14 @@ pub enum Command {
         partition_epoch: PartitionEpoch,
         new_isr: Vec<BrokerId>,
     },
+    /// Adds ACL bindings (Kafka's CreateAcls); ones that exist are kept.
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// Removes every binding any filter selects (Kafka's DeleteAcls).
+    DeleteAcls {
+        filters: Vec<AclBindingFilter>,
+    },
     /// Creates a client user or replaces its credential (hashed by the
     /// proposer; the password is never in the log).
     UpsertUser {
@@ -124,6 +134,10 @@ pub enum Outcome {
     },
     ProducerId {
         producer_id: u64,
+    },
+    /// The bindings a [`Command::DeleteAcls`] removed.
+    AclsDeleted {
+        acls: Vec<AclBinding>,
     },
 }
 

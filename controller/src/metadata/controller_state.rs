@@ -4,6 +4,7 @@
 //! Pure and deterministic: every controller applies the same log and reaches the
 //! same state. Raft and storage live elsewhere and call [`ControllerState::apply`].
 
+use super::acl_change;
 use super::client_sessions::{self, ClientSession};
 use super::commands::{Command, CommandRequest, CommandResult, Outcome, Rejection};
 use super::partition_change::{alter_isr, Rules};
@@ -142,6 +143,13 @@ impl ControllerState {
             }
             Command::UnfenceBroker { broker_id, epoch } => {
                 Ok((self.unfence(*broker_id, *epoch), Outcome::Done))
+            }
+            Command::CreateAcls { acls } => {
+                Ok((acl_change::create(&self.image, acls)?, Outcome::Done))
+            }
+            Command::DeleteAcls { filters } => {
+                let (records, acls) = acl_change::delete(&self.image, filters);
+                Ok((records, Outcome::AclsDeleted { acls }))
             }
             Command::AlterPartition {
                 broker_id,

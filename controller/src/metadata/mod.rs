@@ -11,9 +11,11 @@
 //! - [`placement`]: replica placement for new topics and partitions.
 //! - [`partition_change`]: leader elections, the ELR and AlterPartition checks.
 //! - [`membership_changes`]: fencing, unfencing and re-registration applied to every partition.
+//! - [`acl_change`]: ACL creation and deletion by filter.
 //! - [`users`]: client users' SCRAM credentials.
 //! - [`state_view`]: the applied state shared by the service, tasks and Raft.
 
+pub mod acl_change;
 pub mod client_sessions;
 pub mod commands;
 pub mod controller_state;

@@ -100,6 +100,18 @@ impl WritePath {
         client: Option<ClientRef>,
         command: Command,
     ) -> Result<Outcome, ControllerError> {
+        self.write_at(client, command)
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`write`](Self::write), also answering the log index (the metadata
+    /// offset) the command was applied at.
+    pub async fn write_at(
+        &self,
+        client: Option<ClientRef>,
+        command: Command,
+    ) -> Result<(Outcome, u64), ControllerError> {
         self.require_leader()?;
         let req = CommandRequest { client, command };
         let res = tokio::time::timeout(self.write_timeout, self.raft.client_write(req)).await;
@@ -107,7 +119,12 @@ impl WritePath {
             Err(_) => Err(ControllerError::WriteOutcomeUnknown {
                 timeout_ms: self.timeout_ms(),
             }),
-            Ok(Ok(resp)) => resp.data.map_err(ControllerError::Rejected),
+            Ok(Ok(resp)) => {
+                let offset = resp.log_id.index;
+                resp.data
+                    .map(|o| (o, offset))
+                    .map_err(ControllerError::Rejected)
+            }
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 Err(ControllerError::NotController {
                     leader_url: f

@@ -77,6 +77,25 @@ impl TestClusterBuilder {
         self
     }
 
+    /// `[security]` of every controller and broker: ACLs enforced
+    /// (`authorizer = "acl"`) with these super users.
+    pub fn acl_authorizer(
+        self,
+        super_users: &[&str],
+        allow_everyone_if_no_acl_found: bool,
+    ) -> Self {
+        let users: Vec<String> = super_users.iter().map(|u| format!("{u:?}")).collect();
+        let users = format!("[{}]", users.join(", "));
+        let everyone = allow_everyone_if_no_acl_found.to_string();
+        let settings = [
+            ("security.authorizer", "\"acl\""),
+            ("security.super_users", users.as_str()),
+            ("security.allow_everyone_if_no_acl_found", everyone.as_str()),
+        ];
+        self.controller_settings(&settings)
+            .broker_settings(&settings)
+    }
+
     /// Timeout of every request through the cluster's HTTP clients (default 30 s).
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
@@ -367,6 +386,24 @@ impl TestCluster {
         self.send(reqwest::Method::POST, url, Some(body)).await
     }
 
+    /// Waits until every running broker's metadata offset (its
+    /// `ferry_broker_metadata_offset` gauge, which needs no credentials) is at
+    /// least `offset`, e.g. the one an ACL change answered; panics after `timeout`.
+    pub async fn wait_brokers_metadata_offset(&self, offset: u64, timeout: Duration) {
+        for name in self.broker_names() {
+            let url = format!("{}/metrics", self.url(&name));
+            let reached = crate::wait_for(timeout, || async {
+                let text = self.http.get(&url).send().await.ok()?.text().await.ok()?;
+                let at = metric(&text, "ferry_broker_metadata_offset")?;
+                (at >= offset as f64).then_some(())
+            })
+            .await;
+            if reached.is_none() {
+                panic!("{name} did not reach metadata offset {offset} within {timeout:?}");
+            }
+        }
+    }
+
     /// The cluster's secret, as the nodes read it.
     pub fn cluster_key(&self) -> ClusterKey {
         let path = self.cluster.secret_file();
@@ -424,4 +461,11 @@ async fn answer(req: reqwest::RequestBuilder, method: &reqwest::Method, url: &st
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The value of an unlabelled Prometheus sample `name` in `text`.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
