@@ -112,6 +112,7 @@ pub async fn run(
         None
     };
     durable_layout(&cfg.data_dir)?;
+    let fd_limit = descriptor_budget(&cfg.storage);
     let key = cfg.cluster_key()?;
     let advertised = cfg.advertised(listener.local_addr()?);
     let node = Arc::new(Node::new(cfg, advertised));
@@ -128,6 +129,7 @@ pub async fn run(
         controller,
         signer,
         Arc::new(metrics::Metrics::new()?),
+        fd_limit,
     );
     let app = api::router(app, ClusterAuth::new(key));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -180,12 +182,47 @@ pub async fn run(
     for p in replicas.all() {
         if let Err(e) = p.log.flush() {
             tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "flush on shutdown failed");
+            continue;
+        }
+        // The next start reads producer state from here, not from the log.
+        if let Err(e) = p.snapshot_producer_state() {
+            tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "producer-state snapshot on shutdown failed");
         }
     }
     match server.await {
         Ok(r) => r.map_err(RunError::Io),
         Err(e) => Err(RunError::Io(std::io::Error::other(e))),
     }
+}
+
+/// Raises the soft descriptor limit to the hard one and sizes the segment
+/// handle cache to fit under it with `fd_reserve` to spare; answers the
+/// limit in force (for the replica manager's budget), if known.
+fn descriptor_budget(s: &config::StorageSettings) -> Option<usize> {
+    let limit = match storage::raise_fd_limit() {
+        Ok((before, soft, hard)) => {
+            tracing::info!(
+                soft_before = before,
+                soft,
+                hard,
+                "descriptor limit (RLIMIT_NOFILE)"
+            );
+            Some(usize::try_from(soft).unwrap_or(usize::MAX))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read or raise RLIMIT_NOFILE");
+            None
+        }
+    };
+    let room = limit.map_or(usize::MAX, |l| l.saturating_sub(s.fd_reserve));
+    let handles = s.open_segment_handles_max.min(room).max(16);
+    storage::HandleCache::shared().set_capacity(handles);
+    tracing::info!(
+        open_segment_handles_max = handles,
+        fd_reserve = s.fd_reserve,
+        "segment handle cache"
+    );
+    limit
 }
 
 /// Builds every subsystem handle from the leaf context up: the HTTP state,
@@ -195,6 +232,7 @@ fn wire(
     controller: Arc<ControllerClient>,
     signer: Signer,
     metrics: Arc<metrics::Metrics>,
+    fd_limit: Option<usize>,
 ) -> (
     api::AppState,
     tasks::Background,
@@ -202,10 +240,14 @@ fn wire(
     Arc<ReplicaManager>,
 ) {
     let metadata = Arc::new(MetadataCache::default());
-    let replicas = Arc::new(
-        ReplicaManager::new(&node.config.data_dir, node.config.write_caching_default)
-            .force_durable(node.config.flush_on_append),
-    );
+    let storage = &node.config.storage;
+    let mut manager = ReplicaManager::new(&node.config.data_dir, node.config.write_caching_default)
+        .force_durable(node.config.flush_on_append)
+        .open_concurrency(storage.replica_open_concurrency);
+    if let Some(limit) = fd_limit {
+        manager = manager.fd_budget(limit, storage.fd_reserve);
+    }
+    let replicas = Arc::new(manager);
     let suspects = Arc::new(SuspectReporter::new(
         node.clone(),
         metadata.clone(),
