@@ -179,20 +179,35 @@ pub async fn run(
     for t in loops {
         let _ = t.await;
     }
-    for p in replicas.all() {
-        if let Err(e) = p.log.flush() {
-            tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "flush on shutdown failed");
-            continue;
-        }
-        // The next start reads producer state from here, not from the log.
-        if let Err(e) = p.snapshot_producer_state() {
-            tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "producer-state snapshot on shutdown failed");
-        }
-    }
+    flush_all(
+        &replicas.all(),
+        node.config.storage.replica_open_concurrency,
+    );
     match server.await {
         Ok(r) => r.map_err(RunError::Io),
         Err(e) => Err(RunError::Io(std::io::Error::other(e))),
     }
+}
+
+/// Clean shutdown: fsyncs every replica and snapshots its producer state
+/// (so the next start reads none of the log for it), on `workers` threads.
+fn flush_all(parts: &[Arc<partition::Partition>], workers: usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| {
+                while let Some(p) = parts.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    if let Err(e) = p.log.flush() {
+                        tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "flush on shutdown failed");
+                        continue;
+                    }
+                    if let Err(e) = p.snapshot_producer_state() {
+                        tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "producer-state snapshot on shutdown failed");
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// Raises the soft descriptor limit to the hard one and sizes the segment

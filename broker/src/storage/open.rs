@@ -106,6 +106,10 @@ impl PartitionLog {
             st.check_live()?;
             (st.log_end, st.epochs.clone())
         };
+        // Nothing appended since the last one (an idle replica at shutdown).
+        if snapshot::path(&self.dir, offset).exists() {
+            return Ok(offset);
+        }
         let s = Snapshot {
             offset,
             epochs,

@@ -58,6 +58,10 @@ struct Cli {
     /// Restarts to time.
     #[arg(long, default_value_t = 3)]
     trials: usize,
+    /// Extra controller settings, `KEY=VALUE` (TOML values), repeatable;
+    /// e.g. `max_replicas_per_broker=25000` for 20,000 replicas on one broker.
+    #[arg(long = "controller-setting", value_parser = key_value)]
+    controller_settings: Vec<(String, String)>,
     /// Extra broker settings, `KEY=VALUE` (TOML values), repeatable.
     #[arg(long = "broker-setting", value_parser = key_value)]
     broker_settings: Vec<(String, String)>,
@@ -92,7 +96,7 @@ async fn main() -> Result<()> {
                 brokers: 1,
                 base_port: cli.base_port,
                 bin_dir: cli.bin_dir.canonicalize().context("--bin-dir")?,
-                controller_settings: vec![],
+                controller_settings: cli.controller_settings.clone(),
                 broker_settings,
                 data_roots: DataRoots::default(),
             },
@@ -120,9 +124,11 @@ async fn main() -> Result<()> {
         let start = Instant::now();
         cluster.start(BROKER)?;
         let s = watch_start(&cluster, start).await?;
+        let serving = all_serving(&cluster, &topics, start).await?;
         println!(
             "trial {trial}: clean stop {stopped:?}, start-up: first /healthz 200 after {:?}, \
-             /readyz 200 after {:?}, /healthz failures after the first 200: {}, peak fds {}; {}",
+             /readyz 200 after {:?}, every partition answering after {serving:?}, \
+             /healthz failures after the first 200: {}, peak fds {}; {}",
             s.healthy,
             s.ready,
             s.health_failures,
@@ -185,6 +191,22 @@ async fn watch_start(cluster: &LocalCluster, start: Instant) -> Result<StartUp> 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Time from `start` until every partition answers its offsets (its
+/// replica is open): what start-up means for clients, whatever `/readyz` says.
+async fn all_serving(
+    cluster: &LocalCluster,
+    topics: &[(String, u32)],
+    start: Instant,
+) -> Result<Duration> {
+    let client = PartitionClient::new(cluster.broker_urls(), Duration::from_secs(30));
+    for (topic, n) in topics {
+        for p in 0..*n {
+            retrying(|| client.offsets(topic, p)).await?;
+        }
+    }
+    Ok(start.elapsed())
 }
 
 /// The broker process's open descriptors and RSS.
@@ -307,13 +329,13 @@ async fn fill(cluster: &LocalCluster, cli: &Cli, topics: &[(String, u32)]) -> Re
     Ok(())
 }
 
-/// Retries a call while it fails retriably (replicas still opening), for up to 120 s.
+/// Retries a call while it fails retriably (replicas still opening), for up to 1800 s.
 async fn retrying<T, F, Fut>(mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ferry_client::FerryError>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         match call().await {
             Ok(v) => return Ok(v),
