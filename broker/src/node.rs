@@ -125,3 +125,24 @@ impl Node {
             && metadata_offset >= self.broker_epoch()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_nor_unfenceable_until_the_replicas_are_open() {
+        let n = Node::new(BrokerConfig::default(), "http://b".into());
+        n.registered(BrokerId(1), 40, "c".into());
+        n.set_fenced(false);
+        assert!(!n.is_ready(45), "replicas still opening");
+        assert_eq!(
+            n.reported_metadata_offset(45),
+            39,
+            "heartbeats stay below the registration, so the controller keeps it fenced"
+        );
+        n.set_replicas_open();
+        assert!(n.is_ready(45));
+        assert_eq!(n.reported_metadata_offset(45), 45);
+    }
+}
