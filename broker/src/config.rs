@@ -76,6 +76,33 @@ pub struct BrokerConfig {
     /// back (0 = off).
     #[cfg(feature = "fault-injection")]
     pub fault_lose_produce_ack_every: u64,
+    /// `[storage]`: descriptors and start-up of the partition logs.
+    pub storage: StorageSettings,
+}
+
+/// `[storage]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Most segment files open at once over all replicas (an LRU of
+    /// handles; others are reopened on demand). Capped at start to the
+    /// descriptor limit minus `fd_reserve`.
+    pub open_segment_handles_max: usize,
+    /// Descriptors kept free for sockets: a replica is refused (offline,
+    /// `KAFKA_STORAGE_ERROR`) rather than opened into this reserve.
+    pub fd_reserve: usize,
+    /// Replicas opened (recovered) at once at start-up.
+    pub replica_open_concurrency: usize,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            open_segment_handles_max: 4096,
+            fd_reserve: 1024,
+            replica_open_concurrency: 4,
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -107,6 +134,7 @@ impl Default for BrokerConfig {
             security: SecuritySettings::default(),
             #[cfg(feature = "fault-injection")]
             fault_lose_produce_ack_every: 0,
+            storage: StorageSettings::default(),
         }
     }
 }

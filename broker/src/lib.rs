@@ -115,6 +115,7 @@ pub async fn run(
         None
     };
     durable_layout(&cfg.data_dir)?;
+    let fd_limit = descriptor_budget(&cfg.storage);
     let key = cfg.cluster_key()?;
     let tls = cfg.load_tls()?;
     let advertised = cfg.advertised(listener.local_addr()?);
@@ -137,6 +138,7 @@ pub async fn run(
         signer,
         Arc::new(metrics::Metrics::new()?),
         &tls.client,
+        fd_limit,
     );
     let client_auth = ClientAuth::new(
         node.config.security.client_auth,
@@ -194,20 +196,74 @@ pub async fn run(
     for t in loops {
         let _ = t.await;
     }
-    // In-flight requests may append until the server is done; flush after.
+    // In-flight requests may append until the server is done; flush after,
+    // and only then say the shutdown was clean.
     let served = server.await;
-    let mut flushed = true;
-    for p in replicas.all() {
-        if let Err(e) = p.log.flush() {
-            flushed = false;
-            tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "flush on shutdown failed");
-        }
-    }
+    let flushed = flush_all(
+        &replicas.all(),
+        node.config.storage.replica_open_concurrency,
+    );
     membership::clean_shutdown::leave(&node, flushed);
     match served {
         Ok(r) => r.map_err(RunError::Io),
         Err(e) => Err(RunError::Io(std::io::Error::other(e))),
     }
+}
+
+/// Clean shutdown: fsyncs every replica and snapshots its producer state
+/// (so the next start reads none of the log for it), on `workers` threads;
+/// answers whether every flush succeeded (a failed snapshot costs only a
+/// longer next start).
+fn flush_all(parts: &[Arc<partition::Partition>], workers: usize) -> bool {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let flushed = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| {
+                while let Some(p) = parts.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    if let Err(e) = p.log.flush() {
+                        flushed.store(false, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "flush on shutdown failed");
+                        continue;
+                    }
+                    if let Err(e) = p.snapshot_producer_state() {
+                        tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "producer-state snapshot on shutdown failed");
+                    }
+                }
+            });
+        }
+    });
+    flushed.into_inner()
+}
+
+/// Raises the soft descriptor limit to the hard one and sizes the segment
+/// handle cache to fit under it with `fd_reserve` to spare; answers the
+/// limit in force (for the replica manager's budget), if known.
+fn descriptor_budget(s: &config::StorageSettings) -> Option<usize> {
+    let limit = match storage::raise_fd_limit() {
+        Ok((before, soft, hard)) => {
+            tracing::info!(
+                soft_before = before,
+                soft,
+                hard,
+                "descriptor limit (RLIMIT_NOFILE)"
+            );
+            Some(usize::try_from(soft).unwrap_or(usize::MAX))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read or raise RLIMIT_NOFILE");
+            None
+        }
+    };
+    let room = limit.map_or(usize::MAX, |l| l.saturating_sub(s.fd_reserve));
+    let handles = s.open_segment_handles_max.min(room).max(16);
+    storage::HandleCache::shared().set_capacity(handles);
+    tracing::info!(
+        open_segment_handles_max = handles,
+        fd_reserve = s.fd_reserve,
+        "segment handle cache"
+    );
+    limit
 }
 
 /// Builds every subsystem handle from the leaf context up: the HTTP state,
@@ -218,6 +274,7 @@ fn wire(
     signer: Signer,
     metrics: Arc<metrics::Metrics>,
     tls: &ferry_http::tls::ClientTls,
+    fd_limit: Option<usize>,
 ) -> (
     api::AppState,
     tasks::Background,
@@ -225,10 +282,14 @@ fn wire(
     Arc<ReplicaManager>,
 ) {
     let metadata = Arc::new(MetadataCache::default());
-    let replicas = Arc::new(
-        ReplicaManager::new(&node.config.data_dir, node.config.write_caching_default)
-            .force_durable(node.config.flush_on_append),
-    );
+    let storage = &node.config.storage;
+    let mut manager = ReplicaManager::new(&node.config.data_dir, node.config.write_caching_default)
+        .force_durable(node.config.flush_on_append)
+        .open_concurrency(storage.replica_open_concurrency);
+    if let Some(limit) = fd_limit {
+        manager = manager.fd_budget(limit, storage.fd_reserve);
+    }
+    let replicas = Arc::new(manager);
     let suspects = Arc::new(SuspectReporter::new(
         node.clone(),
         metadata.clone(),

@@ -18,6 +18,10 @@ pub struct Node {
     fenced: AtomicBool,
     /// Set on SIGTERM: heartbeats stop so the controller keeps this broker fenced.
     shutting_down: AtomicBool,
+    /// Set once the replicas metadata assigned here at registration are
+    /// open: until then the broker reports itself not ready and does not
+    /// ask to be unfenced, so it cannot be elected before its logs are open.
+    replicas_open: AtomicBool,
     cluster_id: RwLock<Option<String>>,
 }
 
@@ -30,6 +34,7 @@ impl Node {
             epoch: AtomicU64::new(0),
             fenced: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
+            replicas_open: AtomicBool::new(false),
             cluster_id: RwLock::new(None),
         }
     }
@@ -90,9 +95,54 @@ impl Node {
             .clone()
     }
 
-    /// Registered, unfenced and caught up with metadata (at `metadata_offset`)
-    /// up to its registration.
+    /// Records that the replicas assigned at registration are open.
+    pub fn set_replicas_open(&self) {
+        if !self.replicas_open.swap(true, Ordering::AcqRel) {
+            tracing::info!("local replicas open");
+        }
+    }
+
+    pub fn replicas_open(&self) -> bool {
+        self.replicas_open.load(Ordering::Acquire)
+    }
+
+    /// The metadata offset heartbeats report: below the registration (so
+    /// the controller keeps this broker fenced) until its replicas are open.
+    pub fn reported_metadata_offset(&self, applied: u64) -> u64 {
+        if self.replicas_open() {
+            applied
+        } else {
+            applied.min(self.broker_epoch().saturating_sub(1))
+        }
+    }
+
+    /// Registered, replicas open, unfenced and caught up with metadata (at
+    /// `metadata_offset`) up to its registration.
     pub fn is_ready(&self, metadata_offset: u64) -> bool {
-        self.id().is_some() && !self.is_fenced() && metadata_offset >= self.broker_epoch()
+        self.id().is_some()
+            && self.replicas_open()
+            && !self.is_fenced()
+            && metadata_offset >= self.broker_epoch()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_nor_unfenceable_until_the_replicas_are_open() {
+        let n = Node::new(BrokerConfig::default(), "http://b".into());
+        n.registered(BrokerId(1), 40, "c".into());
+        n.set_fenced(false);
+        assert!(!n.is_ready(45), "replicas still opening");
+        assert_eq!(
+            n.reported_metadata_offset(45),
+            39,
+            "heartbeats stay below the registration, so the controller keeps it fenced"
+        );
+        n.set_replicas_open();
+        assert!(n.is_ready(45));
+        assert_eq!(n.reported_metadata_offset(45), 45);
     }
 }

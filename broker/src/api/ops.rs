@@ -23,6 +23,9 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         ferry_http::ops::not_ready(match b.id() {
             None => "not registered with the controller quorum yet".to_string(),
+            Some(id) if !b.replicas_open() => {
+                format!("broker {id} is still opening its replicas")
+            }
             Some(id) => format!(
                 "broker {id} is fenced or still catching up with metadata (offset {})",
                 metadata.offset()

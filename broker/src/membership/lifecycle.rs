@@ -120,7 +120,8 @@ impl Membership {
             if let Some(id) = node.id() {
                 let req = HeartbeatRequest {
                     broker_epoch: node.broker_epoch(),
-                    metadata_offset: self.metadata.offset(),
+                    // Not unfenced (nor electable) before the replicas are open.
+                    metadata_offset: node.reported_metadata_offset(self.metadata.offset()),
                 };
                 match self.controller.heartbeat(id, &req).await {
                     Ok(r) => {

@@ -36,10 +36,17 @@ impl Reconciler {
                         let image = metadata.read(|i| i.clone());
                         let r = replicas.reconcile(&image, me, registered_at);
                         replicas.remove_orphans(&image, me, registered_at);
-                        r
+                        (r, image.offset)
                     })
                     .await;
-                    match res {
+                    if let Ok((_, offset)) = &res {
+                        // Every replica the registration's metadata assigns
+                        // here is open (or offline): the broker may serve.
+                        if *offset >= registered_at {
+                            self.node.set_replicas_open();
+                        }
+                    }
+                    match res.map(|(r, _)| r) {
                         Ok((c, d)) if c + d > 0 => {
                             tracing::info!(created = c, deleted = d, "local replicas reconciled")
                         }

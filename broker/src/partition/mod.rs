@@ -10,11 +10,14 @@
 //! - [`sync_task`]: the replica's group-commit task (fsync, then count the records).
 //! - `hw_checkpoint`: the `high-watermark` file (per topic incarnation).
 //! - [`producer_state`]: idempotent producers' recent batches (dedup, ordering).
+//! - `producer_log`: producer state against the log: learnt on append, snapshotted
+//!   on roll and clean shutdown, rebuilt at open from the snapshot plus the tail.
 //! - [`watermark`]: the HW and role waiters see; when an acks=all record is committed.
 
 pub mod divergence;
 mod hw_checkpoint;
 pub mod leader_state;
+mod producer_log;
 pub mod producer_state;
 pub mod replica;
 pub mod role;

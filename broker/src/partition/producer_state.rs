@@ -97,6 +97,55 @@ impl ProducerStates {
         }
     }
 
+    /// The snapshot image: `producers u32 | (pid i64, epoch i16, batches u8,
+    /// (first_seq i32, last_seq i32, base u64, last u64)*)*`, big-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(4 + self.producers.len() * 64);
+        b.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
+        let mut pids: Vec<&i64> = self.producers.keys().collect();
+        pids.sort_unstable();
+        for pid in pids {
+            let e = &self.producers[pid];
+            b.extend_from_slice(&pid.to_be_bytes());
+            b.extend_from_slice(&e.epoch.to_be_bytes());
+            b.push(e.batches.len() as u8);
+            for x in &e.batches {
+                b.extend_from_slice(&x.first_seq.to_be_bytes());
+                b.extend_from_slice(&x.last_seq.to_be_bytes());
+                b.extend_from_slice(&x.base_offset.to_be_bytes());
+                b.extend_from_slice(&x.last_offset.to_be_bytes());
+            }
+        }
+        b
+    }
+
+    /// Parses [`ProducerStates::encode`]'s image; `None` if malformed.
+    pub fn decode(mut b: &[u8]) -> Option<ProducerStates> {
+        fn take<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
+            let (head, rest) = b.split_first_chunk::<N>()?;
+            *b = rest;
+            Some(*head)
+        }
+        let n = u32::from_be_bytes(take(&mut b)?);
+        let mut producers = HashMap::new();
+        for _ in 0..n {
+            let pid = i64::from_be_bytes(take(&mut b)?);
+            let epoch = i16::from_be_bytes(take(&mut b)?);
+            let [count] = take::<1>(&mut b)?;
+            let mut batches = VecDeque::new();
+            for _ in 0..count {
+                batches.push_back(ProducerBatch {
+                    first_seq: i32::from_be_bytes(take(&mut b)?),
+                    last_seq: i32::from_be_bytes(take(&mut b)?),
+                    base_offset: u64::from_be_bytes(take(&mut b)?),
+                    last_offset: u64::from_be_bytes(take(&mut b)?),
+                });
+            }
+            producers.insert(pid, Entry { epoch, batches });
+        }
+        b.is_empty().then_some(ProducerStates { producers })
+    }
+
     /// Forgets batches at or after `offset` (the log was truncated there).
     pub fn truncate(&mut self, offset: u64) {
         for e in self.producers.values_mut() {
@@ -146,6 +195,21 @@ mod tests {
             SequenceCheck::OutOfOrder { expected: 0 },
             "a new epoch starts at 0"
         );
+    }
+
+    #[test]
+    fn snapshot_image_round_trips_and_rejects_garbage() {
+        let mut s = ProducerStates::default();
+        s.record(7, 2, batch(0, 3, 10));
+        s.record(7, 2, batch(3, 1, 13));
+        s.record(-9, 0, batch(5, 2, 40));
+        let image = s.encode();
+        let back = ProducerStates::decode(&image).expect("decodes");
+        assert_eq!(back.check(7, 2, 3, 1), s.check(7, 2, 3, 1));
+        assert_eq!(back.check(7, 2, 4, 1), SequenceCheck::Append);
+        assert_eq!(back.encode(), image);
+        assert!(ProducerStates::decode(&image[..image.len() - 1]).is_none());
+        assert!(ProducerStates::decode(&[image.as_slice(), &[0]].concat()).is_none());
     }
 
     #[test]

@@ -61,7 +61,10 @@ pub struct Partition {
     state: Mutex<ReplicaState>,
     /// Idempotent producers' recent batches; held across check + append so two
     /// retries of one batch cannot both be written.
-    producers: Mutex<ProducerStates>,
+    pub(super) producers: Mutex<ProducerStates>,
+    /// Batch bytes read to rebuild producer state at open (the log after
+    /// the snapshot, or all of it).
+    pub(super) replayed: std::sync::atomic::AtomicU64,
     /// Held for writing by role changes, for reading by local appends from
     /// their role check until their batch is written (Kafka's leader-ISR lock).
     role_gate: RwLock<()>,
@@ -71,7 +74,7 @@ pub struct Partition {
     /// Mirrors the state's HW and role for waiters (produce acks=all, fetch long-polls).
     hw: watch::Sender<Watermark>,
     /// Bumped on every change of the log end (append, truncate): wakes replica fetches.
-    leo: watch::Sender<u64>,
+    pub(super) leo: watch::Sender<u64>,
 }
 
 impl Partition {
@@ -98,6 +101,7 @@ impl Partition {
             role_gate: RwLock::new(()),
             checkpoint: Mutex::new(()),
             producers: Mutex::new(ProducerStates::default()),
+            replayed: Default::default(),
             leo: watch::channel(leo).0,
         };
         if checkpointed > hw {
@@ -341,54 +345,10 @@ impl Partition {
             };
             producers.record(producer_id, producer_epoch, batch);
         }
+        self.snapshot_if_rolled(&producers);
         drop(producers);
         self.leo.send_replace(self.log.log_end_offset());
         Ok(AppendOutcome::Appended { info, leader_epoch })
-    }
-
-    /// Learns idempotent producers' batches from encoded batches (log scan or replication).
-    fn observe_batches(&self, bytes: &[u8]) {
-        let Ok(batches) = crate::storage::decode_batches(bytes) else {
-            return;
-        };
-        let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
-        for (h, _) in batches.iter().filter(|(h, _)| h.producer_id >= 0) {
-            let batch = ProducerBatch {
-                first_seq: h.base_sequence,
-                last_seq: h.base_sequence.saturating_add(h.last_offset_delta as i32),
-                base_offset: h.base_offset,
-                last_offset: h.last_offset(),
-            };
-            producers.record(h.producer_id, h.producer_epoch, batch);
-        }
-    }
-
-    /// Rebuilds producer state from the whole log (on open; blocking).
-    pub fn rebuild_producer_state(&self) {
-        let mut offset = self.log.log_start_offset();
-        let leo = self.log.log_end_offset();
-        while offset < leo {
-            let Ok(bytes) = self.log.read_batches(offset, u64::MAX, 8 * 1024 * 1024) else {
-                return;
-            };
-            let Ok(batches) = crate::storage::decode_batches(&bytes) else {
-                return;
-            };
-            let Some((last, _)) = batches.last() else {
-                return;
-            };
-            offset = last.last_offset() + 1;
-            self.observe_batches(&bytes);
-        }
-    }
-
-    /// Appends a leader's batches as follower (blocking).
-    pub fn append_replicated(&self, batches: &[u8]) -> Result<u64, crate::storage::LogError> {
-        let leo = self.log.append_raw(batches)?;
-        // A follower keeps producer state too, so it dedups after a failover.
-        self.observe_batches(batches);
-        self.leo.send_replace(leo);
-        Ok(leo)
     }
 
     /// Cuts a divergent suffix as follower (blocking). A HW above the new

@@ -15,6 +15,21 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 type Key = (TopicName, u32);
+/// A replica to open: key, topic id, metadata state, settings, log config.
+type ToOpen = (
+    Key,
+    String,
+    ferry_common::metadata::PartitionState,
+    PartitionSettings,
+    crate::storage::LogConfig,
+);
+/// An opened replica (or why not) with the metadata it was opened for.
+type Opened = (
+    Key,
+    ferry_common::metadata::PartitionState,
+    PartitionSettings,
+    Result<Arc<Partition>, String>,
+);
 
 /// A partition directory kept on disk but not served: it failed to open, or
 /// its identity cannot be read (Kafka's offline replica). Requests for it get
@@ -43,6 +58,10 @@ pub struct ReplicaManager {
     offline: RwLock<BTreeMap<PathBuf, OfflineReplica>>,
     /// Bumped on every local append: wakes replica fetches waiting for data.
     appended: watch::Sender<u64>,
+    /// Replicas opened at once (start-up recovery runs in parallel).
+    open_concurrency: usize,
+    /// (descriptor limit, reserve): see [`ReplicaManager::fd_budget`].
+    fd_budget: Option<(usize, usize)>,
 }
 
 impl ReplicaManager {
@@ -58,7 +77,22 @@ impl ReplicaManager {
             replicas: RwLock::new(HashMap::new()),
             offline: RwLock::new(BTreeMap::new()),
             appended: watch::channel(0).0,
+            open_concurrency: 4,
+            fd_budget: None,
         }
+    }
+
+    /// Opens up to `n` replicas at once.
+    pub fn open_concurrency(mut self, n: usize) -> Self {
+        self.open_concurrency = n.max(1);
+        self
+    }
+
+    /// Refuses new replicas while fewer than `reserve` of the process's
+    /// `limit` descriptors are free.
+    pub fn fd_budget(mut self, limit: usize, reserve: usize) -> Self {
+        self.fd_budget = Some((limit, reserve));
+        self
     }
 
     /// Makes every topic durable, ignoring `write.caching=true` (the legacy
@@ -278,6 +312,7 @@ impl ReplicaManager {
             }
             deleted += 1;
         }
+        let mut to_open = Vec::new();
         for (key, (topic_id, state, settings, log_config)) in wanted {
             if let Some(existing) = self.get(&key.0, key.1) {
                 existing.log.set_config(log_config);
@@ -293,17 +328,13 @@ impl ReplicaManager {
             {
                 continue;
             }
-            match self.open_replica(&key, &topic_id, log_config, image, registered_at) {
-                Ok(log) => {
-                    let part = Arc::new(Partition::new(
-                        key.0.clone(),
-                        topic_id,
-                        log,
-                        dir.clone(),
-                        state.clone(),
-                        settings.clone(),
-                    ));
-                    part.rebuild_producer_state();
+            to_open.push((key, topic_id, state, settings, log_config));
+        }
+        let opened = self.open_all(to_open, image, registered_at);
+        for (key, state, settings, opened) in opened {
+            let dir = self.dir_for(&key.0, key.1);
+            match opened {
+                Ok(part) => {
                     part.update(state, settings, me);
                     crate::partition::sync_task::start(&part, self.sync_stats.clone());
                     self.replicas
@@ -317,6 +348,65 @@ impl ReplicaManager {
             }
         }
         (created, deleted)
+    }
+
+    /// Opens replicas (log recovery and producer state) on up to
+    /// `open_concurrency` threads; each answer keeps its request's metadata.
+    /// A replica the descriptor budget cannot take is refused, not opened.
+    fn open_all(
+        &self,
+        to_open: Vec<ToOpen>,
+        image: &MetadataImage,
+        registered_at: u64,
+    ) -> Vec<Opened> {
+        let queue = std::sync::Mutex::new(to_open.into_iter());
+        let out = std::sync::Mutex::new(Vec::new());
+        let workers = self.open_concurrency.max(1);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some((key, topic_id, state, settings, log_config)) = next else {
+                        return;
+                    };
+                    let res = self.fd_budget_check().and_then(|()| {
+                        let log =
+                            self.open_replica(&key, &topic_id, log_config, image, registered_at)?;
+                        let part = Arc::new(Partition::new(
+                            key.0.clone(),
+                            topic_id,
+                            log,
+                            self.dir_for(&key.0, key.1),
+                            state.clone(),
+                            settings.clone(),
+                        ));
+                        part.rebuild_producer_state();
+                        Ok(part)
+                    });
+                    out.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((key, state, settings, res));
+                });
+            }
+        });
+        out.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuses to open another replica when the process is within the
+    /// reserve of its descriptor limit, so sockets (and `/healthz`) keep
+    /// descriptors; the replica goes offline (`KAFKA_STORAGE_ERROR`) and
+    /// reconcile retries it.
+    fn fd_budget_check(&self) -> Result<(), String> {
+        let Some((limit, reserve)) = self.fd_budget else {
+            return Ok(());
+        };
+        match crate::storage::open_fd_count() {
+            Some(open) if open + reserve >= limit => Err(format!(
+                "refused: {open} descriptors open, within the reserve of {reserve} \
+                 below the limit of {limit}"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Opens the log dir of `key` for topic id `topic_id`. Creates it (with its

@@ -9,17 +9,18 @@
 //! anyone: readers share the lock and no other writer can be queued.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::batch::{
     decode_batch, encode_batch, parse_header, BatchHeader, BatchMeta, RecordIn, TimestampType,
 };
 use super::durability::SyncShared;
-use super::files::{scan_dir, sync_dir, write_atomic, CHECKPOINT_FILE};
+use super::files::{sync_dir, write_atomic, CHECKPOINT_FILE};
+use super::handles::HandleCache;
 use super::segment::Segment;
 use super::{io_err, LogError};
 
@@ -132,6 +133,14 @@ pub struct PartitionLog {
     pub(crate) sync: SyncShared,
     /// Batch bytes appended since the last sync took its count (metrics).
     pub(crate) unsynced_bytes: AtomicU64,
+    /// Where this log's segment files get their descriptors.
+    pub(crate) cache: Arc<HandleCache>,
+    /// The producer-state snapshot open found: (offset, payload), taken once.
+    pub(crate) loaded_snapshot: Mutex<Option<(u64, Vec<u8>)>>,
+    /// Set by a roll, cleared by [`PartitionLog::take_rolled`].
+    pub(crate) rolled: AtomicBool,
+    /// Bytes of `.log` files open read (headers or whole batches).
+    pub(crate) open_scanned: u64,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -148,91 +157,6 @@ impl std::fmt::Debug for PartitionLog {
 }
 
 impl PartitionLog {
-    /// Opens (creating if needed) the log in `dir`, recovering it: scans the
-    /// last segment batch by batch, verifying lengths and CRC32C, truncates a
-    /// torn or corrupt tail, and rebuilds any missing or invalid
-    /// `.index`/`.timeindex`. Earlier segments are trusted to be intact but
-    /// their headers are scanned too, to rebuild the leader epoch list and
-    /// check the indexes; a malformed one fails the open with `Corrupt`.
-    /// Also removes leftover temp files and orphan index files.
-    pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
-        std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-        let (bases, checkpoint) = scan_dir(dir)?;
-        let mut epochs = Vec::new();
-        let mut segments = BTreeMap::new();
-        let mut prev_end: Option<u64> = None;
-        for (i, &base) in bases.iter().enumerate() {
-            if let Some(end) = prev_end.filter(|&end| end != base) {
-                return Err(LogError::Corrupt {
-                    location: dir.display().to_string(),
-                    reason: format!(
-                        "segment {base} does not follow the previous one, which ends at {end}"
-                    ),
-                });
-            }
-            let active = i + 1 == bases.len();
-            let mut on_batch =
-                |h: &BatchHeader| observe_epoch(&mut epochs, h.leader_epoch, h.base_offset);
-            let seg = Segment::open(
-                dir,
-                base,
-                active,
-                config.index_interval_bytes,
-                &mut on_batch,
-            )?;
-            prev_end = Some(seg.next_offset);
-            segments.insert(base, seg);
-        }
-        let log_end = prev_end.unwrap_or(0);
-        let first_base = segments.keys().next().copied();
-        let log_start = match (first_base, checkpoint) {
-            (Some(first), Some(ck)) if ck <= log_end => first.max(ck),
-            (Some(first), None) => first,
-            // No segments, or the checkpoint is past the end: an interrupted
-            // reset to a new start offset; finish it.
-            (_, ck) => {
-                let start = ck.unwrap_or(0);
-                if !segments.is_empty() {
-                    info!(dir = %dir.display(), start, log_end, "log start checkpoint is past the log end; starting empty");
-                }
-                for seg in std::mem::take(&mut segments).into_values() {
-                    seg.files.remove()?;
-                }
-                epochs.clear();
-                segments.insert(start, Segment::create(dir, start)?);
-                sync_dir(dir)?;
-                start
-            }
-        };
-        let log_end = segments
-            .values()
-            .next_back()
-            .map_or(log_start, |s| s.next_offset);
-        trim_epochs_front(&mut epochs, log_start);
-        // What recovery found may still sit in the page cache (a process
-        // crash keeps it): make it durable before counting it as synced.
-        if let Some(active) = segments.values().next_back() {
-            active.files.sync_log()?;
-        }
-        debug!(dir = %dir.display(), log_start, log_end, segments = segments.len(), "opened partition log");
-        Ok(PartitionLog {
-            dir: dir.to_path_buf(),
-            config: RwLock::new(config),
-            writer: Mutex::new(()),
-            state: RwLock::new(State {
-                segments,
-                log_start,
-                log_end,
-                epochs,
-                deleted: false,
-                synced: log_end,
-                sync_gen: 0,
-            }),
-            sync: SyncShared::new(log_end),
-            unsynced_bytes: AtomicU64::new(0),
-        })
-    }
-
     /// Replaces the configuration; takes effect on the next operation.
     pub fn set_config(&self, config: LogConfig) {
         *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
@@ -381,11 +305,12 @@ impl PartitionLog {
             active.close_files(closing)?;
             closing
         };
-        let seg = Segment::create(&self.dir, base)?;
+        let seg = Segment::create(&self.dir, base, &self.cache)?;
         sync_dir(&self.dir)?;
         let mut st = self.write_state();
         st.active_mut()?.commit_close(closing);
         st.segments.insert(base, seg);
+        self.rolled.store(true, Ordering::Release);
         debug!(dir = %self.dir.display(), base, "rolled new segment");
         Ok(())
     }

@@ -22,18 +22,25 @@
 //!   state a log shares with its sync task (a leaf under `log` and `sync`).
 //! - `sync`: group commit: the synced offset and one sync round (fdatasync).
 //! - `sync_gate` (tests, feature `fault-injection`): failpoints holding or failing syncs.
-//! - `log`: [`PartitionLog`] itself: open, append, roll; `read` and
-//!   `retention` add reads and deletion/truncation to it.
+//! - `handles`: the broker-wide bounded cache of open segment files, and the
+//!   fd limit helpers.
+//! - `snapshot`: producer-state snapshot files (`.snapshot`).
+//! - `log`: [`PartitionLog`] itself: append, roll; `open` opens it (lazily
+//!   below the newest snapshot), `read` and `retention` add reads and
+//!   deletion/truncation to it.
 
 pub mod batch;
 mod durability;
 mod files;
+mod handles;
 mod index;
 mod log;
+mod open;
 mod read;
 mod record;
 mod retention;
 mod segment;
+mod snapshot;
 mod sync;
 #[cfg(any(test, feature = "fault-injection"))]
 mod sync_gate;
@@ -47,6 +54,9 @@ pub use batch::{decode_batches, BatchHeader, BatchMeta, Record, RecordIn, Timest
 pub use durability::{Durability, SyncRound, SyncStats, SyncWait};
 /// Durable file helpers for the replica manager's partition identity files.
 pub(crate) use files::{sync_dir, write_durable};
+pub use handles::{
+    open_fd_count, raise_fd_limit, HandleCache, HandleStats, DEFAULT_OPEN_SEGMENT_HANDLES,
+};
 pub use log::{AppendInfo, LogConfig, PartitionLog};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use sync_gate::SyncHold;

@@ -11,36 +11,43 @@ use super::batch::{decode_batch, record_encoded_len, verify_crc, Record};
 use super::files::FileReader;
 use super::index::lookup_time_before;
 use super::log::{PartitionLog, State};
-use super::segment::{Segment, SegmentFiles};
+use super::segment::Segment;
 use super::LogError;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Read-ahead for fetches; larger batches are read whole.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A segment's file and the byte range a read should scan.
+/// A segment's open file and the byte range a read should scan. The handle
+/// is taken while the segment is in the state, so a read racing retention
+/// still reads the (unlinked) file.
 struct SegmentView {
-    files: SegmentFiles,
+    file: Arc<File>,
+    path: PathBuf,
     base: u64,
     start: u64,
     end: u64,
 }
 
 impl SegmentView {
-    fn of(seg: &Segment, offset: u64) -> SegmentView {
-        SegmentView {
-            files: seg.files.clone(),
+    fn of(seg: &Segment, offset: u64) -> Result<SegmentView, LogError> {
+        Ok(SegmentView {
+            file: seg.files.log()?,
+            path: seg.files.log_path.clone(),
             base: seg.base_offset,
             start: seg.position_for(offset),
             end: seg.size,
-        }
+        })
     }
 
     fn reader(&self) -> FileReader<'_> {
-        FileReader::new(&self.files.log, &self.files.log_path, self.end, READ_CHUNK)
+        FileReader::new(&self.file, &self.path, self.end, READ_CHUNK)
     }
 
     fn location(&self, pos: u64) -> String {
-        format!("{}@{pos}", self.files.log_path.display())
+        format!("{}@{pos}", self.path.display())
     }
 }
 
@@ -58,21 +65,25 @@ impl PartitionLog {
             .segments
             .range(..=offset)
             .next_back()
-            .map(|(_, s)| SegmentView::of(s, offset));
+            .map(|(_, s)| SegmentView::of(s, offset))
+            .transpose()?;
         Ok((view, st.log_end))
     }
 
     /// The segment after the one based at `base`, positioned for `offset`.
-    fn view_after(&self, base: u64, offset: u64) -> Option<SegmentView> {
+    fn view_after(&self, base: u64, offset: u64) -> Result<Option<SegmentView>, LogError> {
         let st = self.read_state();
         if st.deleted {
-            return None;
+            return Ok(None);
         }
-        let next = base.checked_add(1)?;
+        let Some(next) = base.checked_add(1) else {
+            return Ok(None);
+        };
         st.segments
             .range(next..)
             .next()
             .map(|(_, s)| SegmentView::of(s, offset))
+            .transpose()
     }
 
     /// Records with `offset <= o < max_offset` (the caller passes the high
@@ -128,7 +139,7 @@ impl PartitionLog {
                 }
                 pos += total;
             }
-            view = self.view_after(v.base, next);
+            view = self.view_after(v.base, next)?;
         }
         Ok(out)
     }
@@ -168,7 +179,7 @@ impl PartitionLog {
                 }
                 pos += total;
             }
-            view = self.view_after(v.base, offset);
+            view = self.view_after(v.base, offset)?;
         }
         Ok(out)
     }
@@ -191,7 +202,7 @@ impl PartitionLog {
                         .map_or(s.base_offset, |(_, rel)| s.base_offset + u64::from(rel) + 1);
                     SegmentView::of(s, after.max(st.log_start))
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             (views, st.log_start)
         };
         for v in views {

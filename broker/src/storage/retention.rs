@@ -12,6 +12,7 @@ use tracing::info;
 use super::files::sync_dir;
 use super::log::{trim_epochs_back, trim_epochs_front, PartitionLog};
 use super::segment::Segment;
+use super::snapshot;
 use super::LogError;
 
 impl PartitionLog {
@@ -136,6 +137,8 @@ impl PartitionLog {
         if let Some(start) = lowered_start {
             self.write_checkpoint(start)?;
         }
+        // A snapshot past the cut describes records that are gone.
+        snapshot::remove_outside(&self.dir, 0, plan.next_offset)?;
         info!(dir = %self.dir.display(), requested = offset, log_end = plan.next_offset, "truncated log");
         Ok(())
     }
@@ -155,6 +158,7 @@ impl PartitionLog {
             (removed, log_start)
         };
         self.write_checkpoint(log_start)?;
+        snapshot::remove_outside(&self.dir, log_start, u64::MAX)?;
         for seg in &removed {
             seg.files.remove()?;
         }
@@ -170,13 +174,14 @@ impl PartitionLog {
     /// suffix or nothing, both of which `open` handles. Caller holds `writer`.
     fn reset_to(&self, offset: u64) -> Result<(), LogError> {
         self.write_checkpoint(offset)?;
+        snapshot::remove_outside(&self.dir, u64::MAX, 0)?;
         {
             let st = self.read_state();
             for seg in st.segments.values() {
                 seg.files.remove()?;
             }
         }
-        let seg = Segment::create(&self.dir, offset)?;
+        let seg = Segment::create(&self.dir, offset, &self.cache)?;
         sync_dir(&self.dir)?;
         let mut st = self.write_state();
         st.segments.clear();

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use super::batch::{verify_crc, BatchHeader, BATCH_HEADER_LEN};
 use super::files::{read_small, segment_path, write_atomic, FileReader};
+use super::handles::HandleCache;
 use super::index::{
     encode_offset_entries, encode_offset_entry, encode_time_entries, encode_time_entry,
     lookup_offset, needs_entry, parse_offset_entries, parse_time_entries, IndexBuilder,
@@ -25,23 +26,13 @@ use super::{io_err, LogError};
 /// Read-ahead used when scanning batch headers.
 const SCAN_CHUNK: usize = 64 * 1024;
 
-fn open_rw(path: &Path, create: bool) -> Result<Arc<File>, LogError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .open(path)
-        .map(Arc::new)
-        .map_err(io_err("open", path))
-}
-
-/// Shared handles to a segment's files. Cloning is cheap; a clone keeps the
-/// files readable even after the segment is deleted.
+/// A segment's files, by path: every operation takes its handle from the
+/// broker-wide [`HandleCache`], so an idle segment holds no descriptor.
+/// Callers that must keep reading (or fsyncing) a file that may be removed
+/// meanwhile take the handle while the segment is still in the log's state.
 #[derive(Clone, Debug)]
 pub(crate) struct SegmentFiles {
-    pub(crate) log: Arc<File>,
-    pub(crate) index: Arc<File>,
-    pub(crate) time: Arc<File>,
+    cache: Arc<HandleCache>,
     pub(crate) log_path: PathBuf,
     pub(crate) index_path: PathBuf,
     pub(crate) time_path: PathBuf,
@@ -52,20 +43,44 @@ impl SegmentFiles {
         ["log", "index", "timeindex"].map(|ext| segment_path(dir, base, ext))
     }
 
+    fn new(cache: &Arc<HandleCache>, dir: &Path, base: u64) -> SegmentFiles {
+        let [log_path, index_path, time_path] = SegmentFiles::paths(dir, base);
+        SegmentFiles {
+            cache: cache.clone(),
+            log_path,
+            index_path,
+            time_path,
+        }
+    }
+
+    /// The open `.log` file.
+    pub(crate) fn log(&self) -> Result<Arc<File>, LogError> {
+        self.cache.get(&self.log_path)
+    }
+
+    fn index(&self) -> Result<Arc<File>, LogError> {
+        self.cache.get(&self.index_path)
+    }
+
+    fn time(&self) -> Result<Arc<File>, LogError> {
+        self.cache.get(&self.time_path)
+    }
+
     /// Writes a planned append: batch bytes, then any index entries.
     pub(crate) fn write(&self, plan: &PlannedAppend, batch: &[u8]) -> Result<(), LogError> {
-        if let Err(e) = self.log.write_all_at(batch, plan.pos) {
+        let log = self.log()?;
+        if let Err(e) = log.write_all_at(batch, plan.pos) {
             // Best effort: leave no partial batch behind the logical end.
-            let _ = self.log.set_len(plan.pos);
+            let _ = log.set_len(plan.pos);
             return Err(io_err("write", &self.log_path)(e));
         }
         if let Some(e) = plan.offset_entry {
-            self.index
+            self.index()?
                 .write_all_at(&encode_offset_entry(e), plan.offset_file_pos)
                 .map_err(io_err("write", &self.index_path))?;
         }
         if let Some(e) = plan.time_entry {
-            self.time
+            self.time()?
                 .write_all_at(&encode_time_entry(e), plan.time_file_pos)
                 .map_err(io_err("write", &self.time_path))?;
         }
@@ -75,24 +90,26 @@ impl SegmentFiles {
     /// Cuts all three files to the given logical lengths.
     pub(crate) fn set_lens(&self, log: u64, offsets: usize, times: usize) -> Result<(), LogError> {
         let cut = |f: &File, p: &Path, len: u64| f.set_len(len).map_err(io_err("truncate", p));
-        cut(&self.log, &self.log_path, log)?;
+        cut(&*self.log()?, &self.log_path, log)?;
         cut(
-            &self.index,
+            &*self.index()?,
             &self.index_path,
             (offsets * OFFSET_ENTRY_LEN) as u64,
         )?;
-        cut(&self.time, &self.time_path, (times * TIME_ENTRY_LEN) as u64)
+        cut(
+            &*self.time()?,
+            &self.time_path,
+            (times * TIME_ENTRY_LEN) as u64,
+        )
     }
 
     /// fdatasync of all three files.
     pub(crate) fn sync(&self) -> Result<(), LogError> {
-        self.log
-            .sync_data()
-            .map_err(io_err("fsync", &self.log_path))?;
-        self.index
+        self.sync_log()?;
+        self.index()?
             .sync_data()
             .map_err(io_err("fsync", &self.index_path))?;
-        self.time
+        self.time()?
             .sync_data()
             .map_err(io_err("fsync", &self.time_path))
     }
@@ -100,15 +117,23 @@ impl SegmentFiles {
     /// fdatasync of the `.log` file alone: the group commit. The active
     /// segment's indexes need no sync, since `open` rebuilds them from the log.
     pub(crate) fn sync_log(&self) -> Result<(), LogError> {
-        self.log
+        self.log()?
             .sync_data()
             .map_err(io_err("fsync", &self.log_path))
+    }
+
+    /// Replaces an index file atomically; its cached handle (the old inode) goes.
+    fn rewrite(&self, path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+        write_atomic(path, bytes)?;
+        self.cache.forget(path);
+        Ok(())
     }
 
     /// Removes the files; the `.log` goes first so a crash leaves at most
     /// orphan index files, which `open` removes.
     pub(crate) fn remove(&self) -> Result<(), LogError> {
         for p in [&self.log_path, &self.index_path, &self.time_path] {
+            self.cache.forget(p);
             match std::fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
@@ -163,26 +188,22 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// Creates an empty segment, replacing any stale files with the same base.
-    pub(crate) fn create(dir: &Path, base: u64) -> Result<Segment, LogError> {
-        let [log_path, index_path, time_path] = SegmentFiles::paths(dir, base);
-        let create = |p: &Path| {
-            OpenOptions::new()
+    pub(crate) fn create(
+        dir: &Path,
+        base: u64,
+        cache: &Arc<HandleCache>,
+    ) -> Result<Segment, LogError> {
+        let files = SegmentFiles::new(cache, dir, base);
+        for p in [&files.log_path, &files.index_path, &files.time_path] {
+            let f = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(p)
-                .map(Arc::new)
-                .map_err(io_err("create", p))
-        };
-        let files = SegmentFiles {
-            log: create(&log_path)?,
-            index: create(&index_path)?,
-            time: create(&time_path)?,
-            log_path,
-            index_path,
-            time_path,
-        };
+                .map_err(io_err("create", p))?;
+            cache.insert(p, Arc::new(f));
+        }
         Ok(Segment {
             base_offset: base,
             next_offset: base,
@@ -204,11 +225,14 @@ impl Segment {
         base: u64,
         active: bool,
         interval: u32,
+        cache: &Arc<HandleCache>,
         on_batch: &mut dyn FnMut(&BatchHeader),
     ) -> Result<Segment, LogError> {
-        let [log_path, index_path, time_path] = SegmentFiles::paths(dir, base);
-        let log = open_rw(&log_path, false)?;
-        let mut size = log.metadata().map_err(io_err("stat", &log_path))?.len();
+        let files = SegmentFiles::new(cache, dir, base);
+        let (log_path, index_path, time_path) =
+            (&files.log_path, &files.index_path, &files.time_path);
+        let log = files.log()?;
+        let mut size = log.metadata().map_err(io_err("stat", log_path))?.len();
         if size > u64::from(u32::MAX) {
             return Err(LogError::Corrupt {
                 location: log_path.display().to_string(),
@@ -217,13 +241,13 @@ impl Segment {
         }
         // A valid index has at most one entry per batch (+1 closing time entry).
         let max_entries = size / BATCH_HEADER_LEN as u64 + 2;
-        let loaded_offsets = read_small(&index_path, max_entries * OFFSET_ENTRY_LEN as u64)?
+        let loaded_offsets = read_small(index_path, max_entries * OFFSET_ENTRY_LEN as u64)?
             .and_then(|b| parse_offset_entries(&b));
-        let loaded_times = read_small(&time_path, max_entries * TIME_ENTRY_LEN as u64)?
+        let loaded_times = read_small(time_path, max_entries * TIME_ENTRY_LEN as u64)?
             .and_then(|b| parse_time_entries(&b));
 
         let mut builder = IndexBuilder::new();
-        let mut reader = FileReader::new(&log, &log_path, size, SCAN_CHUNK);
+        let mut reader = FileReader::new(&log, log_path, size, SCAN_CHUNK);
         let (mut pos, mut next_offset, mut first_max) = (0u64, base, None);
         let problem: Option<String> = loop {
             if pos == size {
@@ -274,8 +298,8 @@ impl Segment {
                 %reason,
                 "truncating torn or corrupt tail of the log"
             );
-            log.set_len(pos).map_err(io_err("truncate", &log_path))?;
-            log.sync_all().map_err(io_err("fsync", &log_path))?;
+            log.set_len(pos).map_err(io_err("truncate", log_path))?;
+            log.sync_all().map_err(io_err("fsync", log_path))?;
             size = pos;
         }
 
@@ -288,21 +312,14 @@ impl Segment {
         }
         if loaded_offsets.as_ref() != Some(&builder.offsets) {
             info!(index = %index_path.display(), "rebuilding offset index");
-            write_atomic(&index_path, &encode_offset_entries(&builder.offsets))?;
+            files.rewrite(index_path, &encode_offset_entries(&builder.offsets))?;
         }
         if loaded_times.as_ref() != Some(&times) {
             info!(index = %time_path.display(), "rebuilding time index");
-            write_atomic(&time_path, &encode_time_entries(&times))?;
+            files.rewrite(time_path, &encode_time_entries(&times))?;
         }
         let offsets = builder.offsets;
-        let files = SegmentFiles {
-            log,
-            index: open_rw(&index_path, true)?,
-            time: open_rw(&time_path, true)?,
-            log_path,
-            index_path,
-            time_path,
-        };
+        drop(log);
         Ok(Segment {
             base_offset: base,
             next_offset,
@@ -313,6 +330,51 @@ impl Segment {
             offsets,
             times,
         })
+    }
+
+    /// Opens an inactive segment from its index files alone (no read of the
+    /// `.log`): inactive segments are immutable and were fsynced with their
+    /// indexes when they were rolled, so a consistent index describes them.
+    /// `next_base` is the base of the following segment, hence this one's
+    /// end. `None` if the indexes are missing or inconsistent with the file
+    /// size or `next_base`; the caller then scans the segment.
+    pub(crate) fn open_inactive(
+        dir: &Path,
+        base: u64,
+        next_base: u64,
+        cache: &Arc<HandleCache>,
+    ) -> Result<Option<Segment>, LogError> {
+        let files = SegmentFiles::new(cache, dir, base);
+        let size = std::fs::metadata(&files.log_path)
+            .map_err(io_err("stat", &files.log_path))?
+            .len();
+        let Some(span) = next_base.checked_sub(base) else {
+            return Ok(None);
+        };
+        if size > u64::from(u32::MAX) || span > u64::from(u32::MAX) + 1 {
+            return Ok(None);
+        }
+        let max_entries = size / BATCH_HEADER_LEN as u64 + 2;
+        let offsets = read_small(&files.index_path, max_entries * OFFSET_ENTRY_LEN as u64)?
+            .and_then(|b| parse_offset_entries(&b));
+        let times = read_small(&files.time_path, max_entries * TIME_ENTRY_LEN as u64)?
+            .and_then(|b| parse_time_entries(&b));
+        let (Some(offsets), Some(times)) = (offsets, times) else {
+            return Ok(None);
+        };
+        if !inactive_index_consistent(&offsets, &times, size, span) {
+            return Ok(None);
+        }
+        Ok(Some(Segment {
+            base_offset: base,
+            next_offset: next_base,
+            size,
+            max_timestamp: times.last().map_or(i64::MIN, |&(ts, _)| ts),
+            roll_base: None,
+            files,
+            offsets,
+            times,
+        }))
     }
 
     /// Byte position to start scanning from to find `offset`.
@@ -384,7 +446,7 @@ impl Segment {
         let f = &self.files;
         let mut times = self.times.len();
         if let Some(e) = closing {
-            f.time
+            f.time()?
                 .write_all_at(&encode_time_entry(e), (times * TIME_ENTRY_LEN) as u64)
                 .map_err(io_err("write", &f.time_path))?;
             times += 1;
@@ -402,7 +464,8 @@ impl Segment {
     /// (`base_offset <= offset <= next_offset`). Reads the file but changes nothing.
     pub(crate) fn plan_truncate(&self, offset: u64) -> Result<PlannedTruncate, LogError> {
         let f = &self.files;
-        let mut reader = FileReader::new(&f.log, &f.log_path, self.size, SCAN_CHUNK);
+        let log = f.log()?;
+        let mut reader = FileReader::new(&log, &f.log_path, self.size, SCAN_CHUNK);
         let (mut pos, mut cut, mut next) = (self.position_for(offset), self.size, self.next_offset);
         while pos < self.size {
             let (h, total) = self.expect_header(&mut reader, pos)?;
@@ -472,4 +535,32 @@ impl Segment {
         // fdatasync also persists the new file sizes.
         self.files.sync()
     }
+}
+
+/// Whether the indexes of a closed segment of `size` bytes holding `span`
+/// offsets can be trusted: an empty segment has none; otherwise the first
+/// batch is indexed at 0, entries strictly increase and stay inside the
+/// file, timestamps never decrease, and the time index ends with the closing
+/// entry on the segment's last offset.
+fn inactive_index_consistent(
+    offsets: &[OffsetEntry],
+    times: &[TimeEntry],
+    size: u64,
+    span: u64,
+) -> bool {
+    if size == 0 || span == 0 {
+        return size == 0 && span == 0 && offsets.is_empty() && times.is_empty();
+    }
+    let last_rel = span - 1;
+    offsets.first() == Some(&(0, 0))
+        && offsets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+        && offsets
+            .iter()
+            .all(|&(r, p)| u64::from(r) <= last_rel && u64::from(p) < size)
+        && times
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
+        && times.last().is_some_and(|&(_, r)| u64::from(r) == last_rel)
 }

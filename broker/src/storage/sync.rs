@@ -102,14 +102,18 @@ impl PartitionLog {
         #[cfg(any(test, feature = "fault-injection"))]
         self.sync.gate.pass();
         self.check_sync_failed()?;
-        let (files, end, gen, prev) = {
+        // The handle is taken under the state lock: a truncation that
+        // removes this segment meanwhile cannot make the fsync fail.
+        let (files, log, end, gen, prev) = {
             let st = self.read_state();
             st.check_live()?;
             if st.synced >= st.log_end {
                 return Ok(SyncRound::default());
             }
+            let active = st.active()?;
             (
-                st.active()?.files.clone(),
+                active.files.clone(),
+                active.files.log(),
                 st.log_end,
                 st.sync_gen,
                 st.synced,
@@ -120,9 +124,11 @@ impl PartitionLog {
         let injected = self.sync.gate.injected_failure(&files.log_path);
         #[cfg(not(any(test, feature = "fault-injection")))]
         let injected: Option<LogError> = None;
-        let res = match injected {
-            Some(e) => Err(e),
-            None => files.sync_log(),
+        let res = match (injected, log) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(log)) => log
+                .sync_data()
+                .map_err(super::io_err("fsync", &files.log_path)),
         };
         if let Err(e) = res {
             self.fail_sync(&e);

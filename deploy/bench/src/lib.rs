@@ -5,6 +5,8 @@
 //!   latency and controller failover time.
 //! - `ferry-failover-bench` (`src/bin/ferry-failover-bench.rs`): partition failover
 //!   time (SIGKILL of a leader to the first acknowledged acks=all write).
+//! - `ferry-startup-bench` (`src/bin/ferry-startup-bench.rs`): broker start-up time,
+//!   open descriptors and RSS over many partitions and much data.
 //! - [`pool`]: the workers that share a numbered sequence of requests.
 //! - [`stats`]: the percentiles both report.
 

@@ -5,6 +5,7 @@ mod log_tests;
 mod model_tests;
 mod recovery_tests;
 mod retention_tests;
+mod startup_tests;
 mod sync_tests;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,85 @@
+//! Issue 11 item 6 on a real broker process: descriptors stay bounded by the
+//! segment handle cache however many partitions and segments it holds, and
+//! after a restart `/readyz` answers 200 only once every replica is open.
+
+mod common;
+
+use common::{start, Topics, FAST_BROKER};
+use ferry_test_cluster::NodeState;
+use serde_json::json;
+use std::time::Duration;
+
+const PARTITIONS: u32 = 500;
+/// Batches (one record each) per partition; each rolls a segment.
+const BATCHES: usize = 3;
+const HANDLES: usize = 64;
+/// The handle cache plus sockets and the process's own files.
+const FD_BOUND: usize = HANDLES + 200;
+
+fn open_fds(tc: &common::TestCluster) -> usize {
+    let NodeState::Running(pid) = tc.local_cluster().state("broker-1").unwrap() else {
+        panic!("broker-1 is not running");
+    };
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn given_500_partitions_of_several_segments_fds_stay_bounded_and_ready_means_every_replica_is_open(
+) {
+    let handles = HANDLES.to_string();
+    let mut broker = FAST_BROKER.to_vec();
+    broker.push(("storage.open_segment_handles_max", handles.as_str()));
+    broker.push(("controlled_shutdown_timeout_ms", "500"));
+    let tc = start(1, 1, &[], &broker).await;
+    tc.create_topic(
+        "many",
+        PARTITIONS,
+        1,
+        json!({"segment.bytes": "200", "write.caching": "true"}),
+    )
+    .await;
+    let url = tc.url("broker-1");
+    let value = "x".repeat(100);
+    // Four senders, each a quarter of the partitions, BATCHES requests each.
+    let send = |from: u32| {
+        let (tc, url, value) = (&tc, &url, &value);
+        async move {
+            for p in (from..PARTITIONS).step_by(4) {
+                for _ in 0..BATCHES {
+                    let u = format!("{url}/v1/topics/many/partitions/{p}/records");
+                    let body = json!({"records": [{"value": value}], "acks": "1"});
+                    let (s, v) = tc.post(&u, &body).await;
+                    assert_eq!(s, 200, "{v}");
+                }
+            }
+        }
+    };
+    tokio::join!(send(0), send(1), send(2), send(3));
+    let fds = open_fds(&tc);
+    assert!(
+        fds < FD_BOUND,
+        "{fds} descriptors open for {} segments",
+        PARTITIONS as usize * BATCHES
+    );
+
+    tc.stop("broker-1");
+    tc.start("broker-1");
+    let ready = ferry_test_cluster::wait_for(Duration::from_secs(50), || async {
+        let (s, _) = tc.get(&format!("{url}/readyz")).await;
+        (s == 200).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "broker-1 ready again");
+    // Ready: every replica must already be open (none answers "still opening").
+    for p in 0..PARTITIONS {
+        let (s, v) = tc
+            .get(&format!("{url}/v1/topics/many/partitions/{p}/offsets"))
+            .await;
+        assert_eq!(s, 200, "partition {p} after /readyz 200: {v}");
+        assert_eq!(v["log_end_offset"], BATCHES as u64, "partition {p}: {v}");
+    }
+    let fds = open_fds(&tc);
+    assert!(fds < FD_BOUND, "{fds} descriptors open after the restart");
+}
