@@ -5,6 +5,8 @@
 //!   latency and controller failover time.
 //! - `ferry-failover-bench` (`src/bin/ferry-failover-bench.rs`): partition failover
 //!   time (SIGKILL of a leader to the first acknowledged acks=all write).
+//! - `ferry-fetch-load` (`src/bin/ferry-fetch-load.rs`): a broker's peak RSS and
+//!   produce latency under a storm of large fetches and idle connections.
 //! - [`pool`]: the workers that share a numbered sequence of requests.
 //! - [`stats`]: the percentiles both report.
 
