@@ -191,6 +191,15 @@ async fn acls_decide_like_kafka_on_every_broker_once_pushed() {
     let leader = ferry_test_cluster::find_leader(tc.http(), &tc.broker_urls(), "orders-eu", 0)
         .await
         .expect("a leader");
+    // Keyless records may all have gone to partition 1, and acks=1 leaves the
+    // HW behind: put one committed record where the fetch below reads.
+    let (s, v) = tc
+        .post(
+            &format!("{leader}/v1/topics/orders-eu/partitions/0/records"),
+            &json!({"records": [{"value": "p0"}], "acks": "all"}),
+        )
+        .await;
+    assert_eq!(s, 200, "produce to partition 0: {v}");
     let fetch = format!("{leader}/v1/topics/orders-eu/partitions/0/records?offset=0");
     assert_denied(
         "fetch without Read",
@@ -376,7 +385,7 @@ async fn authenticated_users_get_what_their_acls_and_super_users_allow() {
         "{v}"
     );
 
-    let records = json!({"records": [{"value": "from-admin"}], "acks": "1"});
+    let records = json!({"records": [{"value": "from-admin"}], "acks": "all"});
     for b in tc.broker_urls() {
         let url = format!("{b}/v1/topics/readable/records");
         let (s, v) = as_user(&tc, alice, Method::POST, &url, Some(&records)).await;
