@@ -66,12 +66,9 @@ async fn given_500_partitions_of_several_segments_fds_stay_bounded_and_ready_mea
 
     tc.stop("broker-1");
     tc.start("broker-1");
-    let ready = ferry_test_cluster::wait_for(Duration::from_secs(50), || async {
-        let (s, _) = tc.get(&format!("{url}/readyz")).await;
-        (s == 200).then_some(())
-    })
-    .await;
-    assert!(ready.is_some(), "broker-1 ready again");
+    // Polls /readyz, refused connections included (the listener is not up
+    // at once), until 200.
+    tc.wait_ready("broker-1", Duration::from_secs(50)).await;
     // Ready: every replica must already be open (none answers "still opening").
     for p in 0..PARTITIONS {
         let (s, v) = tc

@@ -43,7 +43,7 @@ impl AclAdmin {
             })?;
         }
         let command = Command::CreateAcls { acls: acls.clone() };
-        let (_, metadata_offset) = self.path.write_at(client, command).await?;
+        let (_, metadata_offset) = self.path.write_with_offset(client, command).await?;
         Ok(AclsCreated {
             acls,
             metadata_offset,
@@ -79,7 +79,7 @@ impl AclAdmin {
         filters.iter().try_for_each(check_filter)?;
         let (outcome, metadata_offset) = self
             .path
-            .write_at(client, Command::DeleteAcls { filters })
+            .write_with_offset(client, Command::DeleteAcls { filters })
             .await?;
         match outcome {
             Outcome::AclsDeleted { acls } => Ok(AclsDeleted {

@@ -100,14 +100,14 @@ impl WritePath {
         client: Option<ClientRef>,
         command: Command,
     ) -> Result<Outcome, ControllerError> {
-        self.write_at(client, command)
+        self.write_with_offset(client, command)
             .await
             .map(|(outcome, _)| outcome)
     }
 
     /// [`write`](Self::write), also answering the log index (the metadata
     /// offset) the command was applied at.
-    pub async fn write_at(
+    pub async fn write_with_offset(
         &self,
         client: Option<ClientRef>,
         command: Command,
