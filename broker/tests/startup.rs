@@ -69,12 +69,20 @@ async fn given_500_partitions_of_several_segments_fds_stay_bounded_and_ready_mea
     // Polls /readyz, refused connections included (the listener is not up
     // at once), until 200.
     tc.wait_ready("broker-1", Duration::from_secs(50)).await;
-    // Ready: every replica must already be open (none answers "still opening").
+    // Ready means open, not yet leading: the controller unfences the broker
+    // and elects it for every partition after it is ready, and the broker
+    // takes up each leadership in turn. Every partition must then answer with
+    // its whole log (that readiness waits for the replicas to open is the
+    // unit test `not_ready_nor_unfenceable_until_the_replicas_are_open` in broker/src/node.rs).
     for p in 0..PARTITIONS {
-        let (s, v) = tc
-            .get(&format!("{url}/v1/topics/many/partitions/{p}/offsets"))
-            .await;
-        assert_eq!(s, 200, "partition {p} after /readyz 200: {v}");
+        let offsets = format!("{url}/v1/topics/many/partitions/{p}/offsets");
+        let answered = ferry_test_cluster::wait_for(Duration::from_secs(30), || async {
+            let (s, v) = tc.get(&offsets).await;
+            (s == 200).then_some(v)
+        })
+        .await;
+        let v =
+            answered.unwrap_or_else(|| panic!("partition {p} never answered after the restart"));
         assert_eq!(v["log_end_offset"], BATCHES as u64, "partition {p}: {v}");
     }
     let fds = open_fds(&tc);
