@@ -39,7 +39,7 @@ pub enum BrokerError {
     ClusterAuthorizationFailed(String),
     /// The ACLs do not allow the caller this operation on this resource.
     #[error("{0}")]
-    Unauthorized(ferry_authz::Denied),
+    Unauthorized(#[from] ferry_authz::Denied),
     /// Clients may not write to an internal topic.
     #[error("topic '{topic}' is internal: only the cluster writes to it")]
     InternalTopic { topic: String },

@@ -142,6 +142,23 @@ pub enum AclOperation {
     IdempotentWrite,
 }
 
+impl AclOperation {
+    /// Every operation, in declaration order.
+    pub const EVERY: [AclOperation; 11] = [
+        AclOperation::All,
+        AclOperation::Read,
+        AclOperation::Write,
+        AclOperation::Create,
+        AclOperation::Delete,
+        AclOperation::Alter,
+        AclOperation::Describe,
+        AclOperation::ClusterAction,
+        AclOperation::DescribeConfigs,
+        AclOperation::AlterConfigs,
+        AclOperation::IdempotentWrite,
+    ];
+}
+
 /// Whether a matching ACL allows or denies; a matching Deny always wins.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,

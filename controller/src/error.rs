@@ -57,7 +57,7 @@ pub enum ControllerError {
     ClusterAuthorizationFailed(String),
     /// The ACLs do not allow the caller this operation on this resource.
     #[error("{0}")]
-    Unauthorized(ferry_authz::Denied),
+    Unauthorized(#[from] ferry_authz::Denied),
     /// Clients may not delete, grow or create an internal topic.
     #[error("topic '{topic}' is internal: clients cannot {action} it")]
     InternalTopic { topic: String, action: &'static str },

@@ -105,22 +105,9 @@ pub struct DeleteArgs {
 }
 
 fn parse_operation(s: &str) -> Result<AclOperation, String> {
-    use AclOperation::*;
-    let all = [
-        All,
-        Read,
-        Write,
-        Create,
-        Delete,
-        Alter,
-        Describe,
-        ClusterAction,
-        DescribeConfigs,
-        AlterConfigs,
-        IdempotentWrite,
-    ];
     let want: String = s.chars().filter(|c| *c != '_' && *c != '-').collect();
-    all.into_iter()
+    AclOperation::EVERY
+        .into_iter()
         .find(|op| format!("{op:?}").eq_ignore_ascii_case(&want))
         .ok_or_else(|| format!("unknown operation {s:?}"))
 }

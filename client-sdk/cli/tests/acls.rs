@@ -2,6 +2,8 @@
 //! flags become bindings, MATCH listing finds what applies to a topic, and a
 //! delete by filter removes only what it selects.
 
+mod common;
+
 use ferry_test_cluster::TestCluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -12,18 +14,7 @@ async fn the_cli_creates_lists_and_deletes_acls() {
         .start()
         .await;
     let bootstrap = cluster.controller_urls().join(",");
-    let ferry = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["--bootstrap", &bootstrap])
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let ferry = |args: &[&str]| common::ferry(&bootstrap, None, args, "");
     let (ok, out, err) = ferry(&[
         "acls",
         "create",

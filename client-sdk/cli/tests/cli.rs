@@ -1,35 +1,15 @@
 //! The `ferry` command line against a real local cluster: create, describe,
 //! produce from stdin, consume as JSON, and a Kafka error code on a clash.
 
+mod common;
+
 use ferry_test_cluster::TestCluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_creates_describes_produces_and_consumes() {
     let cluster = TestCluster::builder(1, 1).start().await;
     let bootstrap = cluster.controller_urls().join(",");
-    let ferry = |args: &[&str], stdin: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["--bootstrap", &bootstrap])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let ferry = |args: &[&str], stdin: &str| common::ferry(&bootstrap, None, args, stdin);
     let (ok, out, err) = ferry(
         &[
             "topics",

@@ -1,6 +1,8 @@
 //! `ferry users ...` and `--user`/`--password` against a real cluster with
 //! client authentication on.
 
+mod common;
+
 use ferry_test_cluster::{TestCluster, ADMIN_USER};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -9,33 +11,7 @@ async fn the_cli_manages_users_and_authenticates_as_one() {
     let admin_password = cluster.admin_password().unwrap().to_string();
     let bootstrap = cluster.controller_urls().join(",");
     let ferry = |who: Option<(&str, &str)>, args: &[&str], stdin: &str| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.args(["--bootstrap", &bootstrap])
-            .env_remove("FERRY_USER")
-            .env_remove("FERRY_PASSWORD");
-        if let Some((u, p)) = who {
-            cmd.env("FERRY_USER", u).env("FERRY_PASSWORD", p);
-        }
-        let mut child = cmd
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::ferry(&bootstrap, who, args, stdin)
     };
     let admin = Some((ADMIN_USER, admin_password.as_str()));
     // The bootstrap user appears once the controller leads; wait for it.

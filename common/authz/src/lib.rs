@@ -14,12 +14,15 @@
 //! - [`index`]: the per-request lookup structure.
 //! - [`validate`]: what a binding must look like to be stored.
 //! - [`cache`]: the index of the current image, rebuilt when it moves.
+//! - [`decisions`]: one caller's checks against one ACL set (what handlers call).
 
 pub mod cache;
+pub mod decisions;
 pub mod index;
 pub mod validate;
 
 pub use cache::AuthorizerCache;
+pub use decisions::Decisions;
 pub use index::AclIndex;
 
 use ferry_common::acls::WILDCARD;
@@ -110,6 +113,8 @@ impl fmt::Display for Denied {
         f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for Denied {}
 
 /// The code a refusal on a resource of `t` answers with.
 pub fn denial_code(t: ResourceType) -> ErrorCode {

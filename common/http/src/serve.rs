@@ -156,7 +156,7 @@ pub async fn serve_tls(
             },
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -167,7 +167,6 @@ pub async fn serve_tls(
             },
             _ = &mut shutdown => break,
         };
-        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = TowerToHyperService::new(tower::service_fn(

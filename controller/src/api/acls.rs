@@ -61,7 +61,10 @@ async fn create(
     ClientIdentity(client): ClientIdentity,
     ApiJson(req): ApiJson<CreateAclsRequest>,
 ) -> Result<(StatusCode, Json<AclsCreated>), ControllerError> {
-    state.authz.check_cluster(&caller, AclOperation::Alter)?;
+    state
+        .authz
+        .decisions(&caller)
+        .cluster(AclOperation::Alter)?;
     let created = state.acls.create(req.acls, client).await?;
     tracing::info!(principal = %caller.principal, count = created.acls.len(), offset = created.metadata_offset, "ACLs created");
     Ok((StatusCode::CREATED, Json(created)))
@@ -78,7 +81,10 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AclList>, ControllerError> {
-    state.authz.check_cluster(&caller, AclOperation::Describe)?;
+    state
+        .authz
+        .decisions(&caller)
+        .cluster(AclOperation::Describe)?;
     if q.consistent {
         state.admin.linearizable().await?;
     }
@@ -107,7 +113,10 @@ async fn delete(
     ClientIdentity(client): ClientIdentity,
     ApiJson(req): ApiJson<DeleteAclsRequest>,
 ) -> Result<Json<AclsDeleted>, ControllerError> {
-    state.authz.check_cluster(&caller, AclOperation::Alter)?;
+    state
+        .authz
+        .decisions(&caller)
+        .cluster(AclOperation::Alter)?;
     let deleted = state.acls.delete(req.filters, client).await?;
     tracing::info!(principal = %caller.principal, count = deleted.deleted.len(), offset = deleted.metadata_offset, "ACLs deleted");
     Ok(Json(deleted))

@@ -107,7 +107,7 @@ async fn create_topic(
     }
     // Kafka: Create on the cluster, or else on the topic itself.
     let may = state.authz.decisions(&who);
-    if may.check_cluster(AclOperation::Create).is_err() {
+    if may.cluster(AclOperation::Create).is_err() {
         may.check(ResourceType::Topic, &req.name, AclOperation::Create)?;
     }
     let topic = state.admin.create_topic(req, client).await?;
@@ -131,7 +131,8 @@ async fn describe_topic(
 ) -> Result<Json<TopicDescription>, ControllerError> {
     state
         .authz
-        .check(&caller, ResourceType::Topic, &name, AclOperation::Describe)?;
+        .decisions(&caller)
+        .topic(&name, AclOperation::Describe)?;
     read_point(&state, &opts).await?;
     Ok(Json(state.admin.describe_topic_str(&name)?))
 }
@@ -152,7 +153,8 @@ async fn delete_topic(
 ) -> Result<Json<TopicDeleted>, ControllerError> {
     state
         .authz
-        .check(&caller, ResourceType::Topic, &name, AclOperation::Delete)?;
+        .decisions(&caller)
+        .topic(&name, AclOperation::Delete)?;
     state.admin.delete_topic(&name, client).await?;
     tracing::info!(topic = %name, "topic deleted");
     Ok(Json(TopicDeleted {
@@ -179,7 +181,8 @@ async fn add_partitions(
 ) -> Result<Json<TopicDescription>, ControllerError> {
     state
         .authz
-        .check(&caller, ResourceType::Topic, &name, AclOperation::Alter)?;
+        .decisions(&caller)
+        .topic(&name, AclOperation::Alter)?;
     Ok(Json(
         state.admin.add_partitions(&name, req.count, client).await?,
     ))
@@ -200,7 +203,7 @@ async fn allocate_producer_id(
     // Kafka (KIP-679): Write on any topic stands for IdempotentWrite.
     let may = state.authz.decisions(&caller);
     if !may.allows_any(ResourceType::Topic, AclOperation::Write) {
-        may.check_cluster(AclOperation::IdempotentWrite)?;
+        may.cluster(AclOperation::IdempotentWrite)?;
     }
     let producer_id = state.admin.allocate_producer_id(client).await?;
     Ok(Json(ProducerIdGrant {

@@ -31,7 +31,10 @@ async fn list_users(
     caller: Caller,
     ApiQuery(opts): ApiQuery<ReadOptions>,
 ) -> Result<Json<UserList>, ControllerError> {
-    state.authz.check_cluster(&caller, AclOperation::Describe)?;
+    state
+        .authz
+        .decisions(&caller)
+        .cluster(AclOperation::Describe)?;
     if opts.consistent {
         state.admin.linearizable().await?;
     }
@@ -56,7 +59,10 @@ async fn upsert_user(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<UpsertUserRequest>,
 ) -> Result<Json<UserDescription>, ControllerError> {
-    state.authz.check_cluster(&caller, AclOperation::Alter)?;
+    state
+        .authz
+        .decisions(&caller)
+        .cluster(AclOperation::Alter)?;
     let admin = &state.admin;
     let user = users::upsert(admin.write_path(), admin.view(), &name, req, client).await?;
     tracing::info!(user = %user.name, iterations = user.iterations, "user credential set");
@@ -78,7 +84,10 @@ async fn delete_user(
     ClientIdentity(client): ClientIdentity,
     Path(name): Path<String>,
 ) -> Result<Json<UserDeleted>, ControllerError> {
-    state.authz.check_cluster(&caller, AclOperation::Alter)?;
+    state
+        .authz
+        .decisions(&caller)
+        .cluster(AclOperation::Alter)?;
     users::delete(state.admin.write_path(), &name, client).await?;
     tracing::info!(user = %name, "user deleted");
     Ok(Json(UserDeleted {
