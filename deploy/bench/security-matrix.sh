@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Produce throughput with all of issue 12's security on vs off, in one run:
+# Produce throughput with issue 12's security on vs off, in one run:
 # RF 1 and RF 3 (min.insync.replicas=2), batch 100 and 1000, acks=all, 100 B
 # values, 3 partitions, 3 producers.
 #   off: plain HTTP, client_auth "none", authorizer "none" (the quickstart).
-#   on:  TLS (ferry-local --tls), client_auth "basic", authorizer "acl" with
-#        allow_everyone_if_no_acl_found = false; the bench runs as an ordinary
-#        user `bench` (not a super user, so every request is decided by ACLs):
-#        All on Topic PREFIXED "t-", Create and IdempotentWrite on Cluster.
+#   on, WHAT=all (default): TLS (ferry-local --tls), client_auth "basic",
+#        authorizer "acl" with allow_everyone_if_no_acl_found = false; the
+#        bench runs as an ordinary user `bench` (not a super user, so every
+#        request is decided by ACLs): All on Topic PREFIXED "t-", Create and
+#        IdempotentWrite on Cluster.
+#   on, WHAT=tls: TLS only, no client auth, no authorizer.
 # Two clusters run side by side (1 controller, 3 brokers each; off on BASE_PORT,
 # default 7600, on at BASE_PORT+200); one is loaded at a time and the order
 # alternates per trial, so a drifting machine favours neither side.
 #
-#   deploy/bench/security-matrix.sh [TRIALS]      (default 3)
+#   deploy/bench/security-matrix.sh [TRIALS] [WHAT]     (default 3 all)
 #
 # Needs the release binaries (`cargo build --release -p ferry-bench
 # -p ferry-local-cluster -p ferry-broker -p ferry-controller -p ferry-cli`);
@@ -20,6 +22,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 trials="${1:-3}"
+what="${2:-all}"
+[[ $what == all || $what == tls ]] || { echo "WHAT is all or tls, not '$what'" >&2; exit 2; }
 base="${BASE_PORT:-7600}"
 records="${RECORDS:-300000}"
 work="$(mktemp -d)"
@@ -38,20 +42,25 @@ secure=(--set 'security.client_auth="basic"' --set 'security.authorizer="acl"'
   --set 'security.bootstrap_user="admin"' --set "security.bootstrap_password_file=\"$work/admin.password\""
   --broker-set 'security.client_auth="basic"' --broker-set 'security.authorizer="acl"'
   --broker-set 'security.allow_everyone_if_no_acl_found=false' --broker-set 'security.super_users=["User:admin"]')
+[[ $what == tls ]] && secure=()
 "$bin/ferry-local" up --dir "$work/on" --controllers 1 --brokers 3 --base-port $((base + 200)) --tls "${secure[@]}" >/dev/null
 ca="$work/on/tls/ca.pem"
-admin=("$bin/ferry" --bootstrap "https://127.0.0.1:$((base + 201))" --ca-file "$ca" --user admin --password "$admin_pw")
-# The bootstrap user appears once the controller has committed it.
-for _ in $(seq 1 100); do "${admin[@]}" users list >/dev/null 2>&1 && break; sleep 0.2; done
-printf '%s\n' "$bench_pw" | "${admin[@]}" users create bench --password-stdin >/dev/null
-"${admin[@]}" acls create --allow-principal User:bench --operation All --topic t- --resource-pattern-type prefixed >/dev/null
-"${admin[@]}" acls create --allow-principal User:bench --operation Create --operation IdempotentWrite --cluster >/dev/null
+as_bench=()
+if [[ $what == all ]]; then
+  admin=("$bin/ferry" --bootstrap "https://127.0.0.1:$((base + 201))" --ca-file "$ca" --user admin --password "$admin_pw")
+  # The bootstrap user appears once the controller has committed it.
+  for _ in $(seq 1 100); do "${admin[@]}" users list >/dev/null 2>&1 && break; sleep 0.2; done
+  printf '%s\n' "$bench_pw" | "${admin[@]}" users create bench --password-stdin >/dev/null
+  "${admin[@]}" acls create --allow-principal User:bench --operation All --topic t- --resource-pattern-type prefixed >/dev/null
+  "${admin[@]}" acls create --allow-principal User:bench --operation Create --operation IdempotentWrite --cluster >/dev/null
+  as_bench=(--user bench --password "$bench_pw")
+fi
 run() { # MODE RF BATCH TRIAL
   local mode=$1 rf=$2 batch=$3 trial=$4 n=$records args extra=()
   [[ $batch == 1000 ]] && n=$((records * 2))
   if [[ $mode == on ]]; then
     args=(--broker "https://127.0.0.1:$((base + 301))" --controller "https://127.0.0.1:$((base + 201))"
-      --ca-file "$ca" --user bench --password "$bench_pw")
+      --ca-file "$ca" "${as_bench[@]}")
   else
     args=(--broker "http://127.0.0.1:$((base + 101))" --controller "http://127.0.0.1:$((base + 1))")
   fi
