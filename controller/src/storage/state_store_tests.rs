@@ -559,7 +559,7 @@ fn elr_and_unclean_restart_counts_reload() {
     };
     store.persist(&s, &[applied], &header).unwrap();
     drop(store);
-    let store = StateStore::open(DurableDb::open(dir.path(), 1).unwrap()).unwrap();
+    let store = StateStore::open(open_when_released(dir.path())).unwrap();
     let (loaded, _) = store.load().unwrap();
     assert_eq!(loaded, s);
     let p = &loaded.image.topics[&TopicName::new("t").unwrap()].partitions[0];
