@@ -171,6 +171,10 @@ impl BrokerConfig {
             .authorizer()
             .validate()
             .map_err(ConfigInvalid)?;
+        self.security
+            .failed_authentication_delay_ms
+            .validate()
+            .map_err(ConfigInvalid)?;
         let controllers: Vec<String> = self
             .controllers
             .split(',')
@@ -248,6 +252,10 @@ pub struct SecuritySettings {
     /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
     /// (HTTP Basic against the users in the metadata the controller pushes).
     pub client_auth: ferry_http::client_auth::ClientAuthMode,
+    /// How long a wrong password or malformed credentials wait before their
+    /// 401, in ms (default 100, Kafka's
+    /// `connection.failed.authentication.delay.ms`; 0 answers at once).
+    pub failed_authentication_delay_ms: ferry_http::client_auth::FailedAuthDelayMs,
     /// `none` (default: every client may do everything, logged at start-up)
     /// or `acl` (the ACLs in the metadata log decide).
     pub authorizer: ferry_authz::AuthorizerKind,

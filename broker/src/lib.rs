@@ -143,6 +143,12 @@ pub async fn run(
     let client_auth = ClientAuth::new(
         node.config.security.client_auth,
         Arc::new(metadata::PushedUsers(app.metadata.clone())),
+    )
+    .with_failed_delay(
+        node.config
+            .security
+            .failed_authentication_delay_ms
+            .duration(),
     );
     ferry_http::client_auth::warn_at_start(
         node.config.security.client_auth,

@@ -137,6 +137,10 @@ impl ControllerConfig {
             .authorizer()
             .validate()
             .map_err(ConfigInvalid)?;
+        self.security
+            .failed_authentication_delay_ms
+            .validate()
+            .map_err(ConfigInvalid)?;
         let voters = parse_voters(&self.voters)?;
         if !matches!(voters.len(), 1 | 3 | 5 | 7) {
             return Err(ConfigInvalid(format!(
@@ -215,6 +219,10 @@ pub struct SecuritySettings {
     /// `"none"` (default: every client is `User:ANONYMOUS`) or `"basic"`
     /// (HTTP Basic against the users in the metadata log).
     pub client_auth: ferry_http::client_auth::ClientAuthMode,
+    /// How long a wrong password or malformed credentials wait before their
+    /// 401, in ms (default 100, Kafka's
+    /// `connection.failed.authentication.delay.ms`; 0 answers at once).
+    pub failed_authentication_delay_ms: ferry_http::client_auth::FailedAuthDelayMs,
     /// `none` (default: every client may do everything, logged at start-up)
     /// or `acl` (the ACLs in the metadata log decide).
     pub authorizer: ferry_authz::AuthorizerKind,
@@ -381,6 +389,23 @@ mod tests {
         );
         assert!(serde_json::from_str::<SecuritySettings>(r#"{"client_auth":"maybe"}"#).is_err());
         assert!(serde_json::from_str::<SecuritySettings>(r#"{"clientauth":"basic"}"#).is_err());
+    }
+
+    #[test]
+    fn the_failed_authentication_delay_defaults_to_kafkas_and_is_bounded() {
+        let mut c = ControllerConfig::default();
+        assert_eq!(
+            c.security.failed_authentication_delay_ms.duration(),
+            std::time::Duration::from_millis(100)
+        );
+        assert!(c.validate().is_ok());
+        let s: SecuritySettings =
+            serde_json::from_str(r#"{"failed_authentication_delay_ms":0}"#).unwrap();
+        assert!(s.failed_authentication_delay_ms.duration().is_zero());
+        c.security.failed_authentication_delay_ms =
+            ferry_http::client_auth::FailedAuthDelayMs(60_001);
+        let e = c.validate().unwrap_err().0;
+        assert!(e.contains("failed_authentication_delay_ms"), "{e}");
     }
 
     #[test]

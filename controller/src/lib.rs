@@ -122,7 +122,8 @@ pub async fn run(
     let client_auth = ClientAuth::new(
         cfg.security.client_auth,
         Arc::new(service::users::AppliedUsers(node.view.clone())),
-    );
+    )
+    .with_failed_delay(cfg.security.failed_authentication_delay_ms.duration());
     ferry_http::client_auth::warn_at_start(cfg.security.client_auth, cfg.tls.enabled());
     let app = api::router(
         api::AppState {

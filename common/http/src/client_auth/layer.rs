@@ -23,6 +23,7 @@ use base64::Engine;
 use ferry_common::security::{Principal, ScramCredential};
 use ferry_common::{ErrorBody, ErrorCode};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Where a node finds a user's current credential: its metadata image.
@@ -35,7 +36,12 @@ pub const NODE_PRINCIPAL_KIND: &str = "Node";
 
 /// A service's client authentication, shared by every request.
 #[derive(Clone)]
-pub struct ClientAuth(Arc<Inner>);
+pub struct ClientAuth {
+    inner: Arc<Inner>,
+    /// How long a failed authentication waits before its 401 (Kafka's
+    /// `connection.failed.authentication.delay.ms`).
+    failed_delay: Duration,
+}
 
 struct Inner {
     mode: ClientAuthMode,
@@ -66,7 +72,7 @@ impl ClientAuth {
         let decoy =
             scram::credential_with_salt("decoy", b"ferry-decoy-salt", scram::DEFAULT_ITERATIONS);
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-        ClientAuth(Arc::new(Inner {
+        let inner = Arc::new(Inner {
             mode,
             store,
             cache: VerifyCache::new(VerifyCache::DEFAULT_CAPACITY),
@@ -75,46 +81,59 @@ impl ClientAuth {
                 Ok(d) => d,
                 Err(_) => unreachable!("the decoy credential is well formed"),
             },
-        }))
+        });
+        ClientAuth {
+            inner,
+            failed_delay: super::FailedAuthDelayMs::default().duration(),
+        }
+    }
+
+    /// Waits `delay` before answering a wrong password or malformed
+    /// credentials, so that a guesser gets one try per `delay` per
+    /// connection. Missing credentials answer at once: that is the normal
+    /// first step of the Basic challenge.
+    pub fn with_failed_delay(mut self, delay: Duration) -> Self {
+        self.failed_delay = delay;
+        self
     }
 
     pub fn mode(&self) -> ClientAuthMode {
-        self.0.mode
+        self.inner.mode
     }
 
     /// Entries in the verification cache (for tests and metrics).
     pub fn cached(&self) -> usize {
-        self.0.cache.len()
+        self.inner.cache.len()
     }
 
     /// The principal the request with `headers` acts as, or why it may not.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Refusal> {
-        if self.0.mode == ClientAuthMode::None {
+        if self.inner.mode == ClientAuthMode::None {
             return Ok(Principal::anonymous());
         }
         let (user, password) = basic_credentials(headers)?;
         let stored = self
-            .0
+            .inner
             .store
             .credential(&user)
             .and_then(|c| DecodedCredential::new(&c).ok());
         let Some(cred) = stored else {
-            self.hash(self.0.decoy.clone(), password).await;
+            self.hash(self.inner.decoy.clone(), password).await;
             return Err(Refusal::Failed);
         };
-        if self.0.cache.contains(&user, &password, &cred) {
+        if self.inner.cache.contains(&user, &password, &cred) {
             return Ok(Principal::user(user));
         }
         if !self.hash(cred.clone(), password.clone()).await {
             return Err(Refusal::Failed);
         }
-        self.0.cache.insert(&user, &password, &cred);
+        self.inner.cache.insert(&user, &password, &cred);
         Ok(Principal::user(user))
     }
 
     /// Verifies on the blocking pool; false if that failed.
     async fn hash(&self, cred: DecodedCredential, password: Vec<u8>) -> bool {
-        let Ok(_permit) = self.0.hashing.acquire().await else {
+        let Ok(_permit) = self.inner.hashing.acquire().await else {
             return false;
         };
         tokio::task::spawn_blocking(move || cred.verify(&password))
@@ -178,6 +197,9 @@ async fn authenticate(State(auth): State<ClientAuth>, mut req: Request, next: Ne
             Ok(p) => p,
             Err(refusal) => {
                 tracing::info!(path = req.uri().path(), error = %refusal, "refused a client request");
+                if refusal != Refusal::Missing {
+                    tokio::time::sleep(auth.failed_delay).await;
+                }
                 return refuse(&refusal);
             }
         },

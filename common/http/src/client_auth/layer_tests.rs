@@ -99,6 +99,39 @@ async fn missing_wrong_and_malformed_credentials_get_401_with_the_challenge() {
     }
 }
 
+/// Paused time: the clock moves only through timers, so the elapsed virtual
+/// time is exactly the delays the layer waited.
+#[tokio::test(start_paused = true)]
+async fn failed_authentication_waits_the_delay_and_missing_or_good_credentials_do_not() {
+    let users = Arc::new(Users::default());
+    users.set("alice", "wonderland");
+    let delay = Duration::from_millis(250);
+    let app = app(ClientAuth::new(ClientAuthMode::Basic, users).with_failed_delay(delay));
+    let timed = |auth: Option<String>| {
+        let app = app.clone();
+        async move {
+            let start = tokio::time::Instant::now();
+            let status = get_as(&app, "/v1/who", auth.as_deref()).await.0;
+            (status, start.elapsed())
+        }
+    };
+    for bad in [
+        basic("alice", "wrong"),
+        basic("mallory", "wonderland"),
+        "Basic !!!".to_string(),
+    ] {
+        let (status, waited) = timed(Some(bad.clone())).await;
+        assert_eq!(status, 401, "{bad}");
+        assert!(waited >= delay, "{bad}: answered after {waited:?}");
+    }
+    let (status, waited) = timed(None).await;
+    assert_eq!(status, 401);
+    assert!(waited < delay, "the Basic challenge waited {waited:?}");
+    let (status, waited) = timed(Some(basic("alice", "wonderland"))).await;
+    assert_eq!(status, 200);
+    assert!(waited < delay, "a good password waited {waited:?}");
+}
+
 #[tokio::test]
 async fn a_good_password_acts_as_the_user_and_is_verified_once() {
     let (_, auth, app) = basic_auth();

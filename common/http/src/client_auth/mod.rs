@@ -32,6 +32,40 @@ pub enum ClientAuthMode {
     Basic,
 }
 
+/// `[security] failed_authentication_delay_ms`: how long a wrong password
+/// waits before its 401 (default 100, as Kafka's
+/// `connection.failed.authentication.delay.ms`; 0 answers at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FailedAuthDelayMs(pub u64);
+
+impl FailedAuthDelayMs {
+    /// Longest accepted: a minute, so that a typo cannot hang every client.
+    pub const MAX: u64 = 60_000;
+
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0)
+    }
+
+    /// Refuses a delay above [`Self::MAX`].
+    pub fn validate(self) -> Result<(), String> {
+        if self.0 > Self::MAX {
+            return Err(format!(
+                "security.failed_authentication_delay_ms is {}; at most {} (a minute)",
+                self.0,
+                Self::MAX
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for FailedAuthDelayMs {
+    fn default() -> Self {
+        FailedAuthDelayMs(100)
+    }
+}
+
 /// The `WWW-Authenticate` challenge of a 401.
 pub const CHALLENGE: &str = "Basic realm=\"ferry\"";
 
