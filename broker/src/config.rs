@@ -171,10 +171,6 @@ impl BrokerConfig {
             .authorizer()
             .validate()
             .map_err(ConfigInvalid)?;
-        self.security
-            .failed_authentication_delay_ms
-            .validate()
-            .map_err(ConfigInvalid)?;
         let controllers: Vec<String> = self
             .controllers
             .split(',')

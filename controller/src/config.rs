@@ -137,10 +137,6 @@ impl ControllerConfig {
             .authorizer()
             .validate()
             .map_err(ConfigInvalid)?;
-        self.security
-            .failed_authentication_delay_ms
-            .validate()
-            .map_err(ConfigInvalid)?;
         let voters = parse_voters(&self.voters)?;
         if !matches!(voters.len(), 1 | 3 | 5 | 7) {
             return Err(ConfigInvalid(format!(
@@ -393,7 +389,7 @@ mod tests {
 
     #[test]
     fn the_failed_authentication_delay_defaults_to_kafkas_and_is_bounded() {
-        let mut c = ControllerConfig::default();
+        let c = ControllerConfig::default();
         assert_eq!(
             c.security.failed_authentication_delay_ms.duration(),
             std::time::Duration::from_millis(100)
@@ -402,9 +398,11 @@ mod tests {
         let s: SecuritySettings =
             serde_json::from_str(r#"{"failed_authentication_delay_ms":0}"#).unwrap();
         assert!(s.failed_authentication_delay_ms.duration().is_zero());
-        c.security.failed_authentication_delay_ms =
-            ferry_http::client_auth::FailedAuthDelayMs(60_001);
-        let e = c.validate().unwrap_err().0;
+        let e = serde_json::from_value::<ControllerConfig>(serde_json::json!({
+            "security": { "failed_authentication_delay_ms": 60_001 }
+        }))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("failed_authentication_delay_ms"), "{e}");
     }
 

@@ -34,10 +34,11 @@ pub enum ClientAuthMode {
 
 /// `[security] failed_authentication_delay_ms`: how long a wrong password
 /// waits before its 401 (default 100, as Kafka's
-/// `connection.failed.authentication.delay.ms`; 0 answers at once).
+/// `connection.failed.authentication.delay.ms`; 0 answers at once). Checked
+/// when the config is parsed, so no service can hold a value out of bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct FailedAuthDelayMs(pub u64);
+#[serde(try_from = "u64", into = "u64")]
+pub struct FailedAuthDelayMs(u64);
 
 impl FailedAuthDelayMs {
     /// Longest accepted: a minute, so that a typo cannot hang every client.
@@ -46,17 +47,25 @@ impl FailedAuthDelayMs {
     pub fn duration(self) -> std::time::Duration {
         std::time::Duration::from_millis(self.0)
     }
+}
 
-    /// Refuses a delay above [`Self::MAX`].
-    pub fn validate(self) -> Result<(), String> {
-        if self.0 > Self::MAX {
+impl TryFrom<u64> for FailedAuthDelayMs {
+    type Error = String;
+
+    fn try_from(ms: u64) -> Result<Self, String> {
+        if ms > Self::MAX {
             return Err(format!(
-                "security.failed_authentication_delay_ms is {}; at most {} (a minute)",
-                self.0,
+                "security.failed_authentication_delay_ms is {ms}; at most {} (a minute)",
                 Self::MAX
             ));
         }
-        Ok(())
+        Ok(FailedAuthDelayMs(ms))
+    }
+}
+
+impl From<FailedAuthDelayMs> for u64 {
+    fn from(d: FailedAuthDelayMs) -> u64 {
+        d.0
     }
 }
 
