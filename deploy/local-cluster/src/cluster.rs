@@ -275,6 +275,16 @@ impl LocalCluster {
                 bin.display()
             );
         }
+        // A node that cannot bind exits at once, but whatever holds its port
+        // (often a cluster left running in another directory) would answer
+        // its readiness probe, and `up` would report a cluster that is not ours.
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", node.port)) {
+            bail!(
+                "{name}: 127.0.0.1:{} is not free ({e}); is another cluster running there? \
+                 (`ferry-local down --dir <its dir>`, or lay this one out with another --base-port)",
+                node.port
+            );
+        }
         let cfg = self.config_file(name);
         let cfg = cfg.to_string_lossy();
         let envs = vec![(
@@ -304,7 +314,13 @@ impl LocalCluster {
     pub async fn wait_ready(&self, name: &str, timeout: Duration) -> Result<()> {
         let url = format!("{}/readyz", self.node(name)?.url());
         if crate::http::wait_ready(&self.client, &url, timeout).await {
-            Ok(())
+            // Whoever answered, the node is only ready if it is still running
+            // (reaped first: an exited child of ours lingers as a zombie).
+            self.reap(name);
+            match self.state(name)? {
+                NodeState::Stopped => bail!("{name} exited; see {}", self.log_file(name).display()),
+                _ => Ok(()),
+            }
         } else {
             bail!(
                 "{name} was not ready within {timeout:?}; see {}",

@@ -13,7 +13,8 @@
 //! produce API, then per trial stops the broker cleanly (SIGTERM), starts it
 //! again and reports the time to `/readyz` 200, its open descriptors
 //! (`/proc/<pid>/fd`) and RSS. Meanwhile `/healthz` is polled every 100 ms
-//! and every failed probe is counted. The data stays in `--dir`; delete it.
+//! and every failed probe is counted. The nodes are stopped at the end; the
+//! data stays in `--dir`: delete it.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -139,7 +140,8 @@ async fn main() -> Result<()> {
     }
     let (probes, failed) = health.stop().await;
     println!("/healthz probes during the run: {probes}, failed: {failed}");
-    Ok(())
+    // Left running, the nodes would hold the ports of the next run.
+    cluster.down()
 }
 
 /// What one start-up looked like from outside.
